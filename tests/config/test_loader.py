@@ -1,0 +1,134 @@
+"""Every config error names the file, the key path, the bad value and what was expected."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BIN, ROOT
+from wispd.config import ConfigError, load_config
+
+GOOD_PROC = '[processes.p1]\nentry = "tests.kinds:well_behaved"\n'
+
+
+def write(tmp: Path, text: str) -> Path:
+    path = tmp / "wispd.toml"
+    path.write_text(f'[daemon]\nrun_dir = "{tmp}/run"\nstate_dir = "{tmp}/state"\npython_path = ["{ROOT}"]\n'
+                    + text)
+    return path
+
+
+def issues(tmp: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp, text))
+    return [str(i) for i in err.value.issues]
+
+
+def test_good_config_loads(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD_PROC))
+    assert [c.name for c in cfg.children] == ["p1"]
+    assert cfg.daemon.control_endpoint == f"ipc://{tmp_path}/run/control.sock"
+
+
+def test_unknown_key(tmp_path):
+    (msg,) = issues(tmp_path, GOOD_PROC + "bogus = 1\n")
+    assert msg.startswith(f"{tmp_path}/wispd.toml: processes.p1.bogus = 1: expected no such key")
+    assert "known: args, autostart, entry" in msg
+
+
+def test_unknown_section(tmp_path):
+    (msg,) = issues(tmp_path, "[strategy]\nx = 1\n")
+    assert "strategy = " in msg and "unknown key" in msg
+
+
+def test_wrong_type(tmp_path):
+    (msg,) = issues(tmp_path, GOOD_PROC + "[processes.p1.restart]\nmax_restarts = \"five\"\n")
+    assert msg.endswith('processes.p1.restart.max_restarts = "five": expected an integer of at least 1')
+
+
+def test_bad_choice_and_range(tmp_path):
+    msgs = issues(tmp_path, GOOD_PROC + '[processes.p1.restart]\npolicy = "sometimes"\njitter = 1.5\n')
+    assert any('policy = "sometimes": expected one of "permanent", "transient", "temporary"' in m for m in msgs)
+    assert any("jitter = 1.5: expected a fraction between 0 and 1" in m for m in msgs)
+
+
+def test_missing_required(tmp_path):
+    (msg,) = issues(tmp_path, "[processes.p1]\nphase = \"app\"\n")
+    assert msg.endswith("processes.p1.entry: missing required key (expected an entry point "
+                        '"package.module:function")')
+
+
+def test_bad_endpoint(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[daemon]\ncontrol_endpoint = "tcp://127.0.0.1:5555"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert 'daemon.control_endpoint = "tcp://127.0.0.1:5555": expected an ipc:// endpoint' in str(err.value)
+    path.write_text('[daemon]\ncontrol_endpoint = "ipc://relative.sock"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "absolute path" in str(err.value)
+
+
+def test_duplicate_child_names(tmp_path):
+    text = GOOD_PROC + '[processes.p2]\nentry = "tests.kinds:well_behaved"\n'
+    cfg = load_config(write(tmp_path, text))
+    assert len(cfg.children) == 2
+    # TOML itself refuses a repeated table; that is reported as a syntax error naming the line
+    msgs = issues(tmp_path, GOOD_PROC + GOOD_PROC)
+    assert "(syntax)" in msgs[0] and "line" in msgs[0]
+
+
+def test_unreadable_paths(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    try:
+        text = f'[processes.p1]\nentry = "tests.kinds:well_behaved"\n'
+        path = tmp_path / "w.toml"
+        path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/file"\npython_path = ["{tmp_path}/nope"]\n' + text)
+        (tmp_path / "file").write_text("not a dir")
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        text_err = str(err.value)
+        assert f'daemon.state_dir = "{tmp_path}/file": expected a directory' in text_err
+        assert f'daemon.python_path[0] = "{tmp_path}/nope": expected a readable directory' in text_err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_unimportable_entry(tmp_path):
+    (msg,) = issues(tmp_path, '[processes.p1]\nentry = "no_such_pkg.mod:main"\n')
+    assert 'processes.p1.entry = "no_such_pkg.mod:main": expected an importable module' in msg
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "absent.toml")
+    assert "not found" in str(err.value)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[daemon\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value).startswith(f"{bad}: (syntax)")
+
+
+def test_all_issues_reported_at_once(tmp_path):
+    msgs = issues(tmp_path, '[processes.p1]\nentry = "x"\nphase = "later"\n[processes.Bad]\n')
+    assert len(msgs) == 3
+
+
+def test_wispd_run_exits_78_before_starting_anything(tmp_path):
+    path = write(tmp_path, GOOD_PROC + "[processes.p1.limits]\nmemory_mb = -5\n")
+    result = subprocess.run([str(BIN / "wispd"), "run", "--config", str(path)], capture_output=True, text=True,
+                            timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 78
+    assert f"{path}: processes.p1.limits.memory_mb = -5: expected a number of 0 or more" in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing was created, let alone started
+
+
+def test_shipped_config_is_valid():
+    cfg = load_config(ROOT / "config" / "wispd.toml")
+    assert cfg.daemon.log_level == "info"

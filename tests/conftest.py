@@ -1,0 +1,57 @@
+"""Fixtures with real processes that leave nothing behind."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Daemon, marked_processes
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short temp dir: ipc socket paths must stay under 108 bytes."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="wt-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def mark() -> Iterator[str]:
+    """A marker for every process this test starts; any left at the end is killed and fails the test."""
+    value = uuid.uuid4().hex
+    yield value
+    deadline = time.monotonic() + 5
+    leaked = marked_processes(value)
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leaked = [p for p in marked_processes(value) if p.status() != "zombie"]
+    for proc in leaked:
+        proc.kill()
+    assert not leaked, f"test leaked processes: {[(p.pid, p.cmdline()) for p in leaked]}"
+
+
+@pytest.fixture
+def daemon(short_tmp: Path, mark: str) -> Iterator[Callable[..., Daemon]]:
+    """``daemon(body_toml, **daemon_settings)`` starts a real wispd; it is stopped (and swept) afterwards."""
+    started: list[Daemon] = []
+
+    def make(body: str, start: bool = True, env: dict[str, str] | None = None, **settings: object) -> Daemon:
+        wait_ready = bool(settings.pop("wait_ready", True))
+        d = Daemon(short_tmp, body, mark, env=env, **settings)
+        started.append(d)
+        return d.start(wait_ready=wait_ready) if start else d
+
+    yield make
+    for d in started:
+        try:
+            d.stop()
+        finally:
+            d.kill()

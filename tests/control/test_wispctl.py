@@ -1,0 +1,144 @@
+"""wispctl against a running daemon: every verb, every exit code, and an unreachable daemon."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import orjson
+
+from tests.helpers import BIN, wait_for
+
+BODY = """
+[processes.alpha]
+entry = "tests.kinds:well_behaved"
+[processes.beta]
+entry = "tests.kinds:well_behaved"
+"""
+
+
+def test_status_lines_json_and_exit_codes(daemon):
+    d = daemon(BODY)
+    d.wait_state("alpha", "RUNNING")
+    out = d.ctl("status")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("alpha") and "RUNNING" in lines[0] and "restarts 0" in lines[0]
+    doc = orjson.loads(d.ctl("status", "--json").stdout)
+    assert set(doc) >= {"daemon", "children"}
+    child = doc["children"][0]
+    for key in ("name", "kind", "state", "pid", "restarts", "uptime_s", "last_exit", "status"):
+        assert key in child
+    assert wait_for(lambda: d.child("alpha")["status"].get("phase") == "running", what="strategy status")
+    assert "| running: tick" in d.ctl("status", "alpha").stdout
+    unknown = d.ctl("status", "nope")
+    assert unknown.returncode == 4 and "no such child" in unknown.stderr
+    assert d.ctl("stop", "nope").returncode == 4
+    os.kill(d.child("beta")["pid"], signal.SIGKILL)
+    wait_for(lambda: d.ctl("status").returncode == 3, 5, what="exit 3 while beta restarts")
+
+
+def test_start_stop_all_and_restart(daemon):
+    d = daemon(BODY)
+    stop = d.ctl("stop", "--all")
+    assert stop.returncode == 0, stop.stderr
+    assert "alpha: stopped" in stop.stdout and "beta: stopped" in stop.stdout
+    assert {c["state"] for c in d.status()["children"]} == {"STOPPED"}
+    start = d.ctl("start", "--all")
+    assert start.returncode == 0 and "running (pid" in start.stdout
+    again = d.ctl("start", "alpha")
+    assert again.returncode == 0
+    restart = d.ctl("restart", "beta")
+    assert restart.returncode == 0 and "beta: running" in restart.stdout
+
+
+def test_mutating_commands_are_logged_with_arguments(daemon):
+    d = daemon(BODY)
+    d.ctl("stop", "alpha")
+    logged = [e for e in d.log_events() if e.get("event") == "control_command"]
+    assert logged and logged[-1]["verb"] == "stop" and logged[-1]["args"] == {"name": "alpha", "all": False}
+
+
+def test_reload_applies_only_the_difference(daemon):
+    d = daemon(BODY)
+    alpha = d.wait_state("alpha", "RUNNING")
+    beta = d.wait_state("beta", "RUNNING")
+    text = d.config.read_text().replace("[processes.beta]", "[processes.gamma]")
+    text += '[processes.alpha.restart]\nbackoff_initial = 0.3\n'
+    d.config.write_text(text)
+    out = d.ctl("reload")
+    assert out.returncode == 0, out.stderr
+    assert "added: gamma; removed: beta; changed: alpha; unchanged: 0" in out.stdout
+    names = [c["name"] for c in d.status()["children"]]
+    assert names == ["alpha", "gamma"]
+    assert d.child("alpha")["pid"] != alpha["pid"]
+    assert d.child("gamma")["state"] == "RUNNING"
+    assert not any(p == beta["pid"] for p in [c["pid"] for c in d.status()["children"]])
+    # unchanged children are not touched
+    gamma = d.child("gamma")
+    assert d.ctl("reload").returncode == 0
+    assert d.child("gamma")["pid"] == gamma["pid"]
+
+
+def test_reload_with_bad_config_changes_nothing(daemon):
+    d = daemon(BODY)
+    alpha = d.wait_state("alpha", "RUNNING")
+    d.config.write_text(d.config.read_text() + "[processes.alpha.limits]\nstart_timeout = -1\n")
+    out = d.ctl("reload")
+    assert out.returncode == 1
+    assert "processes.alpha.limits.start_timeout = -1" in out.stderr
+    assert d.child("alpha")["pid"] == alpha["pid"]
+
+
+def test_logs_verb(daemon):
+    d = daemon(BODY)
+    d.wait_state("alpha", "RUNNING")
+    out = d.ctl("logs", "alpha", "-n", "5")
+    assert out.returncode == 0 and "child_start" in out.stdout
+    raw = d.ctl("logs", "wispd", "--json", "-n", "3")
+    assert all(orjson.loads(line)["child"] == "wispd" for line in raw.stdout.splitlines())
+    assert d.ctl("logs", "nope").returncode == 4
+    follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", "0"],
+                              env=d.env(), stdout=subprocess.PIPE, text=True)
+    try:
+        d.ctl("restart", "alpha")
+        line = follow.stdout.readline()
+        assert "alpha" in line or "drain" in line or "child" in line
+    finally:
+        follow.send_signal(signal.SIGINT)
+        follow.wait(5)
+
+
+def test_shutdown_and_unreachable(daemon):
+    d = daemon(BODY)
+    out = d.ctl("shutdown", "--wait")
+    assert out.returncode == 0 and "wispd stopped" in out.stdout
+    assert d.proc.wait(10) == 0
+    down = d.ctl("status")
+    assert down.returncode == 1
+    assert down.stderr.strip().startswith("wispctl: wispd is not running")
+    assert "Traceback" not in down.stderr and len(down.stderr.strip().splitlines()) == 1
+    # logs still readable from the config when the daemon is down
+    assert "wispd_stopped" in d.ctl("logs", "wispd").stdout
+
+
+def test_garbage_on_control_socket_is_answered_not_fatal(daemon):
+    import zmq
+
+    d = daemon(BODY)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(d.endpoint)
+    try:
+        for frame in (b"\xff\x00garbage", b"[1,2]", orjson.dumps({"id": "x", "verb": "explode"})):
+            sock.send(frame)
+            assert sock.poll(5000)
+            reply = orjson.loads(sock.recv())
+            assert reply["ok"] is False
+    finally:
+        sock.close()
+    assert d.status()["daemon"]["pid"] == d.proc.pid
+    time.sleep(0.1)

@@ -1,0 +1,110 @@
+"""Test-only child kinds (entry points for ``[processes.<name>]``); nothing like them ships in wispd/.
+
+Each behaves badly in one precise way so the supervisor's handling of it can be checked with real
+processes: crash, hang, ignore SIGTERM, fork a grandchild, never get ready, exit with a config error,
+leak memory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def _write(path: str | None, text: str) -> None:
+    if path:
+        tmp = Path(path + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def well_behaved(ctx):  # noqa: ANN001, ANN201
+    """Ready at once, status every tick, leaves on a drain request."""
+    ctx.ready()
+    n = 0
+    while not ctx.wait(float(ctx.args.get("tick", 0.2))):
+        n += 1
+        ctx.status("running", f"tick {n}", ticks=n)
+    return 0
+
+
+def crasher(ctx):  # noqa: ANN001, ANN201
+    """Dies at once every time (after ``delay`` seconds when given, ready first if ``ready``)."""
+    if ctx.args.get("ready"):
+        ctx.ready()
+    ctx.wait(float(ctx.args.get("delay", 0)))
+    if ctx.args.get("code") is not None:
+        return int(ctx.args["code"])
+    raise RuntimeError("deliberate crash from tests.kinds.crasher")
+
+
+def hanger(ctx):  # noqa: ANN001, ANN201
+    """Ready, heartbeats for ``after`` seconds, then its loop hangs (no heartbeat, deaf to SIGTERM)."""
+    ctx.ready()
+    ctx.wait(float(ctx.args.get("after", 0.5)))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(3600)
+
+
+def sigterm_ignorer(ctx):  # noqa: ANN001, ANN201
+    """Ignores drain and SIGTERM, and forks a grandchild that ignores SIGTERM too."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            time.sleep(3600)
+    _write(ctx.args.get("pidfile"), str(pid))
+    ctx.ready()
+    while True:
+        ctx.beat()
+        ctx.handle_link()
+        time.sleep(0.05)
+
+
+def forker(ctx):  # noqa: ANN001, ANN201
+    """Forks a grandchild that would outlive it, then behaves (drains on request)."""
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            time.sleep(3600)
+    _write(ctx.args.get("pidfile"), str(pid))
+    ctx.ready()
+    while not ctx.wait(0.2):
+        pass
+    return 0
+
+
+def never_ready(ctx):  # noqa: ANN001, ANN201
+    """Heartbeats but never reports ready."""
+    while not ctx.wait(0.2):
+        pass
+    return 0
+
+
+def config_error(ctx):  # noqa: ANN001, ANN201
+    """Exits 78 like a child that found its configuration unusable."""
+    print("config_error kind: exiting 78", file=sys.stderr)
+    return 78
+
+
+def memory_hog(ctx):  # noqa: ANN001, ANN201
+    """Ready, then holds ``mb`` megabytes of touched memory while heartbeating."""
+    ctx.ready()
+    hog = bytearray(int(ctx.args.get("mb", 200)) * 1024 * 1024)
+    for i in range(0, len(hog), 4096):
+        hog[i] = 1
+    while not ctx.wait(0.2):
+        pass
+    return 0
+
+
+def exit_clean(ctx):  # noqa: ANN001, ANN201
+    """Ready, then exits 0 after ``delay`` seconds."""
+    ctx.ready()
+    ctx.wait(float(ctx.args.get("delay", 0.3)))
+    return 0

@@ -1,0 +1,57 @@
+"""`wispctl`: the operator's command line. Each verb lives in ``wispd/control/verbs/<verb>.py``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wispd import __version__
+from wispd.config import ConfigError, load_config
+from wispd.control.client import Unreachable, call
+from wispd.control.verbs import VERBS
+
+EXIT_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wispctl", description="Control a running wispd.")
+    parser.add_argument("--version", action="version", version=f"wispctl {__version__}")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", help="wispd.toml of the daemon to talk to")
+    where.add_argument("--socket", help="path of the daemon's control socket")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the reply")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for name, module in VERBS.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    module = VERBS[ns.verb]
+    config = None
+    if ns.socket:
+        endpoint = ns.socket if ns.socket.startswith("ipc://") else f"ipc://{ns.socket}"
+    else:
+        try:
+            config = load_config(ns.config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(f"wispctl: config error: {issue}", file=sys.stderr)
+            return EXIT_ERROR
+        endpoint = config.daemon.control_endpoint
+    try:
+        reply = call(endpoint, module.NAME, module.request(ns), ns.timeout or module.TIMEOUT)
+    except Unreachable as exc:
+        if config is not None and hasattr(module, "offline"):
+            return int(module.offline(ns, config))
+        print(f"wispctl: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    return int(module.render(reply, ns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""`wispd`: the daemon's command line (`wispd run`, `wispd check`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wispd import __version__
+from wispd.config import EX_CONFIG, ConfigError, load_config
+
+
+def _load(path: str | None):  # type: ignore[no-untyped-def]
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"wispd: config error: {issue}", file=sys.stderr)
+        print(f"wispd: configuration invalid ({len(exc.issues)} problem(s)); nothing was started", file=sys.stderr)
+        return None
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    config = _load(ns.config)
+    if config is None:
+        return EX_CONFIG
+    from wispd.logs import setup_logging
+    from wispd.supervisor.lock import AlreadyRunning
+    from wispd.supervisor.supervisor import Supervisor
+
+    d = config.daemon
+    log = setup_logging("wispd", d.log_dir, d.log_level, d.log_max_bytes, d.log_backups)
+    try:
+        return Supervisor(config, log).run()
+    except AlreadyRunning as exc:
+        print(f"wispd: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    config = _load(ns.config)
+    if config is None:
+        return EX_CONFIG
+    print(f"{config.daemon.config_path}: OK, {len(config.children)} children")
+    for spec in config.children:
+        print(f"  {spec.name:<20} {spec.kind:<9} restart={spec.restart.policy} autostart={spec.autostart}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wispd", description="Run Python trading strategies 24/7, supervised.")
+    parser.add_argument("--version", action="version", version=f"wispd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon in the foreground (Ctrl-C stops it in order)")
+    run.add_argument("--config", help="path to wispd.toml (default: $WISPD_CONFIG, ./config/wispd.toml, "
+                                      "/etc/wispd/wispd.toml)")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate the configuration and exit (78 when invalid)")
+    check.add_argument("--config")
+    check.set_defaults(func=cmd_check)
+    ns = parser.parse_args(argv)
+    return int(ns.func(ns))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Typed configuration objects shared by the loader, the supervisor and the planes.
+
+``ChildSpec`` is the supervisor's whole view of one child: which entry point to run, the arguments it
+gets, its restart policy and its limits. Its ``fingerprint`` is what ``wispctl reload`` compares to decide
+whether a child changed and must be restarted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from wispd.config.schema import Field, Table, at_least, non_negative, one_of, positive
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """OTP restart type plus exponential backoff with jitter and a crash-loop window."""
+
+    policy: str = "permanent"  # permanent: always restart; transient: only after a failure; temporary: never
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    backoff_factor: float = 2.0
+    jitter: float = 0.2  # +/- fraction applied to each delay
+    stable_after: float = 30.0  # seconds RUNNING after which the backoff resets
+    max_restarts: int = 5  # this many restarts within `window` seconds -> FATAL
+    window: float = 60.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: float = 0.0  # 0 = no limit; RSS above it for `memory_grace` seconds -> restart (reason memory)
+    memory_grace: float = 3.0
+    start_timeout: float = 30.0
+    heartbeat_timeout: float = 10.0
+    drain_timeout: float = 10.0
+    stop_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    kind: str
+    entry: str
+    args: dict[str, Any]
+    restart: RestartPolicy
+    limits: Limits
+    autostart: bool = True
+    start_rank: int = 1
+    stop_rank: int = 0
+
+    def fingerprint(self) -> str:
+        blob = orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS, default=str)
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    config_path: Path
+    run_dir: Path
+    state_dir: Path
+    log_dir: Path
+    log_level: str = "info"
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
+    heartbeat_interval: float = 1.0
+    sample_interval: float = 1.0
+    python_path: tuple[str, ...] = ()
+    control_endpoint: str = ""
+    link_endpoint: str = ""
+    defaults: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class Config:
+    daemon: DaemonConfig
+    children: tuple[ChildSpec, ...]
+    sections: dict[str, Any]  # the validated raw sections, for planes that need more than a ChildSpec
+
+    def child(self, name: str) -> ChildSpec | None:
+        return next((c for c in self.children if c.name == name), None)
+
+
+# --------------------------------------------------------------------------- shared table specs
+
+RESTART_SPEC = Table(
+    {
+        "policy": Field(str, "permanent, transient or temporary",
+                        check=one_of("permanent", "transient", "temporary")),
+        "backoff_initial": Field(float, "seconds > 0", default=RestartPolicy.backoff_initial, check=positive),
+        "backoff_max": Field(float, "seconds > 0", default=RestartPolicy.backoff_max, check=positive),
+        "backoff_factor": Field(float, "a factor of at least 1", default=RestartPolicy.backoff_factor,
+                                check=at_least(1.0)),
+        "jitter": Field(float, "a fraction between 0 and 1", default=RestartPolicy.jitter,
+                        check=lambda v: None if 0 <= v < 1 else "a fraction between 0 and 1"),
+        "stable_after": Field(float, "seconds > 0", default=RestartPolicy.stable_after, check=positive),
+        "max_restarts": Field(int, "an integer of at least 1", default=RestartPolicy.max_restarts,
+                              check=at_least(1)),
+        "window": Field(float, "seconds > 0", default=RestartPolicy.window, check=positive),
+    },
+    doc="restart policy of one child",
+)
+
+LIMITS_SPEC = Table(
+    {
+        "memory_mb": Field(float, "megabytes (0 = no limit)", default=0.0, check=non_negative),
+        "memory_grace": Field(float, "seconds of 0 or more", default=Limits.memory_grace, check=non_negative),
+        "start_timeout": Field(float, "seconds > 0", check=positive),
+        "heartbeat_timeout": Field(float, "seconds > 0", check=positive),
+        "drain_timeout": Field(float, "seconds of 0 or more", check=non_negative),
+        "stop_timeout": Field(float, "seconds > 0", check=positive),
+    },
+    doc="resource and time limits of one child",
+)
+
+
+def build_restart(raw: dict[str, Any], default_policy: str) -> RestartPolicy:
+    values = dict(raw)
+    values["policy"] = values.get("policy") or default_policy
+    return RestartPolicy(**values)
+
+
+def build_limits(raw: dict[str, Any], defaults: Limits, start_timeout: float) -> Limits:
+    def pick(key: str, fallback: float) -> float:
+        value = raw.get(key)
+        return fallback if value is None else value
+
+    return Limits(
+        memory_mb=raw.get("memory_mb") or 0.0,
+        memory_grace=pick("memory_grace", defaults.memory_grace),
+        start_timeout=pick("start_timeout", start_timeout),
+        heartbeat_timeout=pick("heartbeat_timeout", defaults.heartbeat_timeout),
+        drain_timeout=pick("drain_timeout", defaults.drain_timeout),
+        stop_timeout=pick("stop_timeout", defaults.stop_timeout),
+    )

@@ -1,0 +1,233 @@
+"""A small declarative validator for the TOML configuration.
+
+Why not a library: the errors are the product here. Every problem must name the file, the key path, the
+bad value and what was expected, all problems are reported at once, and unknown keys are errors. A table
+of ``Field``/``Table``/``MapOf`` specs walked by one function does exactly that in a page of code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+
+
+@dataclass
+class ConfigIssue:
+    """One validation problem, rendered as ``file: key.path = value: expected ...``."""
+
+    file: str
+    path: str
+    value: Any
+    expected: str
+    missing: bool = False
+
+    def __str__(self) -> str:
+        if self.missing:
+            return f"{self.file}: {self.path}: missing required key (expected {self.expected})"
+        return f"{self.file}: {self.path} = {_show(self.value)}: expected {self.expected}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value).replace("'", '"')
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    if isinstance(value, str):
+        text = '"' + value.replace('"', '\\"') + '"'
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ConfigError(Exception):
+    """Raised with every issue found; ``wispd run`` prints them all and exits 78."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+Check = Callable[[Any], str | None]  # returns None when fine, else what was expected
+
+
+@dataclass(frozen=True)
+class Field:
+    """A scalar or list leaf. ``type`` is one of str, int, float, bool, list, dict (free-form table)."""
+
+    type: type
+    expected: str
+    required: bool = False
+    default: Any = None
+    check: Check | None = None
+    item_type: type | None = None  # for lists
+
+
+@dataclass(frozen=True)
+class Table:
+    """A fixed set of keys; anything else is an unknown-key error."""
+
+    fields: dict[str, Field | Table | MapOf]
+    required: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A table of user-named tables (``[strategies.<name>]``), each validated by ``item``."""
+
+    item: Table
+    name_expected: str = "a name of lowercase letters, digits, '_' or '-' starting with a letter"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _type_ok(value: Any, typ: type) -> bool:
+    if typ is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typ)
+
+
+_TYPE_WORD = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+              dict: "a table"}
+
+
+def validate(data: Any, spec: Table, file: str, path: str = "") -> tuple[dict[str, Any], list[ConfigIssue]]:
+    """Validate ``data`` against ``spec``; returns (normalised data with defaults, issues)."""
+    issues: list[ConfigIssue] = []
+    out = _table(data, spec, file, path, issues)
+    return out, issues
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _table(data: Any, spec: Table, file: str, path: str, issues: list[ConfigIssue]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        issues.append(ConfigIssue(file, path or "(top level)", data, "a table"))
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in spec.fields:
+            known = ", ".join(sorted(spec.fields)) or "no keys"
+            issues.append(ConfigIssue(file, _join(path, key), value, f"no such key (unknown key; known: {known})"))
+    for key, sub in spec.fields.items():
+        kpath = _join(path, key)
+        if key not in data:
+            if isinstance(sub, Field):
+                if sub.required:
+                    issues.append(ConfigIssue(file, kpath, None, sub.expected, missing=True))
+                out[key] = sub.default
+            elif isinstance(sub, Table):
+                if sub.required:
+                    issues.append(ConfigIssue(file, kpath, None, "a table", missing=True))
+                out[key] = _table({}, sub, file, kpath, issues)
+            else:
+                out[key] = {}
+            continue
+        value = data[key]
+        if isinstance(sub, Table):
+            out[key] = _table(value, sub, file, kpath, issues)
+        elif isinstance(sub, MapOf):
+            out[key] = _map(value, sub, file, kpath, issues)
+        else:
+            out[key] = _leaf(value, sub, file, kpath, issues)
+    return out
+
+
+def _map(data: Any, spec: MapOf, file: str, path: str, issues: list[ConfigIssue]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        issues.append(ConfigIssue(file, path, data, "a table of named tables"))
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if not NAME_RE.match(name):
+            issues.append(ConfigIssue(file, _join(path, name), name, spec.name_expected))
+            continue
+        out[name] = _table(value, spec.item, file, _join(path, name), issues)
+    return out
+
+
+def _leaf(value: Any, spec: Field, file: str, path: str, issues: list[ConfigIssue]) -> Any:
+    if not _type_ok(value, spec.type):
+        issues.append(ConfigIssue(file, path, value, spec.expected or _TYPE_WORD[spec.type]))
+        return spec.default
+    original = value
+    if spec.type is float:
+        value = float(value)
+    if spec.type is list and spec.item_type is not None:
+        for i, item in enumerate(value):
+            if not _type_ok(item, spec.item_type):
+                issues.append(ConfigIssue(file, f"{path}[{i}]", item, spec.expected))
+                return spec.default
+    if spec.check is not None:
+        problem = spec.check(value)
+        if problem:
+            issues.append(ConfigIssue(file, path, original, problem))
+            return spec.default
+    return value
+
+
+# --------------------------------------------------------------------------- reusable checks
+
+def positive(value: float) -> str | None:
+    return None if value > 0 else "a number greater than 0"
+
+
+def non_negative(value: float) -> str | None:
+    return None if value >= 0 else "a number of 0 or more"
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in choices else "one of " + ", ".join(f'"{c}"' for c in choices)
+
+    return check
+
+
+def at_least(minimum: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if value >= minimum else f"a number of at least {minimum}"
+
+    return check
+
+
+_TCP = re.compile(r"^tcp://(\*|[A-Za-z0-9_.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$")
+
+
+def endpoint(value: str) -> str | None:
+    """A ZeroMQ endpoint we accept: ``ipc:///absolute/path`` or ``tcp://host:port``."""
+    if value.startswith("ipc://"):
+        path = value[len("ipc://"):]
+        if not path.startswith("/"):
+            return "an ipc:// endpoint with an absolute path (ipc:///run/wispd/x.sock) or tcp://host:port"
+        if len(path.encode()) > 107:
+            return "an ipc:// path shorter than 108 bytes (the kernel's limit for unix socket paths)"
+        return None
+    match = _TCP.match(value)
+    if match and 0 < int(match.group(2)) < 65536:
+        return None
+    return "a ZeroMQ endpoint: ipc:///absolute/path or tcp://host:port with port 1-65535"
+
+
+def ipc_endpoint(value: str) -> str | None:
+    if not value.startswith("ipc://"):
+        return "an ipc:// endpoint (the control socket is protected by file modes; tcp is not allowed)"
+    return endpoint(value)
+
+
+def host_port(value: str) -> str | None:
+    host, _, port = value.rpartition(":")
+    if host and port.isdigit() and 0 < int(port) < 65536:
+        return None
+    return "host:port, e.g. 127.0.0.1:9464"
+
+
+def entry_point(value: str) -> str | None:
+    mod, _, func = value.partition(":")
+    ident = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+    if func and all(ident.match(p) for p in mod.split(".")) and ident.match(func):
+        return None
+    return 'an entry point "package.module:function"'

@@ -1,0 +1,130 @@
+"""Structured JSON-lines logging shared by the supervisor and every child.
+
+Each line is one orjson object: ``ts`` (UTC, ms), ``level``, ``child``, ``pid``, ``event`` and the event's
+fields. Lines go to stderr (journald under systemd) and to ``<log_dir>/<child>.log`` with size rotation,
+which ``wispctl logs`` reads. Field names that look like secrets are masked before anything is written, so a
+careless ``log.info("connect", api_key=...)`` cannot leak a key.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_SECRET_FIELD = re.compile(r"secret|passw|passphrase|private|api_?key|token|signature|credential", re.I)
+_MASK = "***"
+
+_state: dict[str, Any] = {"child": "wispd"}
+
+
+def redact(fields: dict[str, Any]) -> dict[str, Any]:
+    """Mask values whose key names a secret, recursively through nested dicts."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if _SECRET_FIELD.search(str(key)) and value not in (None, ""):
+            out[key] = _MASK
+        elif isinstance(value, dict):
+            out[key] = redact(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None) or {}
+        doc: dict[str, Any] = {
+            "ts": _iso(record.created),
+            "level": record.levelname.lower(),
+            "child": _state["child"],
+            "pid": record.process,
+            "event": getattr(record, "event", None) or record.getMessage(),
+        }
+        for key, value in redact(fields).items():
+            doc[key if key not in doc else f"field_{key}"] = value  # never overwrite ts/level/child/pid/event
+        if record.exc_info:
+            doc["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        return orjson.dumps(doc, default=str).decode()
+
+
+class EventLogger:
+    """``log.info("event_name", key=value, ...)``: events with fields instead of formatted prose."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def _log(self, level: int, event: str, fields: dict[str, Any], exc_info: Any = None) -> None:
+        if self._logger.isEnabledFor(level):
+            self._logger.log(level, event, extra={"event": event, "fields": fields}, exc_info=exc_info)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        """Log at error level with the current exception's traceback."""
+        self._log(logging.ERROR, event, fields, exc_info=sys.exc_info())
+
+
+def get_logger(component: str = "wispd") -> EventLogger:
+    return EventLogger(logging.getLogger(f"wispd.{component}"))
+
+
+def log_path(log_dir: Path, child: str) -> Path:
+    """Where a child's log file lives; the one rule both writers and ``wispctl logs`` use."""
+    return log_dir / f"{child}.log"
+
+
+def setup_logging(
+    child: str,
+    log_dir: Path | None = None,
+    level: str = "info",
+    max_bytes: int = 10 * 1024 * 1024,
+    backups: int = 5,
+    stderr: bool = True,
+) -> EventLogger:
+    """(Re)configure logging for this process. Safe to call again after fork with another child name."""
+    _state["child"] = child
+    root = logging.getLogger("wispd")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level.upper())
+    root.propagate = False
+    formatter = JsonFormatter()
+    if stderr:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        root.addHandler(stream)
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            log_path(log_dir, child), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        fh.setFormatter(formatter)
+        root.addHandler(fh)
+        os.chmod(log_path(log_dir, child), 0o640)
+    return get_logger(child)

@@ -1,0 +1,255 @@
+"""What happens to one child over time: start, ready, exit, backoff, health kills, the stop sequence.
+
+Every state change goes through ``Child.transition`` (the table in ``states.py``); this module decides
+which change to make. It never blocks: signals are sent and deadlines set, and the main loop comes back
+when the process exits or the deadline passes.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from wispd.config.model import DaemonConfig
+from wispd.logs import EventLogger
+from wispd.supervisor.child import Child
+from wispd.supervisor.launcher import ChildProcess, Launcher
+from wispd.supervisor.policy import ExitInfo
+from wispd.supervisor.states import State
+
+KILL_WAIT = 5.0  # after SIGKILL, how long before we log that the process is stuck (D state)
+MAX_DRAIN_EXTENSION = 120.0  # a child may ask for at most this much extra drain time in total
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        daemon: DaemonConfig,
+        launcher: Launcher,
+        log: EventLogger,
+        watch_fd: Callable[[int, Child | None], None],
+        on_change: Callable[[Child, State, State, str], None],
+        send_drain: Callable[[Child], bool],
+    ) -> None:
+        self.daemon = daemon
+        self.launcher = launcher
+        self.log = log
+        self._watch_fd = watch_fd  # register (child) or unregister (None) an exit sentinel in the poller
+        self._on_change = on_change
+        self._send_drain = send_drain  # False when the request could not be delivered
+        self._psutil: dict[int, psutil.Process] = {}
+        self.halting = False  # wispd is shutting down: nothing restarts any more
+
+    # ------------------------------------------------------------------ transitions
+    def _move(self, child: Child, new: State, reason: str = "") -> None:
+        old = child.state
+        child.transition(new, reason)
+        self.log.info("child_state", name=child.name, old=old.value, new=new.value, reason=reason,
+                      child_pid=child.pid)
+        self._on_change(child, old, new, reason)
+
+    # ------------------------------------------------------------------ start
+    def boot_args(self, child: Child) -> dict[str, Any]:
+        d = self.daemon
+        return {
+            "name": child.name,
+            "kind": child.kind,
+            "gen": child.generation,
+            "entry": child.spec.entry,
+            "args": child.spec.args,
+            "link_endpoint": d.link_endpoint,
+            "config_path": str(d.config_path),
+            "run_dir": str(d.run_dir),
+            "state_dir": str(d.state_dir),
+            "log_dir": str(d.log_dir),
+            "log_level": d.log_level,
+            "log_max_bytes": d.log_max_bytes,
+            "log_backups": d.log_backups,
+            "heartbeat_interval": d.heartbeat_interval,
+            "python_path": list(d.python_path),
+        }
+
+    def start(self, child: Child, now: float) -> None:
+        """Start a new process for ``child`` (from STOPPED, EXITED, FATAL or BACKOFF)."""
+        child.generation += 1
+        child.stop_cause, child.stop_stage = None, ""
+        child.status = {}
+        try:
+            proc = self.launcher.start(self.boot_args(child))
+        except Exception as exc:  # noqa: BLE001 - a failed spawn is a failed start, never a dead supervisor
+            self.log.exception("spawn_failed", name=child.name, error=str(exc))
+            self._move(child, State.STARTING, "spawn")
+            self._after_exit(child, ExitInfo(code=1, signal=None), "spawn_error", now)
+            return
+        child.proc = proc
+        child.started_at, child.ready_at, child.last_seen, child.linked = now, None, now, False
+        child.deadline = now + child.spec.limits.start_timeout
+        child.usage.mem_over_since = None
+        self._watch_fd(proc.sentinel, child)
+        self._move(child, State.STARTING, f"pid {proc.pid}")
+
+    def ready(self, child: Child, now: float) -> None:
+        if child.state == State.STARTING:
+            child.ready_at, child.deadline = now, None
+            self._move(child, State.RUNNING, "ready")
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, child: Child, now: float, cause: str | None = None) -> None:
+        """Begin the stop sequence. cause None/"restart" = operator or shutdown; else a failure cause.
+
+        Operator stops drain first (drain request -> drain_timeout -> SIGTERM -> stop_timeout -> SIGKILL of
+        the group). A hung child (heartbeat, start timeout) is SIGKILLed at once: it cannot drain. A child
+        over its memory limit gets SIGTERM then SIGKILL.
+        """
+        if child.state in (State.BACKOFF, State.EXITED, State.FATAL):
+            child.deadline = None
+            self._move(child, State.STOPPED, "stopped by operator")
+            return
+        if child.state not in (State.STARTING, State.RUNNING):
+            return  # already STOPPED or STOPPING
+        child.stop_cause = cause
+        limits = child.spec.limits
+        self._move(child, State.STOPPING, cause or "stop requested")
+        if cause in ("heartbeat", "start_timeout"):
+            self._signal(child, signal.SIGKILL, "kill", now + KILL_WAIT)
+        elif cause == "memory":
+            self._signal(child, signal.SIGTERM, "term", now + limits.stop_timeout)
+        elif limits.drain_timeout > 0 and child.linked and self._send_drain(child):
+            child.stop_stage, child.deadline = "drain", now + limits.drain_timeout
+            child.drain_budget = MAX_DRAIN_EXTENSION
+        else:
+            self._signal(child, signal.SIGTERM, "term", now + limits.stop_timeout)
+
+    def _signal(self, child: Child, sig: int, stage: str, deadline: float) -> None:
+        child.stop_stage, child.deadline = stage, deadline
+        if child.proc is not None:
+            self.log.info("child_signal", name=child.name, child_pid=child.pid, signal=signal.Signals(sig).name,
+                          group=True)
+            child.proc.signal_group(sig)
+
+    def extend_drain(self, child: Child, seconds: float, now: float) -> float:
+        """A draining child asked for more time; returns the seconds granted."""
+        if child.state != State.STOPPING or child.stop_stage != "drain" or child.deadline is None:
+            return 0.0
+        granted = max(0.0, min(seconds, child.drain_budget))
+        child.drain_budget -= granted
+        child.deadline = max(child.deadline, now + granted)
+        return granted
+
+    # ------------------------------------------------------------------ deadlines and health
+    def on_deadline(self, child: Child, now: float) -> None:
+        if child.deadline is None or now < child.deadline:
+            return
+        if child.state == State.STARTING:
+            self.log.warning("start_timeout", name=child.name, timeout_s=child.spec.limits.start_timeout)
+            self.stop(child, now, "start_timeout")
+        elif child.state == State.BACKOFF:
+            child.deadline = None
+            self.start(child, now)
+        elif child.state == State.STOPPING:
+            if child.stop_stage == "drain":
+                self._signal(child, signal.SIGTERM, "term", now + child.spec.limits.stop_timeout)
+            elif child.stop_stage == "term":
+                self.log.warning("stop_timeout", name=child.name, child_pid=child.pid,
+                                 timeout_s=child.spec.limits.stop_timeout)
+                self._signal(child, signal.SIGKILL, "kill", now + KILL_WAIT)
+            else:
+                self.log.error("unkillable", name=child.name, child_pid=child.pid)
+                self._signal(child, signal.SIGKILL, "kill", now + KILL_WAIT)
+
+    def check_health(self, child: Child, now: float) -> None:
+        """Heartbeat age, memory limit, and the backoff reset after a stable period."""
+        if child.state != State.RUNNING:
+            return
+        if now - child.last_seen > child.spec.limits.heartbeat_timeout:
+            self.log.warning("heartbeat_lost", name=child.name, child_pid=child.pid,
+                             silent_s=round(now - child.last_seen, 3))
+            self.stop(child, now, "heartbeat")
+            return
+        limit = child.spec.limits.memory_mb * 1024 * 1024
+        if limit and child.usage.rss_bytes > limit:
+            if child.usage.mem_over_since is None:
+                child.usage.mem_over_since = now
+            elif now - child.usage.mem_over_since >= child.spec.limits.memory_grace:
+                self.log.warning("memory_limit", name=child.name, child_pid=child.pid, rss_bytes=child.usage.rss_bytes,
+                                 limit_bytes=int(limit))
+                self.stop(child, now, "memory")
+                return
+        else:
+            child.usage.mem_over_since = None
+        if child.ready_at is not None and child.tracker.consecutive and \
+                now - child.ready_at >= child.spec.restart.stable_after:
+            child.tracker.reset_backoff()
+
+    def sample(self, child: Child) -> None:
+        """CPU seconds and memory of the child's main process (psutil, reads /proc; never blocks on it)."""
+        pid = child.pid
+        if pid is None or not child.state.alive:
+            return
+        proc = self._psutil.get(pid)
+        try:
+            if proc is None:
+                proc = self._psutil[pid] = psutil.Process(pid)
+            with proc.oneshot():
+                cpu = proc.cpu_times()
+                mem = proc.memory_info()
+            child.usage.cpu_s = cpu.user + cpu.system
+            child.usage.rss_bytes = mem.rss
+            child.usage.uss_bytes = self._uss(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+
+    @staticmethod
+    def _uss(proc: psutil.Process) -> int:
+        try:
+            return int(proc.memory_full_info().uss)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            return 0
+
+    # ------------------------------------------------------------------ exit
+    def on_exit(self, child: Child, proc: ChildProcess, now: float) -> None:
+        """The forkserver reported the exit of ``proc``: sweep its group, record, decide what is next."""
+        rc = proc.poll()
+        if rc is None:
+            return
+        proc.signal_group(signal.SIGKILL)  # grandchildren left in the group die with their parent
+        self._watch_fd(proc.sentinel, None)
+        self._psutil.pop(proc.pid, None)
+        proc.close()
+        if child.proc is not proc:
+            return
+        child.proc = None
+        child.cpu_s_total += child.usage.cpu_s
+        child.usage.cpu_s = child.usage.rss_bytes = child.usage.uss_bytes = 0
+        info = ExitInfo.from_returncode(rc)
+        child.last_exit, child.last_exit_code = info.describe(), info.code
+        self.log.info("child_exited", name=child.name, child_pid=proc.pid, exit=info.describe(),
+                      cause=child.stop_cause, uptime_s=round(now - (child.started_at or now), 3))
+        if child.state == State.STOPPING and child.stop_cause in (None, "restart"):
+            child.deadline = None
+            self._move(child, State.STOPPED, f"stopped ({info.describe()})")
+            return
+        cause = child.stop_cause if child.state == State.STOPPING else None
+        self._after_exit(child, info, cause, now)
+
+    def _after_exit(self, child: Child, info: ExitInfo, cause: str | None, now: float) -> None:
+        decision = child.tracker.decide(info, cause, now)
+        child.deadline = None
+        if decision.action == "restart" and child.wanted and not self.halting:
+            child.restarts += 1
+            child.restarts_by_reason[decision.reason] += 1
+            child.deadline = now + decision.delay
+            self._move(child, State.BACKOFF, f"{decision.reason}: {info.describe()}; retry in {decision.delay:.2f}s")
+        elif decision.action == "fatal":
+            self._move(child, State.FATAL, decision.reason)
+        elif decision.action == "exited":
+            self._move(child, State.EXITED, decision.reason)
+        else:
+            self._move(child, State.STOPPED, "not wanted")
+
+    def now(self) -> float:
+        return time.monotonic()

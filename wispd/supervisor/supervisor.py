@@ -1,0 +1,487 @@
+"""The wispd supervisor: one thread, one ``zmq.Poller``, never blocking on a child.
+
+The poller watches the control ROUTER (wispctl), the link ROUTER (children's hello/ready/heartbeat/status),
+one exit sentinel per child (written by the forkserver when it reaps), and a signal wake-up fd (SIGTERM and
+SIGINT stop in order, SIGHUP reloads). Everything else is deadlines checked on each pass: start timeouts,
+backoff ends, stop escalation, heartbeat ages, memory samples, the systemd watchdog.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import zmq
+
+from wispd import __version__, protocol
+from wispd.config import Config, ConfigError, load_config
+from wispd.logs import EventLogger
+from wispd.supervisor.child import Child, Operation
+from wispd.supervisor.desired import DesiredState
+from wispd.supervisor.launcher import ChildProcess, Launcher
+from wispd.supervisor.lifecycle import Lifecycle
+from wispd.supervisor.lock import RunDirLock
+from wispd.supervisor.notify import Notifier
+from wispd.supervisor.states import State
+
+Respond = Callable[[bool, dict[str, Any], str, str], None]
+
+
+class Supervisor:
+    def __init__(self, config: Config, log: EventLogger) -> None:
+        self.config = config
+        self.daemon = config.daemon
+        self.log = log
+        self.started = time.monotonic()
+        self.children: dict[str, Child] = {}
+        self.halting = False
+        self.ready_sent = False
+        self.notifier = Notifier()
+        self.desired = DesiredState(self.daemon.state_dir)
+        self.lock = RunDirLock(self.daemon.run_dir)
+        self._signals: list[int] = []
+        self._fds: dict[int, tuple[Child, ChildProcess]] = {}
+        self._next_sample = 0.0
+        self._next_extend = 0.0
+        self._boot_pending = 0
+        self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
+        self.lifecycle = Lifecycle(self.daemon, Launcher(), log, self._watch_fd, self._state_changed,
+                                   self._send_drain)
+
+    # ------------------------------------------------------------------ setup
+    def _prepare_dirs(self) -> None:
+        d = self.daemon
+        for path, mode in ((d.run_dir, 0o700), (d.state_dir, 0o700), (d.log_dir, 0o750)):
+            path.mkdir(parents=True, exist_ok=True)
+            if path.stat().st_uid == os.getuid():
+                os.chmod(path, mode)
+
+    def _bind(self) -> None:
+        self.zmq = zmq.Context()
+        self.link = self.zmq.socket(zmq.ROUTER)
+        self.link.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.link.setsockopt(zmq.LINGER, 0)
+        self.control = self.zmq.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 1000)
+        old_umask = os.umask(0o077)
+        try:
+            for sock, endpoint in ((self.link, self.daemon.link_endpoint), (self.control, self.daemon.control_endpoint)):
+                path = endpoint[len("ipc://"):]
+                if os.path.exists(path):
+                    os.unlink(path)  # stale: we hold the run-dir lock, so no live wispd owns it
+                sock.bind(endpoint)
+                os.chmod(path, 0o600)
+        finally:
+            os.umask(old_umask)
+        self.poller = zmq.Poller()
+        self.poller.register(self.link, zmq.POLLIN)
+        self.poller.register(self.control, zmq.POLLIN)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self.poller.register(self._wake_r.fileno(), zmq.POLLIN)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals.append(signum)
+
+    def _watch_fd(self, fd: int, child: Child | None) -> None:
+        if child is None:
+            if self._fds.pop(fd, None) is not None:
+                self.poller.unregister(fd)
+        elif child.proc is not None:
+            self._fds[fd] = (child, child.proc)
+            self.poller.register(fd, zmq.POLLIN)
+
+    # ------------------------------------------------------------------ children and operations
+    def _load_children(self) -> None:
+        try:
+            stopped = self.desired.load()
+        except Exception as exc:  # noqa: BLE001 - a corrupt state file must not keep wispd down
+            self.log.error("desired_state_unreadable", path=str(self.desired.path), error=str(exc))
+            stopped = set()
+        for spec in self.config.children:
+            wanted = spec.autostart and spec.name not in stopped
+            self.children[spec.name] = Child(spec, wanted)
+            if spec.name in stopped:
+                self.log.info("kept_stopped", name=spec.name, reason="stopped by an operator earlier")
+
+    def ordered(self, reverse_stop: bool = False) -> list[Child]:
+        key = (lambda c: (c.spec.stop_rank, c.name)) if reverse_stop else (lambda c: (c.spec.start_rank, c.name))
+        return sorted(self.children.values(), key=key)
+
+    def _start_gate(self, child: Child) -> Callable[[], bool]:
+        rank = child.spec.start_rank
+        return lambda: all(c.settled() for c in self.children.values() if c.spec.start_rank < rank)
+
+    def _stop_gate(self, child: Child) -> Callable[[], bool]:
+        rank = child.spec.stop_rank
+        return lambda: all(not c.state.alive and not any(op.verb in ("stop", "remove") for op in c.ops)
+                           for c in self.children.values() if c.spec.stop_rank < rank)
+
+    def submit(self, children: Iterable[Child], verb: str, done: Callable[[dict[str, tuple[bool, str]]], None],
+               persist: bool = True) -> None:
+        """Queue ``verb`` on each child (ordered by rank) and call ``done`` once all have finished."""
+        targets = list(children)
+        results: dict[str, tuple[bool, str]] = {}
+        if not targets:
+            done(results)
+            return
+
+        def finished(name: str) -> Callable[[bool, str], None]:
+            def cb(ok: bool, message: str) -> None:
+                results[name] = (ok, message)
+                if len(results) == len(targets):
+                    done(results)
+            return cb
+
+        for child in targets:
+            gate = self._stop_gate(child) if verb in ("stop", "remove") else self._start_gate(child)
+            child.ops.append(Operation(verb, finished(child.name), gate, persist))
+        self._advance()
+
+    def _advance(self) -> None:
+        progress = True
+        while progress:
+            progress = False
+            for child in list(self.children.values()):
+                if child.ops and self._step(child):
+                    progress = True
+
+    def _step(self, child: Child) -> bool:
+        op, now = child.ops[0], time.monotonic()
+        if not op.begun:
+            if child.state == State.STOPPING or (op.gate is not None and not op.gate()):
+                return False
+            if self.halting and op.verb in ("start", "restart"):
+                child.ops.popleft()
+                op.finish(False, "wispd is shutting down")
+                return True
+            op.begun = True
+            self._begin(child, op, now)
+            return True
+        outcome = self._outcome(child, op, now)
+        if outcome is None:
+            return False
+        child.ops.popleft()
+        if op.verb == "remove":
+            del self.children[child.name]
+        op.finish(*outcome)
+        return True
+
+    def _set_wanted(self, child: Child, wanted: bool, persist: bool) -> None:
+        child.wanted = wanted
+        if persist:
+            self.desired.set_wanted(child.name, wanted)
+
+    def _begin(self, child: Child, op: Operation, now: float) -> None:
+        if op.verb in ("start", "restart"):
+            self._set_wanted(child, True, op.persist)
+        if op.verb == "start":
+            self._start_now(child, op, now)
+        elif op.verb == "restart":
+            op.phase = "stopping"
+            if child.state.alive:
+                self.lifecycle.stop(child, now, "restart")
+        else:  # stop / remove
+            if op.persist and op.verb == "stop":
+                self._set_wanted(child, False, True)
+            elif op.verb == "remove":
+                child.wanted = False
+                self.desired.set_wanted(child.name, True)  # forget it
+            self.lifecycle.stop(child, now, None)
+
+    def _start_now(self, child: Child, op: Operation, now: float) -> None:
+        op.phase = "starting"
+        op.gen0 = child.generation
+        if child.state in (State.STOPPED, State.EXITED, State.FATAL, State.BACKOFF):
+            if child.state in (State.FATAL, State.EXITED, State.STOPPED):
+                child.tracker.recent.clear()  # an operator start is a fresh start, not another crash
+                child.tracker.reset_backoff()
+            child.deadline = None
+            self.lifecycle.start(child, now)
+
+    def _outcome(self, child: Child, op: Operation, now: float) -> tuple[bool, str] | None:
+        state = child.state
+        if op.verb in ("stop", "remove"):
+            return (True, "stopped") if not state.alive and state != State.BACKOFF else None
+        if op.phase == "stopping":
+            if state.alive:
+                return None
+            self._start_now(child, op, now)
+            return self._outcome(child, op, now)
+        if state == State.RUNNING:
+            return True, f"running (pid {child.pid})"
+        if state in (State.FATAL, State.EXITED):
+            return False, f"{state.value}: {child.state_reason}"
+        if state == State.STOPPED:
+            return False, "stopped before it became ready"
+        if state == State.BACKOFF and child.generation > op.gen0:
+            return False, f"start failed ({child.state_reason})"
+        return None
+
+    def _state_changed(self, child: Child, old: State, new: State, reason: str) -> None:
+        for hook in self.on_state_change:
+            hook(child, old, new, reason)
+
+    # ------------------------------------------------------------------ link
+    def _send_drain(self, child: Child) -> bool:
+        try:
+            self.link.send_multipart([protocol.link_identity(child.name, child.generation),
+                                      protocol.link_message(protocol.LINK_DRAIN)], zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError:
+            return False
+
+    def _handle_link(self, now: float) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.link.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                continue
+            ident = protocol.parse_link_identity(frames[0])
+            msg = protocol.parse_link_message(frames[1])
+            child = self.children.get(ident[0]) if ident else None
+            if child is None or msg is None or ident[1] != child.generation or not child.state.alive:
+                continue  # a previous incarnation, a removed child, or garbage
+            child.last_seen = now
+            kind = msg["t"]
+            if kind == protocol.LINK_HELLO:
+                child.linked = True
+            elif kind == protocol.LINK_READY:
+                self.lifecycle.ready(child, now)
+            elif kind == protocol.LINK_STATUS:
+                entry = {k: msg.get(k) for k in ("phase", "summary", "fields", "ts")}
+                child.status = entry
+                child.status_history.append(entry)
+            elif kind == protocol.LINK_METRICS and isinstance(msg.get("m"), dict):
+                child.metrics = msg["m"]
+            elif kind == protocol.LINK_DRAINING:
+                extend = msg.get("extend")
+                if isinstance(extend, int | float):
+                    granted = self.lifecycle.extend_drain(child, float(extend), now)
+                    if granted and self.halting:
+                        self.notifier.extend_timeout(granted + child.spec.limits.stop_timeout + 5)
+
+    # ------------------------------------------------------------------ control
+    def _handle_control(self) -> None:
+        from wispd.control.server import dispatch
+
+        for _ in range(100):
+            try:
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            envelope, payload = frames[:-1], frames[-1]
+
+            def send(data: bytes, envelope: list[bytes] = envelope) -> None:
+                try:
+                    self.control.send_multipart([*envelope, data], zmq.NOBLOCK)
+                except zmq.ZMQError as exc:
+                    self.log.warning("control_reply_failed", error=str(exc))
+
+            dispatch(self, payload, send)
+
+    # ------------------------------------------------------------------ status, reload, shutdown
+    def status_doc(self, names: list[str] | None = None) -> dict[str, Any]:
+        now = time.monotonic()
+        children = [c for c in self.ordered() if names is None or c.name in names]
+        return {
+            "daemon": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "uptime_s": round(now - self.started, 3),
+                "config": str(self.daemon.config_path),
+                "run_dir": str(self.daemon.run_dir),
+                "state_dir": str(self.daemon.state_dir),
+                "log_dir": str(self.daemon.log_dir),
+                "ready": self.ready_sent,
+                "halting": self.halting,
+            },
+            "children": [c.snapshot(now) for c in children],
+        }
+
+    def reload(self, respond: Respond) -> None:
+        try:
+            new = load_config(self.daemon.config_path)
+        except ConfigError as exc:
+            self.log.error("reload_rejected", errors=[str(i) for i in exc.issues])
+            respond(False, {"errors": [str(i) for i in exc.issues]}, protocol.ERR_CONFIG,
+                    "configuration invalid; nothing changed")
+            return
+        self.notifier.reloading()
+        old_names, new_specs = set(self.children), {s.name: s for s in new.children}
+        added = [n for n in new_specs if n not in old_names]
+        removed = [n for n in old_names if n not in new_specs]
+        changed = [n for n in new_specs if n in old_names
+                   and self.children[n].spec.fingerprint() != new_specs[n].fingerprint()]
+        daemon_changed = [k for k in ("run_dir", "state_dir", "log_dir", "control_endpoint", "link_endpoint")
+                          if getattr(new.daemon, k) != getattr(self.daemon, k)]
+        self.config = new
+        for name in changed:
+            self.children[name].replace_spec(new_specs[name])
+        for name in added:
+            spec = new_specs[name]
+            self.children[name] = Child(spec, spec.autostart and name not in self.desired.stopped)
+        summary = {"added": added, "removed": removed, "changed": changed,
+                   "unchanged": len(new_specs) - len(added) - len(changed),
+                   "needs_wispd_restart": daemon_changed}
+        self.log.info("reload", **summary)
+
+        def done(results: dict[str, tuple[bool, str]]) -> None:
+            failed = {n: m for n, (ok, m) in results.items() if not ok}
+            self.notifier.ready(self._status_line())
+            if failed:
+                respond(False, {**summary, "failed": failed}, protocol.ERR_FAILED, "some children failed")
+            else:
+                respond(True, summary, "", "")
+
+        ops: list[tuple[Child, str]] = [(self.children[n], "remove") for n in removed]
+        ops += [(self.children[n], "restart") for n in changed if self.children[n].state.alive]
+        ops += [(self.children[n], "start") for n in added if self.children[n].wanted]
+        results: dict[str, tuple[bool, str]] = {}
+        pending = {"n": len(ops)}
+        if not ops:
+            done(results)
+            return
+
+        def part(res: dict[str, tuple[bool, str]]) -> None:
+            results.update(res)
+            pending["n"] -= 1
+            if pending["n"] == 0:
+                done(results)
+
+        for child, verb in ops:
+            self.submit([child], verb, part, persist=False)
+
+    def shutdown(self, reason: str) -> None:
+        if self.halting:
+            self.log.warning("forced_stop", reason=reason)
+            for child in self.children.values():
+                if child.proc is not None:
+                    child.proc.signal_group(signal.SIGKILL)
+            return
+        self.halting = True
+        self.lifecycle.halting = True
+        self.log.info("shutdown", reason=reason)
+        self.notifier.stopping("stopping children: strategies, then executors, then ingestors")
+        for child in self.children.values():
+            for op in list(child.ops):
+                if not op.begun:
+                    child.ops.remove(op)
+                    op.finish(False, "wispd is shutting down")
+        alive = [c for c in self.ordered(reverse_stop=True) if c.state.alive or c.state == State.BACKOFF]
+        self.submit(alive, "stop", lambda results: None, persist=False)
+
+    def _status_line(self) -> str:
+        wanted = [c for c in self.children.values() if c.wanted]
+        running = sum(1 for c in wanted if c.state == State.RUNNING)
+        bad = [f"{c.name} {c.state.value}" for c in wanted if not c.healthy()]
+        return f"{running}/{len(wanted)} children running" + (f"; {', '.join(bad[:5])}" if bad else "")
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        self._prepare_dirs()
+        self.lock.acquire()
+        try:
+            self._bind()
+            self.log.info("wispd_start", pid=os.getpid(), version=__version__, config=str(self.daemon.config_path),
+                          run_dir=str(self.daemon.run_dir), children=len(self.config.children))
+            self._load_children()
+            boot = [c for c in self.ordered() if c.wanted]
+            self._boot_pending = 1
+
+            def booted(results: dict[str, tuple[bool, str]]) -> None:
+                self._boot_pending = 0
+
+            self.submit(boot, "start", booted, persist=False)
+            self._loop()
+            return 0
+        finally:
+            self._close()
+
+    def _timeout_ms(self, now: float) -> int:
+        deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
+        deadlines.append(self._next_sample)
+        if self.notifier.watchdog_interval:
+            deadlines.append(now + self.notifier.watchdog_interval)
+        nearest = min(deadlines) - now if deadlines else 1.0
+        return max(0, min(1000, int(nearest * 1000) + 1))
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            events = dict(self.poller.poll(self._timeout_ms(now)))
+            now = time.monotonic()
+            if self._wake_r.fileno() in events:
+                try:
+                    while self._wake_r.recv(512):
+                        pass
+                except BlockingIOError:
+                    pass
+            while self._signals:
+                sig = self._signals.pop(0)
+                if sig == signal.SIGHUP:
+                    self.reload(lambda ok, res, code, err: None)
+                else:
+                    self.shutdown(signal.Signals(sig).name)
+            if self.link in events:
+                self._handle_link(now)
+            for fd in [fd for fd in events if fd in self._fds]:
+                child, proc = self._fds[fd]
+                self.lifecycle.on_exit(child, proc, now)
+            if self.control in events:
+                self._handle_control()
+            for child in list(self.children.values()):
+                self.lifecycle.on_deadline(child, now)
+            if now >= self._next_sample:
+                self._next_sample = now + self.daemon.sample_interval
+                for child in list(self.children.values()):
+                    self.lifecycle.sample(child)
+                    self.lifecycle.check_health(child, now)
+            self._advance()
+            self._systemd(now)
+            if self.halting and not any(c.state.alive or c.ops for c in self.children.values()):
+                self.log.info("wispd_stopped")
+                return
+
+    def _systemd(self, now: float) -> None:
+        self.notifier.watchdog(now)
+        if self.halting:
+            if now >= self._next_extend:
+                self._next_extend = now + 1.0
+                longest = max((c.spec.limits.drain_timeout + c.spec.limits.stop_timeout
+                               for c in self.children.values()), default=10.0)
+                self.notifier.extend_timeout(longest + 5.0)
+            return
+        if not self.ready_sent and not self._boot_pending and all(c.settled() for c in self.children.values()):
+            self.ready_sent = True
+            self.notifier.ready(self._status_line())
+            self.log.info("ready", status=self._status_line())
+        elif self.ready_sent:
+            self.notifier.status(self._status_line())
+
+    def _close(self) -> None:
+        for child in self.children.values():
+            if child.proc is not None:
+                child.proc.signal_group(signal.SIGKILL)
+        signal.set_wakeup_fd(-1)
+        for sock in ("link", "control"):
+            if hasattr(self, sock):
+                getattr(self, sock).close()
+        if hasattr(self, "zmq"):
+            self.zmq.term()
+        for endpoint in (self.daemon.link_endpoint, self.daemon.control_endpoint):
+            try:
+                os.unlink(endpoint[len("ipc://"):])
+            except OSError:
+                pass
+        self.lock.release()
