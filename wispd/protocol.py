@@ -6,13 +6,21 @@ Python object. Decoding is strict and never raises out of a receive loop: caller
 the drop) for anything malformed.
 
 Sections:
+- market data: topics ``md.<exchange>.<market>.<SYMBOL>.<channel>`` and the envelope (PUB/SUB), and the
+  snapshot/history request-reply of each ingestor;
 - supervisor link: child <-> supervisor (hello, ready, heartbeat, status, drain);
 - control: wispctl <-> supervisor request/reply with request ids.
+
+``docs/protocol.md`` documents the same for programs outside wispd.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -43,6 +51,135 @@ def loads_dict(frame: bytes) -> dict[str, Any] | None:
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+# --------------------------------------------------------------------------- market data
+# One ZeroMQ frame per message: b"<topic> <envelope json>". Subscribers filter by topic prefix on the
+# publisher side (SUB subscriptions); subscribe to b"<topic> " (with the space) for one exact topic, or to
+# b"md.<exchange>.<market>.<SYMBOL>." for every channel of a pair.
+
+MARKETS = ("spot", "perp")
+CHANNELS = ("book", "trades", "ticker", "funding")  # plus "kline.<interval>"
+KINDS_MD = ("book", "trades", "ticker", "kline", "funding", "stale")
+_SYMBOL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
+_INTERVAL = re.compile(r"^[1-9][0-9]{0,3}[smhdwM]$")
+_EXCHANGE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+
+
+@dataclass(frozen=True)
+class Topic:
+    exchange: str
+    market: str  # spot | perp
+    symbol: str  # BASE-QUOTE, upper case
+    channel: str  # book | trades | ticker | funding | kline.<interval>
+
+    def encode(self) -> bytes:
+        return f"md.{self.exchange}.{self.market}.{self.symbol}.{self.channel}".encode()
+
+    @property
+    def interval(self) -> str | None:
+        return self.channel[6:] if self.channel.startswith("kline.") else None
+
+
+def valid_channel(channel: str) -> bool:
+    if channel.startswith("kline."):
+        return bool(_INTERVAL.match(channel[6:]))
+    return channel in CHANNELS
+
+
+def parse_topic(raw: bytes | str) -> Topic | None:
+    """``md.sim.spot.BTC-USDT.kline.1m`` -> Topic; None for anything that is not a full, valid topic."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    parts = text.split(".", 4)
+    if len(parts) != 5 or parts[0] != "md":
+        return None
+    _, exchange, market, symbol, channel = parts
+    if not _EXCHANGE.match(exchange) or market not in MARKETS or not _SYMBOL.match(symbol):
+        return None
+    return Topic(exchange, market, symbol, channel) if valid_channel(channel) else None
+
+
+def pair_prefix(exchange: str, market: str, symbol: str) -> bytes:
+    """Subscription prefix for every channel of one pair."""
+    return f"md.{exchange}.{market}.{symbol}.".encode()
+
+
+def parse_subscription(prefix: bytes) -> tuple[str, str, str, str | None] | None:
+    """A SUB prefix a strategy may send: a pair prefix, or one exact topic (trailing space allowed)."""
+    text = prefix.decode(errors="replace").rstrip(" ")
+    if text.count(".") == 4 and text.endswith("."):
+        _, exchange, market, symbol, _ = text.split(".")
+        if _EXCHANGE.match(exchange) and market in MARKETS and _SYMBOL.match(symbol):
+            return exchange, market, symbol, None
+        return None
+    topic = parse_topic(text)
+    return (topic.exchange, topic.market, topic.symbol, topic.channel) if topic else None
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+def md_frame(topic: bytes, kind: str, source: str, epoch: int, seq: int, ts_exch: float | None,
+             body: dict[str, Any]) -> bytes:
+    """Encode one market-data message. ``ts_ingest`` is stamped here, at the last moment."""
+    env = {"v": SCHEMA_VERSION, "kind": kind, "src": source, "epoch": epoch, "seq": seq,
+           "ts_exch": ts_exch, "ts_ingest": now_ms(), "body": body}
+    return topic + b" " + dumps(env)
+
+
+def parse_md_frame(frame: bytes) -> tuple[bytes, dict[str, Any]] | None:
+    """Split and validate one market-data frame; None (to be counted as dropped) if malformed."""
+    topic, sep, payload = frame.partition(b" ")
+    if not sep or not topic.startswith(b"md."):
+        return None
+    env = loads_dict(payload)
+    if env is None or env.get("v") != SCHEMA_VERSION or env.get("kind") not in KINDS_MD:
+        return None
+    if not isinstance(env.get("seq"), int) or not isinstance(env.get("epoch"), int) \
+            or not isinstance(env.get("body"), dict):
+        return None
+    return topic, env
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Decimal from a wire string (or int); None for floats, NaN, infinities and garbage."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    try:
+        d = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def dec_str(value: Any) -> str:
+    """Canonical decimal string for the wire (no exponent, no trailing zeros beyond need)."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+# Snapshot/history endpoint of each ingestor (ROUTER; clients use DEALER or REQ).
+# Request {"id", "op": "snapshot", "topic"} -> {"id", "ok", "envelope"} (the latest message of the topic)
+# Request {"id", "op": "history", "topic": "md...kline.<i>", "limit"} -> {"id", "ok", "candles": [...]}
+# Request {"id", "op": "markets"} -> {"id", "ok", "markets": {SYMBOL: {"market", "tick", "step", ...}}}
+# Request {"id", "op": "watch", "topics": [...]} -> {"id", "ok"} (explicit watch, for non-SUB clients)
+SNAP_OPS = ("snapshot", "history", "markets", "watch")
+
+
+def snap_request(op: str, **fields: Any) -> tuple[str, bytes]:
+    rid = uuid.uuid4().hex
+    return rid, dumps({"id": rid, "op": op, **fields})
+
+
+def parse_snap_request(frame: bytes) -> dict[str, Any] | None:
+    msg = loads_dict(frame)
+    if msg is None or not isinstance(msg.get("id"), str) or msg.get("op") not in SNAP_OPS:
+        return None
+    return msg
 
 
 # --------------------------------------------------------------------------- supervisor link

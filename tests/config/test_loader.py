@@ -86,7 +86,7 @@ def test_unreadable_paths(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o000)
     try:
-        text = f'[processes.p1]\nentry = "tests.kinds:well_behaved"\n'
+        text = '[processes.p1]\nentry = "tests.kinds:well_behaved"\n'
         path = tmp_path / "w.toml"
         path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/file"\npython_path = ["{tmp_path}/nope"]\n' + text)
         (tmp_path / "file").write_text("not a dir")

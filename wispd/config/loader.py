@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wispd.config import daemon as daemon_section
+from wispd.config import exchanges as exchanges_section
 from wispd.config import processes as processes_section
 from wispd.config.model import ChildSpec, Config
 from wispd.config.schema import ConfigError, ConfigIssue, Table, validate
@@ -23,7 +24,10 @@ except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (the brief keeps
 EX_CONFIG = 78
 
 # Plane sections: (key, spec, builder). A builder turns validated raw data into ChildSpecs.
-_PLANES: list[tuple[str, Any, Any]] = [("processes", processes_section.SPEC, processes_section.build)]
+_PLANES: list[tuple[str, Any, Any]] = [
+    ("exchanges", exchanges_section.SPEC, exchanges_section.build),
+    ("processes", processes_section.SPEC, processes_section.build),
+]
 
 
 def register_section(key: str, spec: Any, builder: Any) -> None:

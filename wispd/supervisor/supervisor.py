@@ -27,6 +27,7 @@ from wispd.supervisor.lifecycle import Lifecycle
 from wispd.supervisor.lock import RunDirLock
 from wispd.supervisor.notify import Notifier
 from wispd.supervisor.states import State
+from wispd.transport import bind
 
 Respond = Callable[[bool, dict[str, Any], str, str], None]
 
@@ -67,16 +68,8 @@ class Supervisor:
         self.link.setsockopt(zmq.LINGER, 0)
         self.control = self.zmq.socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 1000)
-        old_umask = os.umask(0o077)
-        try:
-            for sock, endpoint in ((self.link, self.daemon.link_endpoint), (self.control, self.daemon.control_endpoint)):
-                path = endpoint[len("ipc://"):]
-                if os.path.exists(path):
-                    os.unlink(path)  # stale: we hold the run-dir lock, so no live wispd owns it
-                sock.bind(endpoint)
-                os.chmod(path, 0o600)
-        finally:
-            os.umask(old_umask)
+        bind(self.link, self.daemon.link_endpoint)
+        bind(self.control, self.daemon.control_endpoint)
         self.poller = zmq.Poller()
         self.poller.register(self.link, zmq.POLLIN)
         self.poller.register(self.control, zmq.POLLIN)

@@ -1,0 +1,108 @@
+"""``[exchanges.<name>]``: one ingestor child per exchange (named ``ingestor.<name>``).
+
+Ingestors use public market data only; no key is ever read here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, build_limits, build_restart
+from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
+from wispd.supervisor.kinds import INGESTOR
+
+DRIVERS = ("sim",)
+_PAIR = re.compile(r"^(?:(spot|perp):)?([A-Z0-9]{1,20}-[A-Z0-9]{1,20})$")
+_INTERVAL = re.compile(r"^[1-9][0-9]{0,3}[smhdwM]$")
+
+
+def _pairs(value: list[str]) -> str | None:
+    bad = [p for p in value if not isinstance(p, str) or not _PAIR.match(p)]
+    return f'pairs like "BTC-USDT" or "perp:BTC-USDC" (bad: {", ".join(map(str, bad))})' if bad else None
+
+
+def _intervals(value: list[str]) -> str | None:
+    bad = [i for i in value if not isinstance(i, str) or not _INTERVAL.match(i)]
+    return f'kline intervals like "1m", "5m", "1h" (bad: {", ".join(map(str, bad))})' if bad else None
+
+
+SIM_SPEC = Table(
+    {
+        "seed": Field(int, "an integer seed", default=1),
+        "update_hz": Field(float, "updates per second > 0", default=5.0, check=positive),
+        "volatility": Field(float, "annualised volatility > 0 (0.8 = 80%)", default=0.8, check=positive),
+        "trade_rate": Field(float, "mean trades per second, 0 or more", default=2.0,
+                            check=lambda v: None if v >= 0 else "a number of 0 or more"),
+        "levels": Field(int, "book levels per side, at least 1", default=20, check=at_least(1)),
+        "prices": Field(dict, 'a table of start prices, e.g. {BTC-USDT = 60000.0}', default={}),
+        "ticks": Field(dict, 'a table of tick sizes, e.g. {BTC-USDT = "0.1"}', default={}),
+        "steps": Field(dict, 'a table of quantity steps, e.g. {BTC-USDT = "0.0001"}', default={}),
+    },
+    doc="the built-in simulated exchange",
+)
+
+SPEC = MapOf(
+    Table(
+        {
+            "driver": Field(str, "the exchange driver", required=True, check=one_of(*DRIVERS)),
+            "market": Field(str, 'the default market of pairs: "spot" or "perp"', default="spot",
+                            check=one_of("spot", "perp")),
+            "pairs": Field(list, "a list of pairs to watch from the start", default=[], check=_pairs),
+            "klines": Field(list, "kline intervals to stream for the pre-declared pairs", default=[],
+                            check=_intervals),
+            "book_depth": Field(int, "order book levels per side, 1-100", default=10,
+                                check=lambda v: None if 1 <= v <= 100 else "an integer from 1 to 100"),
+            "stale_after": Field(float, "seconds > 0", default=10.0, check=positive),
+            "backoff_initial": Field(float, "seconds > 0", default=0.5, check=positive),
+            "backoff_max": Field(float, "seconds > 0", default=30.0, check=positive),
+            "pub_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
+            "snapshot_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
+            "sim": SIM_SPEC,
+            "restart": RESTART_SPEC,
+            "limits": LIMITS_SPEC,
+        }
+    )
+)
+
+
+def parse_pair(text: str, default_market: str) -> tuple[str, str]:
+    match = _PAIR.match(text)
+    assert match is not None
+    return match.group(1) or default_market, match.group(2)
+
+
+def endpoints(name: str, item: dict[str, Any], daemon: DaemonConfig) -> dict[str, str]:
+    """Where an exchange's ingestor publishes and answers snapshot requests (the one rule, used by all)."""
+    return {
+        "pub": item.get("pub_endpoint") or f"ipc://{daemon.run_dir}/md-{name}.pub",
+        "snapshot": item.get("snapshot_endpoint") or f"ipc://{daemon.run_dir}/md-{name}.snap",
+    }
+
+
+def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue]) -> list[ChildSpec]:
+    specs = []
+    for name, item in raw.items():
+        if not item.get("driver"):
+            continue
+        eps = endpoints(name, item, daemon)
+        args = {
+            "exchange": name,
+            "driver": item["driver"],
+            "pairs": [list(parse_pair(p, item["market"])) for p in item["pairs"] or []],
+            "klines": item["klines"] or [],
+            "book_depth": item["book_depth"],
+            "stale_after": item["stale_after"],
+            "backoff_initial": item["backoff_initial"],
+            "backoff_max": item["backoff_max"],
+            "pub_endpoint": eps["pub"],
+            "snapshot_endpoint": eps["snapshot"],
+            "sim": item["sim"],
+        }
+        specs.append(ChildSpec(
+            name=f"ingestor.{name}", kind=INGESTOR.name, entry=INGESTOR.entry or "", args=args,
+            restart=build_restart(item["restart"], INGESTOR.restart),
+            limits=build_limits(item["limits"], daemon.defaults, INGESTOR.start_timeout),
+            start_rank=INGESTOR.start_rank, stop_rank=INGESTOR.stop_rank,
+        ))
+    return specs

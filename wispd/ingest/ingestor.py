@@ -1,0 +1,270 @@
+"""The ingestor process: one per exchange, streams in, ZeroMQ fan-out and snapshots out.
+
+- Streams start when somebody watches: a SUB subscription reaching the XPUB (a pair prefix starts book,
+  trades, ticker and, for perps, funding; an exact topic starts just that one, e.g. ``kline.5m``), an
+  explicit ``watch`` request, or a pair pre-declared in config. The last watcher leaving stops them.
+- Each stream runs in its own task with reconnect/backoff: ccxt.pro does not reconnect or resubscribe on
+  its own, so every stream calls its ``watch_*`` again after an error, after an exponential delay with
+  jitter. A stream silent for ``stale_after`` gets a stale flag published on its topic (cleared by the next
+  update); silent for three times that, it is restarted.
+- The ROUTER snapshot endpoint serves the latest message of a topic, candle history, market rules, and
+  explicit watch/unwatch, so a (re)starting strategy has its book and klines at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from wispd import protocol
+from wispd.ingest.publisher import SNDHWM, MdPublisher
+from wispd.ingest.source import Source
+from wispd.protocol import Topic
+from wispd.runtime.context import ChildContext
+from wispd.transport import bind
+
+HISTORY_MAX = 1500
+
+
+def pair_channels(market: str) -> list[str]:
+    return ["book", "trades", "ticker"] + (["funding"] if market == "perp" else [])
+
+
+class Ingestor:
+    def __init__(self, ctx: ChildContext, args: dict[str, Any], source: Source) -> None:
+        self.ctx, self.args, self.source = ctx, args, source
+        self.exchange: str = args["exchange"]
+        self.log = ctx.log
+        self.stale_after = float(args.get("stale_after", 10.0))
+        self.backoff_initial = float(args.get("backoff_initial", 0.5))
+        self.backoff_max = float(args.get("backoff_max", 30.0))
+        self.zctx = zmq.asyncio.Context()
+        self.pub = self.zctx.socket(zmq.XPUB)
+        self.pub.setsockopt(zmq.SNDHWM, SNDHWM)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        bind(self.pub, args["pub_endpoint"])
+        self.snap = self.zctx.socket(zmq.ROUTER)
+        self.snap.setsockopt(zmq.LINGER, 0)
+        bind(self.snap, args["snapshot_endpoint"])
+        self.publisher = MdPublisher(self.pub, ctx.name)
+        self.holders: dict[bytes, set[str]] = {}
+        self.tasks: dict[bytes, asyncio.Task[None]] = {}
+        self.started: dict[bytes, float] = {}
+        self.last_update: dict[bytes, float] = {}
+        self.first: dict[bytes, asyncio.Event] = {}
+        self.stale: set[bytes] = set()
+        self.reconnects: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.bad_requests = 0
+
+    # ------------------------------------------------------------------ watching
+    def topics_for(self, market: str, symbol: str, channel: str | None) -> list[Topic]:
+        channels = [channel] if channel else pair_channels(market)
+        return [Topic(self.exchange, market, symbol, ch) for ch in channels
+                if not (ch == "funding" and market != "perp")]
+
+    def hold(self, topic: Topic, holder: str) -> None:
+        key = topic.encode()
+        holders = self.holders.setdefault(key, set())
+        holders.add(holder)
+        if key not in self.tasks:
+            self.first.setdefault(key, asyncio.Event())
+            self.started[key] = time.monotonic()
+            self.tasks[key] = asyncio.get_running_loop().create_task(self._stream(topic))
+            self.log.info("stream_start", topic=key.decode(), holder=holder)
+
+    def release(self, topic: Topic, holder: str) -> None:
+        key = topic.encode()
+        holders = self.holders.get(key)
+        if holders is None:
+            return
+        holders.discard(holder)
+        if not holders:
+            del self.holders[key]
+            task = self.tasks.pop(key, None)
+            if task is not None:
+                task.cancel()
+            self.stale.discard(key)
+            self.log.info("stream_stop", topic=key.decode())
+
+    def _on_sub(self, prefix: bytes) -> None:
+        parsed = protocol.parse_subscription(prefix)
+        if parsed is None or parsed[0] != self.exchange:
+            return  # b"" (everything) or another exchange: nothing to start
+        for topic in self.topics_for(parsed[1], parsed[2], parsed[3]):
+            self.hold(topic, "sub:" + prefix.decode(errors="replace"))
+
+    def _on_unsub(self, prefix: bytes) -> None:
+        parsed = protocol.parse_subscription(prefix)
+        if parsed is None or parsed[0] != self.exchange:
+            return
+        for topic in self.topics_for(parsed[1], parsed[2], parsed[3]):
+            self.release(topic, "sub:" + prefix.decode(errors="replace"))
+
+    # ------------------------------------------------------------------ streams
+    async def _stream(self, topic: Topic) -> None:
+        key = topic.encode()
+        attempt = 0
+        while True:
+            stream = self.source.stream(topic)
+            try:
+                async for kind, body, ts_exch in stream:
+                    if attempt:
+                        self.log.info("stream_recovered", topic=key.decode(), attempts=attempt)
+                        attempt = 0
+                    self.last_update[key] = time.monotonic()
+                    if key in self.stale:
+                        self.stale.discard(key)
+                        self.publisher.publish(key, "stale", {"stale": False, "silent_s": 0}, None)
+                    self.publisher.publish(key, kind, body, ts_exch)
+                    self.first[key].set()
+                raise ConnectionError("stream ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any exchange error means: back off, call watch again
+                attempt += 1
+                self.reconnects[topic.channel] += 1
+                self.errors[type(exc).__name__] += 1
+                delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                self.log.warning("stream_error", topic=key.decode(), error=f"{type(exc).__name__}: {exc}"[:300],
+                                 attempt=attempt, retry_in_s=round(delay, 3))
+                await asyncio.sleep(delay)
+            finally:
+                await stream.aclose()
+
+    async def _staleness(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.5, self.stale_after / 4))
+            now = time.monotonic()
+            for key, task in list(self.tasks.items()):
+                silent = now - self.last_update.get(key, self.started[key])
+                if silent > self.stale_after and key not in self.stale:
+                    self.stale.add(key)
+                    self.log.warning("stream_stale", topic=key.decode(), silent_s=round(silent, 3))
+                    self.publisher.publish(key, "stale", {"stale": True, "silent_s": round(silent, 3)}, None)
+                if silent > 3 * self.stale_after and key in self.stale and \
+                        now - self.started[key] > 3 * self.stale_after:
+                    topic = protocol.parse_topic(key)
+                    if topic is None:
+                        continue
+                    self.log.warning("stream_restart", topic=key.decode(), silent_s=round(silent, 3))
+                    task.cancel()
+                    self.reconnects[topic.channel] += 1
+                    self.started[key] = now
+                    self.tasks[key] = asyncio.get_running_loop().create_task(self._stream(topic))
+
+    async def _xpub(self) -> None:
+        while True:
+            frame = await self.pub.recv()
+            MdPublisher.subscription_events([frame], self._on_sub, self._on_unsub)
+
+    # ------------------------------------------------------------------ snapshot endpoint
+    async def _snapshots(self) -> None:
+        while True:
+            frames = await self.snap.recv_multipart()
+            asyncio.get_running_loop().create_task(self._answer(frames[:-1], frames[-1]))
+
+    async def _answer(self, envelope: list[bytes], payload: bytes) -> None:
+        req = protocol.parse_snap_request(payload)
+        if req is None:
+            self.bad_requests += 1
+            rid = (protocol.loads_dict(payload) or {}).get("id")
+            reply = {"id": rid if isinstance(rid, str) else "", "ok": False, "error": "malformed request"}
+        else:
+            try:
+                reply = {"id": req["id"], "ok": True, **await self._op(req)}
+            except (ValueError, KeyError, TypeError) as exc:
+                self.bad_requests += 1
+                reply = {"id": req["id"], "ok": False, "error": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - an exchange error answers the request, never kills us
+                self.log.warning("snapshot_op_failed", op=req.get("op"), error=f"{type(exc).__name__}: {exc}")
+                reply = {"id": req["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        await self.snap.send_multipart([*envelope, protocol.dumps(reply)])
+
+    def _topic(self, raw: Any) -> Topic:
+        topic = protocol.parse_topic(raw) if isinstance(raw, str) else None
+        if topic is None or topic.exchange != self.exchange:
+            raise ValueError(f"not a topic of exchange {self.exchange!r}: {raw!r}")
+        return topic
+
+    async def _op(self, req: dict[str, Any]) -> dict[str, Any]:
+        op = req["op"]
+        if op == "snapshot":
+            topic = self._topic(req.get("topic"))
+            key = topic.encode()
+            if key in self.holders and key not in self.publisher.latest:
+                try:
+                    await asyncio.wait_for(self.first[key].wait(), float(req.get("wait", 2.0)))
+                except TimeoutError:
+                    pass
+            return {"envelope": self.publisher.snapshot(key)}
+        if op == "history":
+            topic = self._topic(req.get("topic"))
+            if topic.interval is None:
+                raise ValueError("history needs a kline topic (md....kline.<interval>)")
+            limit = int(req.get("limit", 200))
+            if not 0 < limit <= HISTORY_MAX:
+                raise ValueError(f"limit must be 1..{HISTORY_MAX}")
+            return {"candles": await self.source.history(topic, limit)}
+        if op == "markets":
+            wanted = [tuple(x) for x in req.get("symbols") or [] if isinstance(x, list) and len(x) == 2]
+            return {"markets": await self.source.markets(wanted)}
+        topics = [self._topic(t) for t in req.get("topics") or []]
+        for topic in topics:
+            (self.hold if op == "watch" else self.release)(topic, "req")
+        return {}
+
+    # ------------------------------------------------------------------ process
+    def metrics(self) -> dict[str, Any]:
+        return {"md_sent": self.publisher.by_kind, "reconnects": dict(self.reconnects), "errors": dict(self.errors),
+                "stale": len(self.stale), "streams": len(self.tasks), "bad_requests": self.bad_requests}
+
+    async def run(self) -> int:
+        await self.source.connect()
+        loop = asyncio.get_running_loop()
+        background = [loop.create_task(c) for c in (self._xpub(), self._snapshots(), self._staleness())]
+        try:
+            pairs = self.args.get("pairs") or []
+            for market, symbol in pairs:
+                for topic in self.topics_for(market, symbol, None):
+                    self.hold(topic, "config")
+                for interval in self.args.get("klines") or []:
+                    self.hold(Topic(self.exchange, market, symbol, f"kline.{interval}"), "config")
+            books = [self.first[Topic(self.exchange, m, s, "book").encode()] for m, s in pairs]
+            while not all(e.is_set() for e in books):
+                if self.ctx.stopping:
+                    return 0
+                self.ctx.beat()
+                self.ctx.handle_link()
+                await asyncio.sleep(0.05)
+            self.ctx.ready(pairs=len(pairs))
+            last_metrics = 0.0
+            while not self.ctx.stopping:
+                self.ctx.beat()
+                self.ctx.handle_link()
+                for task in background:
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                now = time.monotonic()
+                if now - last_metrics >= 1.0:
+                    last_metrics = now
+                    self.ctx.metrics(self.metrics())
+                    self.ctx.status("streaming", f"{len(self.tasks)} streams, {len(self.stale)} stale",
+                                    sent=self.publisher.sent, reconnects=sum(self.reconnects.values()))
+                await asyncio.sleep(0.1)
+            self.log.info("ingestor_stop", reason=self.ctx.stop_reason)
+            return 0
+        finally:
+            for task in [*background, *self.tasks.values()]:
+                task.cancel()
+            await asyncio.gather(*background, *self.tasks.values(), return_exceptions=True)
+            await self.source.close()
+            self.pub.close()
+            self.snap.close()
+            self.zctx.term()
