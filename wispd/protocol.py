@@ -134,12 +134,13 @@ def parse_md_frame(frame: bytes) -> tuple[bytes, dict[str, Any]] | None:
     if not sep or not topic.startswith(b"md."):
         return None
     env = loads_dict(payload)
-    if env is None or env.get("v") != SCHEMA_VERSION or env.get("kind") not in KINDS_MD:
-        return None
-    if not isinstance(env.get("seq"), int) or not isinstance(env.get("epoch"), int) \
-            or not isinstance(env.get("body"), dict):
-        return None
-    return topic, env
+    return (topic, env) if valid_envelope(env) else None
+
+
+def valid_envelope(env: Any) -> bool:
+    return (isinstance(env, dict) and env.get("v") == SCHEMA_VERSION and env.get("kind") in KINDS_MD
+            and isinstance(env.get("seq"), int) and isinstance(env.get("epoch"), int)
+            and isinstance(env.get("body"), dict))
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -193,6 +194,7 @@ LINK_STATUS = "status"  # child -> sup: phase, summary, fields (shown by wispctl
 LINK_DRAINING = "draining"  # child -> sup: drain acknowledged, extend: seconds still needed
 LINK_METRICS = "metrics"  # child -> sup: counters/gauges snapshot for the Prometheus endpoint
 LINK_DRAIN = "drain"  # sup -> child: stop taking new work, finish, exit 0
+LINK_COMMAND = "cmd"  # sup -> child: an operator command for this kind of child (halt, resume)
 
 CHILD_TO_SUP = frozenset({LINK_HELLO, LINK_READY, LINK_HEARTBEAT, LINK_STATUS, LINK_DRAINING, LINK_METRICS})
 

@@ -80,7 +80,8 @@ def endpoints(name: str, item: dict[str, Any], daemon: DaemonConfig) -> dict[str
     }
 
 
-def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue]) -> list[ChildSpec]:
+def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
+          data: dict[str, Any]) -> list[ChildSpec]:
     specs = []
     for name, item in raw.items():
         if not item.get("driver"):

@@ -12,7 +12,9 @@ from typing import Any
 
 from wispd.config import daemon as daemon_section
 from wispd.config import exchanges as exchanges_section
+from wispd.config import executors as executors_section
 from wispd.config import processes as processes_section
+from wispd.config import strategies as strategies_section
 from wispd.config.model import ChildSpec, Config
 from wispd.config.schema import ConfigError, ConfigIssue, Table, validate
 
@@ -23,9 +25,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (the brief keeps
 
 EX_CONFIG = 78
 
-# Plane sections: (key, spec, builder). A builder turns validated raw data into ChildSpecs.
+# Plane sections: (key, spec, builder). A builder turns its validated section into ChildSpecs; builders
+# that need other sections (strategies need exchange and executor endpoints) take the whole data too.
 _PLANES: list[tuple[str, Any, Any]] = [
     ("exchanges", exchanges_section.SPEC, exchanges_section.build),
+    ("executors", executors_section.SPEC, executors_section.build),
+    ("strategies", strategies_section.SPEC, strategies_section.build),
     ("processes", processes_section.SPEC, processes_section.build),
 ]
 
@@ -79,7 +84,7 @@ def load_config(path: str | Path | None = None) -> Config:
     daemon = daemon_section.build(data["daemon"], config_path, issues)
     children: list[ChildSpec] = []
     for key, _, builder in _PLANES:
-        children.extend(builder(data[key], daemon, issues))
+        children.extend(builder(data[key], daemon, issues, data))
     seen: dict[str, str] = {}
     for spec in children:
         if spec.name in seen:

@@ -19,6 +19,7 @@ from wispd.config.model import (
     build_restart,
 )
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, entry_point, one_of
+from wispd.config.secrets import inline_secret_issues
 from wispd.supervisor.kinds import PROCESS_APP, PROCESS_INFRA
 
 SPEC = MapOf(
@@ -48,10 +49,12 @@ def _module_findable(module: str, python_path: tuple[str, ...]) -> bool:
         sys.path[:] = saved
 
 
-def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue]) -> list[ChildSpec]:
+def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
+          data: dict[str, Any]) -> list[ChildSpec]:
     specs = []
     file = str(daemon.config_path)
     for name, item in raw.items():
+        issues += inline_secret_issues(file, f"processes.{name}.args", item["args"] or {})
         if not item.get("entry"):
             continue
         module = item["entry"].partition(":")[0]

@@ -35,6 +35,7 @@ class ChildContext:
         self.heartbeat_interval: float = boot.get("heartbeat_interval", 1.0)
         self.log = log
         self.stop_reason: str | None = None
+        self.commands: list[dict[str, Any]] = []  # operator commands relayed by wispd (halt, resume)
         self._last_beat = 0.0
         self._zmq = zmq.Context()
         self._link = self._zmq.socket(zmq.DEALER)
@@ -98,6 +99,8 @@ class ChildContext:
             if msg and msg["t"] == protocol.LINK_DRAIN:
                 self.log.info("drain_requested")
                 self.stop_reason = self.stop_reason or "drain"
+            elif msg and msg["t"] == protocol.LINK_COMMAND:
+                self.commands.append(msg)
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds while heartbeating and serving the link.

@@ -16,11 +16,13 @@ class DesiredState:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "desired.json"
         self.stopped: set[str] = set()
+        self.halted = False  # global trading halt (wispctl halt), kept across restarts until resume
 
     def load(self) -> set[str]:
         try:
             doc = orjson.loads(self.path.read_bytes())
             self.stopped = {str(n) for n in doc.get("stopped", [])}
+            self.halted = bool(doc.get("halted", False))
         except FileNotFoundError:
             self.stopped = set()
         except (orjson.JSONDecodeError, AttributeError, OSError):
@@ -35,11 +37,16 @@ class DesiredState:
         if self.stopped != before:
             self.save()
 
+    def set_halted(self, halted: bool) -> None:
+        if halted != self.halted:
+            self.halted = halted
+            self.save()
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps({"stopped": sorted(self.stopped)}))
+            fh.write(orjson.dumps({"stopped": sorted(self.stopped), "halted": self.halted}))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

@@ -224,13 +224,27 @@ class Supervisor:
             hook(child, old, new, reason)
 
     # ------------------------------------------------------------------ link
-    def _send_drain(self, child: Child) -> bool:
+    def _send_link(self, child: Child, kind: str, **fields: Any) -> bool:
         try:
             self.link.send_multipart([protocol.link_identity(child.name, child.generation),
-                                      protocol.link_message(protocol.LINK_DRAIN)], zmq.NOBLOCK)
+                                      protocol.link_message(kind, **fields)], zmq.NOBLOCK)
             return True
         except zmq.ZMQError:
             return False
+
+    def _send_drain(self, child: Child) -> bool:
+        return self._send_link(child, protocol.LINK_DRAIN)
+
+    def set_halt(self, halted: bool, cancel: bool = False) -> list[str]:
+        """Halt or resume new orders on every executor at once; kept across restarts of wispd."""
+        self.desired.set_halted(halted)
+        reached = []
+        for child in self.children.values():
+            if child.kind == "executor" and child.state.alive and child.linked:
+                if self._send_link(child, protocol.LINK_COMMAND, cmd="halt" if halted else "resume", cancel=cancel):
+                    reached.append(child.name)
+        self.log.warning("trading_halted" if halted else "trading_resumed", executors=reached, cancel=cancel)
+        return reached
 
     def _handle_link(self, now: float) -> None:
         for _ in range(1000):
@@ -249,6 +263,8 @@ class Supervisor:
             kind = msg["t"]
             if kind == protocol.LINK_HELLO:
                 child.linked = True
+                if child.kind == "executor" and self.desired.halted:
+                    self._send_link(child, protocol.LINK_COMMAND, cmd="halt", cancel=False)
             elif kind == protocol.LINK_READY:
                 self.lifecycle.ready(child, now)
             elif kind == protocol.LINK_STATUS:
@@ -298,6 +314,7 @@ class Supervisor:
                 "log_dir": str(self.daemon.log_dir),
                 "ready": self.ready_sent,
                 "halting": self.halting,
+                "trading_halted": self.desired.halted,
             },
             "children": [c.snapshot(now) for c in children],
         }

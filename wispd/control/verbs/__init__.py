@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from wispd.control.verbs import logs, reload, restart, shutdown, start, status, stop
+from wispd.control.verbs import (
+    halt,
+    logs,
+    orders,
+    positions,
+    reload,
+    restart,
+    resume,
+    shutdown,
+    start,
+    status,
+    stop,
+)
 
-VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs)}
+VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
+                                                    resume, positions, orders)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4

@@ -1,0 +1,38 @@
+"""The RSI strategy from the Wisp article, in wispd: watch a pair, read 1m candles, RSI(14) every tick,
+buy when it drops under 30 (and sell the position when it rises over 70), publish a status each tick."""
+
+from wispd.sdk import Decimal, Param, Strategy, indicators, pair, signal
+
+
+class RsiDip(Strategy):
+    params = {
+        "exchange": Param(str, "sim"),
+        "base": Param(str, "BTC"),
+        "quote": Param(str, "USDT"),
+        "interval": Param(str, "1m"),
+        "period": Param(int, 14, min=2),
+        "buy_below": Param(float, 30.0, min=0, max=100),
+        "sell_above": Param(float, 70.0, min=0, max=100),
+        "qty": Param(Decimal, "0.01"),
+        "tick_seconds": Param(float, 5.0, min=0.1),
+    }
+
+    def on_start(self, ctx):
+        self.pair = pair(self.p.base, self.p.quote)
+        ctx.spot.watch_pair(self.p.exchange, self.pair)
+
+    def run(self, ctx):
+        for _ in ctx.every(self.p.tick_seconds):
+            klines = ctx.spot.klines(self.p.exchange, self.pair, self.p.interval, limit=self.p.period * 5)
+            rsi = indicators.rsi(klines, self.p.period)
+            if rsi is None:
+                ctx.emit_status("warming up", f"{len(klines)} candles")
+                continue
+            position = ctx.spot.position(self.p.exchange, self.pair)
+            held = position.qty if position else Decimal(0)
+            if rsi < self.p.buy_below and held <= 0:
+                ctx.emit(signal("rsi-buy").buy(self.pair, self.p.exchange, self.p.qty))
+            elif rsi > self.p.sell_above and held > 0:
+                ctx.emit(signal("rsi-sell").sell(self.pair, self.p.exchange, held))
+            ctx.emit_status("RSI tick", f"rsi {rsi:.1f}", rsi=round(rsi, 2), position=str(held),
+                            price=str(ctx.spot.price(self.p.exchange, self.pair)))

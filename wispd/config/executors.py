@@ -1,0 +1,105 @@
+"""``[executors.<name>]``: one executor child per account (named ``executor.<name>``).
+
+An executor receives the signals of the strategies whose ``account`` names it, checks risk, journals the
+intent, then orders. ``mode = "paper"`` fills against the market-data plane's books (any exchange, the sim
+included). Credentials are named, never written here: ``*_env`` variable names or a ``secrets_file`` of mode
+0600; the executor process reads them itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, build_limits, build_restart
+from wispd.config.schema import ConfigIssue, Field, MapOf, Table, endpoint, non_negative, one_of, positive
+from wispd.config.secrets import check_env, check_file
+from wispd.protocol import to_decimal
+from wispd.supervisor.kinds import EXECUTOR
+
+
+def _decimal(value: Any) -> str | None:
+    d = to_decimal(value) if isinstance(value, str) else None
+    return None if d is not None and d >= 0 else 'a decimal string of 0 or more, e.g. "10000"'
+
+
+def _decimal_table(value: dict[str, Any]) -> str | None:
+    bad = [k for k, v in value.items() if _decimal(v)]
+    return f"a table of decimal strings (bad: {', '.join(bad)})" if bad else None
+
+
+RISK_SPEC = Table({
+    "max_order_notional": Field(str, "quote units per order", default="100000", check=_decimal),
+    "max_position_notional": Field(str, "quote units per symbol and strategy", default="250000", check=_decimal),
+    "max_open_orders": Field(int, "a count of 0 or more", default=50, check=non_negative),
+    "strategy_budget": Field(str, "quote units each strategy may have at risk", default="500000", check=_decimal),
+    "budgets": Field(dict, "per-strategy budgets, {name = \"amount\"}", default={}, check=_decimal_table),
+    "price_collar_pct": Field(float, "percent from mid a limit price may be", default=5.0, check=positive),
+})
+
+PAPER_SPEC = Table({
+    "balances": Field(dict, 'starting balances, {USDT = "100000"}', default={"USDT": "100000"},
+                      check=_decimal_table),
+    "latency_ms": Field(float, "milliseconds of 0 or more", default=20.0, check=non_negative),
+    "maker_fee": Field(str, "a fee rate, e.g. \"0.0002\"", check=_decimal),
+    "taker_fee": Field(str, "a fee rate, e.g. \"0.0005\"", check=_decimal),
+})
+
+SPEC = MapOf(Table({
+    "mode": Field(str, "the execution mode", default="paper", check=one_of("paper")),
+    "exchanges": Field(list, "exchanges (from [exchanges]) this account trades on", required=True, item_type=str),
+    "api_key_env": Field(str, "the NAME of an environment variable holding the API key"),
+    "secret_env": Field(str, "the NAME of an environment variable holding the API secret"),
+    "secrets_file": Field(str, "a KEY=VALUE file of mode 0600"),
+    "signals_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
+    "reports_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
+    "paper": PAPER_SPEC,
+    "risk": RISK_SPEC,
+    "restart": RESTART_SPEC,
+    "limits": LIMITS_SPEC,
+}))
+
+
+def endpoints(name: str, item: dict[str, Any], daemon: DaemonConfig) -> dict[str, str]:
+    return {
+        "signals": item.get("signals_endpoint") or f"ipc://{daemon.run_dir}/exec-{name}.pull",
+        "reports": item.get("reports_endpoint") or f"ipc://{daemon.run_dir}/exec-{name}.pub",
+    }
+
+
+def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
+          data: dict[str, Any]) -> list[ChildSpec]:
+    from wispd.config import exchanges as exchanges_section
+
+    file = str(daemon.config_path)
+    specs = []
+    strategies = data.get("strategies") or {}
+    for name, item in raw.items():
+        path = f"executors.{name}"
+        for i, ex in enumerate(item["exchanges"] or []):
+            if ex not in data["exchanges"]:
+                issues.append(ConfigIssue(file, f"{path}.exchanges[{i}]", ex, "an exchange defined in [exchanges] "
+                                          f"(have: {', '.join(sorted(data['exchanges'])) or 'none'})"))
+        for key in ("api_key_env", "secret_env"):
+            if item[key]:
+                issues += check_env(file, f"{path}.{key}", item[key])
+        if item["secrets_file"]:
+            issues += check_file(file, f"{path}.secrets_file", item["secrets_file"], daemon.config_path.parent)
+        eps = endpoints(name, item, daemon)
+        users = sorted(s for s, st in strategies.items()
+                       if (st.get("account") or (next(iter(raw)) if len(raw) == 1 else None)) == name)
+        args = {
+            "account": name, "mode": item["mode"], "signals_endpoint": eps["signals"],
+            "reports_endpoint": eps["reports"], "strategies": users,
+            "exchanges": {ex: exchanges_section.endpoints(ex, data["exchanges"][ex], daemon)
+                          for ex in item["exchanges"] or [] if ex in data["exchanges"]},
+            "paper": item["paper"], "risk": item["risk"],
+            "credentials": {"api_key_env": item["api_key_env"], "secret_env": item["secret_env"],
+                            "secrets_file": item["secrets_file"]},
+        }
+        specs.append(ChildSpec(
+            name=f"executor.{name}", kind=EXECUTOR.name, entry=EXECUTOR.entry or "", args=args,
+            restart=build_restart(item["restart"], EXECUTOR.restart),
+            limits=build_limits(item["limits"], daemon.defaults, EXECUTOR.start_timeout),
+            start_rank=EXECUTOR.start_rank, stop_rank=EXECUTOR.stop_rank,
+        ))
+    return specs

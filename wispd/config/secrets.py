@@ -1,0 +1,66 @@
+"""Credentials: only as environment variable *names* or a separate file of mode 0600 (or stricter).
+
+The config never holds a secret, and neither do the supervisor's boot arguments: the executor process
+reads the variables or the file itself when it starts. A value that looks like an inline secret in a
+free-form table (``params``, ``args``) is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from wispd.config.schema import ConfigIssue
+
+SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|token)($|_)", re.I)
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def inline_secret_issues(file: str, path: str, table: dict[str, Any]) -> list[ConfigIssue]:
+    issues = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            issues += inline_secret_issues(file, f"{path}.{key}", value)
+        elif SECRET_KEY.search(key) and not key.endswith("_env") and key != "secrets_file":
+            issues.append(ConfigIssue(file, f"{path}.{key}", "***", "no secret inline: name an environment "
+                                      "variable (<key>_env) or use a secrets_file of mode 0600"))
+    return issues
+
+
+def check_env(file: str, path: str, name: str) -> list[ConfigIssue]:
+    if not ENV_NAME.match(name):
+        return [ConfigIssue(file, path, name, "an environment variable name (A-Z, 0-9, _)")]
+    if not os.environ.get(name):
+        return [ConfigIssue(file, path, name, f"an environment variable that is set (${name} is empty or unset)")]
+    return []
+
+
+def check_file(file: str, path: str, value: str, base: Path) -> list[ConfigIssue]:
+    target = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        st = target.stat()
+    except OSError as exc:
+        return [ConfigIssue(file, path, value, f"a readable secrets file ({exc.strerror})")]
+    if not stat.S_ISREG(st.st_mode):
+        return [ConfigIssue(file, path, value, "a regular file")]
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        return [ConfigIssue(file, path, value, f"a file of mode 0600 or stricter (it is {mode:04o}: "
+                                               f"run chmod 600 {target})")]
+    if not os.access(target, os.R_OK):
+        return [ConfigIssue(file, path, value, "a secrets file this user can read")]
+    return []
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (# comments allowed). Called by the executor process, never by the supervisor."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,42 @@
+"""`wispctl orders [--json]`: working orders of every executor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from wispd.control.verbs._common import EXIT_OK
+from wispd.control.verbs.positions import executor_states
+
+NAME = "orders"
+HELP = "working orders of every executor"
+MUTATING = False
+TIMEOUT = 10.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def request(ns: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
+def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
+    respond(True, {"orders": [{"account": s["account"], **o} for s in executor_states(sup) for o in s["orders"]]})
+
+
+def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
+    orders = reply["result"]["orders"]
+    if ns.json:
+        sys.stdout.write(orjson.dumps(reply["result"], option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    for o in orders:
+        print(f"{o['account']:<10} {o['strategy']:<16} {o['client_id']} {o['side']:<4} {o['qty']} "
+              f"{o['exchange']}:{o['symbol']} @ {o['price'] or 'market'} {o['status']} filled {o['filled']}")
+    if not orders:
+        print("no working orders")
+    return EXIT_OK

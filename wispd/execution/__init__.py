@@ -1,0 +1,1 @@
+"""The execution plane: executors that validate, risk-check, journal and then order (paper or live)."""

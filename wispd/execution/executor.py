@@ -1,0 +1,429 @@
+"""The executor process: PULL signals -> validate -> dedupe -> risk -> journal intent (commit) -> order.
+
+One thread, one poller. Per poll batch: every signal's checks and intent rows go into one transaction,
+which is committed before any of the batch's orders is sent (durable intent first, one fsync per burst).
+Fills and order updates are journaled the same way before their reports go out. Execution reports go to
+the emitting strategy on ``exec.<strategy>``; a state snapshot (positions, balances, PnL, open orders) goes
+to each strategy every second and to the supervisor for ``wispctl positions``/``orders``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import zmq
+
+from wispd import protocol
+from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, check_rules, parse_signal
+from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
+from wispd.execution.ledger import Ledger
+from wispd.execution.paper import Done, Event, Fill, PaperEngine, PaperOrder, parse_levels
+from wispd.protocol import Topic, dec_str
+from wispd.runtime.context import ChildContext
+from wispd.transport import bind
+
+MarketKey = tuple[str, str, str]  # exchange, market, symbol
+PAUSE_ENV = "WISPD_TEST_PAUSE_AFTER_INTENT"  # test hook: seconds to sleep between commit and send
+
+
+class Executor:
+    def __init__(self, ctx: ChildContext, args: dict[str, Any]) -> None:
+        self.ctx, self.args, self.log = ctx, args, ctx.log
+        self.account = args["account"]
+        self.strategies = set(args.get("strategies") or [])
+        self.exchanges: dict[str, dict[str, str]] = args["exchanges"]
+        self.limits = RiskLimits.from_config(args["risk"])
+        paper = args.get("paper") or {}
+        self.fee_override = (paper.get("maker_fee"), paper.get("taker_fee"))
+        self.journal = Journal(ctx.state_dir / f"journal-{self.account}.sqlite")
+        start = {k.upper(): Decimal(v) for k, v in (paper.get("balances") or {}).items()}
+        self.ledger = Ledger(self.journal.balances() or start)
+        self.engine = PaperEngine(self._fees, float(paper.get("latency_ms", 20.0)))
+        self.rules: dict[MarketKey, MarketRules] = {}
+        self.halted = False
+        self.rejects: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.fills = 0
+        self.bad_frames = 0
+        self.report_seq = 0
+        self.latency_signal_to_order: list[float] = []
+        self.zctx = zmq.Context()
+        self.pull = self.zctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, 100_000)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        bind(self.pull, args["signals_endpoint"])
+        self.pub = self.zctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        self.pub.setsockopt(zmq.LINGER, 1000)
+        bind(self.pub, args["reports_endpoint"])
+        self.subs: dict[str, zmq.Socket] = {}
+        for name, eps in self.exchanges.items():
+            sub = self.zctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.connect(eps["pub"])
+            self.subs[name] = sub
+
+    # ------------------------------------------------------------------ market data and rules
+    def _fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
+        rules = next((r for (ex, _, sym), r in self.rules.items() if ex == exchange and sym == symbol), None)
+        maker = Decimal(self.fee_override[0]) if self.fee_override[0] else (rules.maker_fee if rules else Decimal(0))
+        taker = Decimal(self.fee_override[1]) if self.fee_override[1] else (rules.taker_fee if rules else Decimal(0))
+        return maker, taker
+
+    def _request(self, exchange: str, op: str, timeout: float = 3.0, **fields: Any) -> dict[str, Any]:
+        sock = self.zctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            sock.connect(self.exchanges[exchange]["snapshot"])
+            rid, frame = protocol.snap_request(op, **fields)
+            sock.send(frame)
+            end = time.monotonic() + timeout
+            while (left := end - time.monotonic()) > 0:
+                if sock.poll(int(left * 1000) + 1):
+                    reply = protocol.loads_dict(sock.recv()) or {}
+                    if reply.get("id") == rid:
+                        return reply
+            return {"ok": False, "error": f"ingestor of {exchange} did not answer {op}"}
+        finally:
+            sock.close()
+
+    def ensure_market(self, key: MarketKey) -> MarketRules:
+        """Rules and a first book for a symbol, fetched once; its book and trades are followed from then on."""
+        if key in self.rules:
+            return self.rules[key]
+        exchange, market, symbol = key
+        reply = self._request(exchange, "markets", symbols=[[market, symbol]])
+        raw = (reply.get("markets") or {}).get(f"{market}:{symbol}") if reply.get("ok") else None
+        if raw is None:
+            raise Reject("unknown_symbol", f"{exchange} has no {market} market {symbol}")
+        rules = self.rules[key] = MarketRules.from_wire(raw)
+        for channel in ("book", "trades"):
+            self.subs[exchange].setsockopt(zmq.SUBSCRIBE, Topic(exchange, market, symbol, channel).encode() + b" ")
+        snap = self._request(exchange, "snapshot", topic=Topic(exchange, market, symbol, "book").encode().decode())
+        env = snap.get("envelope")
+        if protocol.valid_envelope(env):
+            self._apply_events(self.engine.on_book(key, parse_levels(env["body"].get("bids")),
+                                                   parse_levels(env["body"].get("asks")), now_ms()))
+        return rules
+
+    def _market_data(self, sock: zmq.Socket) -> list[Event]:
+        events: list[Event] = []
+        latest_books: dict[bytes, dict[str, Any]] = {}
+        for _ in range(5000):
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            parsed = protocol.parse_md_frame(frame)
+            topic = protocol.parse_topic(parsed[0]) if parsed else None
+            if parsed is None or topic is None:
+                self.bad_frames += 1
+                continue
+            key = (topic.exchange, topic.market, topic.symbol)
+            env = parsed[1]
+            if env["kind"] == "book":
+                latest_books[parsed[0]] = env
+            elif env["kind"] == "trades":
+                trades = []
+                for t in env["body"].get("trades") or []:
+                    px, qty = protocol.to_decimal(t.get("px")), protocol.to_decimal(t.get("qty"))
+                    if px is not None and qty is not None:
+                        trades.append((px, qty))
+                events += self.engine.on_trades(key, trades, now_ms())
+        for topic_bytes, env in latest_books.items():
+            topic = protocol.parse_topic(topic_bytes)
+            assert topic is not None
+            events += self.engine.on_book((topic.exchange, topic.market, topic.symbol),
+                                          parse_levels(env["body"].get("bids")), parse_levels(env["body"].get("asks")),
+                                          now_ms())
+        return events
+
+    # ------------------------------------------------------------------ reports
+    def _publish(self, strategy: str, kind: str, body: dict[str, Any]) -> None:
+        self.report_seq += 1
+        env = {"v": 1, "kind": kind, "src": self.ctx.name, "seq": self.report_seq, "ts": now_ms(), "body": body}
+        self.pub.send(f"exec.{strategy} ".encode() + protocol.dumps(env), zmq.NOBLOCK)
+
+    def _report(self, strategy: str, signal_id: str, status: str, reason: str = "", code: str = "",
+                order: dict[str, Any] | None = None) -> None:
+        self.outcomes[status] += 1
+        self._publish(strategy, "report", {"signal_id": signal_id, "status": status, "reason": reason, "code": code,
+                                           "order": order})
+
+    def _reject(self, strategy: str | None, signal_id: str | None, rej: Reject) -> None:
+        self.rejects[rej.code] += 1
+        self.log.info("signal_rejected", strategy=strategy, signal_id=signal_id, code=rej.code, reason=rej.message)
+        if strategy and signal_id:
+            self._report(strategy, signal_id, "rejected", rej.message, rej.code)
+
+    @staticmethod
+    def order_doc(row: dict[str, Any]) -> dict[str, Any]:
+        keys = ("client_id", "signal_id", "strategy", "exchange", "market", "symbol", "side", "order_type", "qty",
+                "price", "tif", "status", "filled", "avg_price", "fees", "reason")
+        return {k: row.get(k) for k in keys}
+
+    # ------------------------------------------------------------------ signals
+    def _signals(self) -> list[tuple[PaperOrder, dict[str, Any]]]:
+        """Validate, dedupe, check and journal every queued signal; returns the orders to send after commit."""
+        to_send: list[tuple[PaperOrder, dict[str, Any]]] = []
+        for _ in range(1000):
+            try:
+                frame = self.pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            msg = protocol.loads_dict(frame)
+            strategy = msg.get("strategy") if msg and isinstance(msg.get("strategy"), str) else None
+            signal_id = msg.get("id") if msg and isinstance(msg.get("id"), str) else None
+            try:
+                sig = parse_signal(msg)
+            except Reject as rej:
+                self.bad_frames += msg is None
+                self._reject(strategy if strategy in self.strategies else None, signal_id, rej)
+                continue
+            strategy, signal_id = sig["strategy"], sig["id"]
+            if strategy not in self.strategies:
+                self._reject(None, None, Reject("unknown_strategy", f"{strategy!r} does not trade on {self.account}"))
+                continue
+            if not self.journal.record_signal(strategy, signal_id, "received", "", msg):
+                self._reject(strategy, signal_id, Reject("duplicate", f"signal {signal_id} was already received"))
+                continue
+            if now_ms() > sig["ts"] + sig["ttl_ms"]:
+                self.journal.set_signal_status(strategy, signal_id, "rejected", "expired")
+                self._reject(strategy, signal_id, Reject("expired", "the signal's TTL passed before it arrived"))
+                continue
+            try:
+                to_send += self._actions(sig)
+                self.journal.set_signal_status(strategy, signal_id, "accepted")
+            except Reject as rej:
+                self.journal.set_signal_status(strategy, signal_id, "rejected", rej.code)
+                self._reject(strategy, signal_id, rej)
+        return to_send
+
+    def _marks(self) -> dict[MarketKey, Decimal]:
+        return {k: m for k in self.engine.books if (m := self.engine.mid(k)) is not None}
+
+    def _actions(self, sig: dict[str, Any]) -> list[tuple[PaperOrder, dict[str, Any]]]:
+        strategy, out = sig["strategy"], []
+        open_count = len(self.engine.orders)
+        for idx, action in enumerate(sig["actions"]):
+            if action["type"] == "cancel":
+                row = self.journal.order(action["client_id"])
+                if row is None or row["strategy"] != strategy or row["status"] not in OPEN_STATES:
+                    raise Reject("unknown_order", f"no open order {action['client_id']} of {strategy}")
+                for event in self.engine.cancel(action["client_id"]):
+                    self._apply_events([event])
+                continue
+            if action["type"] == "close":
+                pos = self.ledger.positions.get((strategy, action["exchange"], action["market"], action["symbol"]))
+                if pos is None or pos.qty == 0:
+                    raise Reject("no_position", f"no {action['symbol']} position to close")
+                action = {**action, "type": "order", "side": "sell" if pos.qty > 0 else "buy", "qty": abs(pos.qty),
+                          "price": None, "tif": "IOC", "post_only": False, "reduce_only": True, "short": False}
+            key = (action["exchange"], action["market"], action["symbol"])
+            if action["exchange"] not in self.exchanges:
+                raise Reject("unknown_exchange", f"{self.account} does not trade on {action['exchange']!r}")
+            rules = self.ensure_market(key)
+            mid = self.engine.mid(key)
+            check_rules(action, rules, mid)
+            pos = self.ledger.positions.get((strategy, *key))
+            check_risk(action, strategy, self.limits, halted=self.halted, mid=mid,
+                       position_qty=pos.qty if pos else Decimal(0), open_orders=open_count,
+                       strategy_exposure=self.ledger.exposure(strategy, self._marks()))
+            self._check_funds(action, key, mid or Decimal(0), rules)
+            cid = client_order_id(strategy, sig["id"], idx)
+            intent = {"client_id": cid, "strategy": strategy, "signal_id": sig["id"], "action": idx, **dict(zip(
+                ("exchange", "market", "symbol"), key, strict=True)), "side": action["side"],
+                "order_type": "market" if action["price"] is None else "limit", "qty": dec_str(action["qty"]),
+                "price": dec_str(action["price"]) if action["price"] is not None else None, "tif": action["tif"],
+                "flags": {k: action[k] for k in ("post_only", "reduce_only", "short")}}
+            self.journal.record_intent(intent)
+            open_count += 1
+            out.append((PaperOrder(cid, strategy, *key, action["side"], action["qty"], action["price"],
+                                   action["tif"], action["post_only"]), sig))
+        return out
+
+    def _check_funds(self, action: dict[str, Any], key: MarketKey, mid: Decimal, rules: MarketRules) -> None:
+        base, quote = key[2].split("-", 1)
+        px = action["price"] or mid
+        if key[1] == "spot" and action["side"] == "sell":
+            have = self.ledger.balances.get(base, Decimal(0))
+            if action["qty"] > have:
+                raise Reject("insufficient_funds", f"selling {action['qty']} {base} but the account has {have}")
+        else:
+            need = action["qty"] * px * (1 + rules.taker_fee)
+            if key[1] == "perp":
+                need = need / (action.get("leverage") or Decimal(1))
+            have = self.ledger.balances.get(quote, Decimal(0))
+            if need > have and not action["reduce_only"]:
+                raise Reject("insufficient_funds", f"needs {need:.2f} {quote}, the account has {have}")
+
+    # ------------------------------------------------------------------ order events
+    def _apply_events(self, events: list[Event]) -> None:
+        for ev in events:
+            order = ev.order
+            if isinstance(ev, Fill):
+                key = (order.strategy, order.exchange, order.market, order.symbol)
+                self.ledger.apply_fill(key, order.side, ev.qty, ev.price, ev.fee)
+                pos = self.ledger.positions[key]
+                self.journal.record_fill(order.client_id, ev.price, ev.qty, ev.fee, ev.liquidity)
+                self.journal.save_position(*key, pos.qty, pos.avg, pos.realized, pos.fees)
+                for asset in key[3].split("-"):
+                    self.journal.save_balance(asset, self.ledger.balances.get(asset, Decimal(0)))
+                row = self.journal.order(order.client_id) or {}
+                fees = Decimal(row.get("fees") or "0") + ev.fee
+                self.journal.update_order(order.client_id, filled=dec_str(order.filled),
+                                          avg_price=dec_str(order.avg_price), fees=dec_str(fees),
+                                          status="filled" if order.remaining <= 0 else "partially_filled")
+                self.fills += 1
+                if order.remaining > 0:
+                    self._report_order(order.client_id, "partially_filled")
+            elif isinstance(ev, Done):
+                status = "accepted" if ev.status == "open" else ev.status
+                self.journal.update_order(order.client_id, status="open" if ev.status == "open" else ev.status,
+                                          reason=ev.reason)
+                self._report_order(order.client_id, status, ev.reason)
+
+    def _report_order(self, client_id: str, status: str, reason: str = "") -> None:
+        self._pending_reports.append((client_id, status, reason))
+
+    def _flush_reports(self) -> None:
+        for client_id, status, reason in self._pending_reports:
+            row = self.journal.order(client_id)
+            if row is not None:
+                self._report(row["strategy"], row["signal_id"], status, reason, "", self.order_doc(row))
+        self._pending_reports = []
+
+    # ------------------------------------------------------------------ startup reconciliation
+    def reconcile(self) -> dict[str, int]:
+        """Paper: the journal is the exchange. Open orders rest again; an intent never sent stays unsent."""
+        restored = lost = 0
+        for (strategy, ex, market, symbol, qty, avg, realized, fees) in (
+                tuple(r.values()) for r in self.journal.positions()):
+            pos = self.ledger.position((strategy, ex, market, symbol))
+            pos.qty, pos.avg, pos.realized, pos.fees = Decimal(qty), Decimal(avg), Decimal(realized), Decimal(fees)
+        for row in self.journal.orders(OPEN_STATES):
+            if row["status"] == "intent":
+                self.journal.update_order(row["client_id"], status="rejected",
+                                          reason="executor restarted before the order was sent; not resent")
+                self._report_order(row["client_id"], "rejected", "executor restarted before the order was sent")
+                lost += 1
+                continue
+            key = (row["exchange"], row["market"], row["symbol"])
+            if row["exchange"] not in self.exchanges:
+                continue
+            try:
+                self.ensure_market(key)
+            except Reject:
+                continue
+            order = PaperOrder(row["client_id"], row["strategy"], *key, row["side"], Decimal(row["qty"]),
+                               Decimal(row["price"]) if row["price"] else None, row["tif"],
+                               bool((protocol.loads_dict(row["flags"] or b"{}") or {}).get("post_only")))
+            order.filled = Decimal(row["filled"])
+            order.cost = order.filled * Decimal(row["avg_price"] or "0")
+            order.status = "partially_filled" if order.filled else "open"
+            self.engine.orders[order.client_id] = order
+            restored += 1
+        self.journal.commit()
+        self._flush_reports()
+        return {"restored_open_orders": restored, "unsent_intents": lost}
+
+    # ------------------------------------------------------------------ state snapshots
+    def state(self, strategy: str | None) -> dict[str, Any]:
+        marks = self._marks()
+        positions = []
+        for (strat, ex, market, symbol), pos in self.ledger.positions.items():
+            if strategy is not None and strat != strategy:
+                continue
+            mark = marks.get((ex, market, symbol))
+            positions.append({"strategy": strat, "exchange": ex, "market": market, "symbol": symbol,
+                              "qty": dec_str(pos.qty), "avg_price": dec_str(pos.avg),
+                              "realized_pnl": dec_str(pos.realized), "unrealized_pnl": dec_str(pos.unrealized(mark)),
+                              "fees": dec_str(pos.fees), "mark": dec_str(mark) if mark is not None else None})
+        strategies = [strategy] if strategy else sorted({k[0] for k in self.ledger.positions})
+        pnl = {s: {k: dec_str(v) for k, v in self.ledger.strategy_pnl(s, marks).items()} for s in strategies}
+        orders = [self.order_doc(r) for r in self.journal.orders(("accepted", "open", "partially_filled"))
+                  if strategy is None or r["strategy"] == strategy]
+        return {"account": self.account, "halted": self.halted, "positions": positions, "orders": orders,
+                "balances": {k: dec_str(v) for k, v in self.ledger.balances.items()},
+                "pnl": pnl[strategy] if strategy else pnl}
+
+    # ------------------------------------------------------------------ commands from wispctl (via wispd)
+    def _commands(self) -> None:
+        while self.ctx.commands:
+            cmd = self.ctx.commands.pop(0)
+            if cmd.get("cmd") == "halt":
+                self.halted = True
+                self.log.warning("halted", cancel=bool(cmd.get("cancel")))
+                if cmd.get("cancel"):
+                    for cid in list(self.engine.orders):
+                        self._apply_events(self.engine.cancel(cid, "cancelled by wispctl halt --cancel"))
+            elif cmd.get("cmd") == "resume":
+                self.halted = False
+                self.log.warning("resumed")
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        self._pending_reports: list[tuple[str, str, str]] = []
+        summary = self.reconcile()
+        self.log.info("reconciled", **summary)
+        poller = zmq.Poller()
+        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.ctx.link_socket, zmq.POLLIN)
+        for sub in self.subs.values():
+            poller.register(sub, zmq.POLLIN)
+        self.ctx.ready(**summary)
+        pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+        last_state = 0.0
+        while not self.ctx.stopping:
+            events = dict(poller.poll(20))
+            if self.ctx.link_socket in events:
+                self.ctx.handle_link()
+            self._commands()
+            to_send = self._signals() if self.pull in events else []
+            self.journal.commit()  # every intent of the batch is durable before any order leaves
+            self._flush_reports()
+            if to_send and pause:
+                self.log.warning("test_pause_after_intent", seconds=pause)
+                time.sleep(pause)
+            evs: list[Event] = []
+            for order, sig in to_send:
+                evs += self.engine.submit(order, now_ms())
+                self.journal.update_order(order.client_id, status="accepted")
+                self.latency_signal_to_order.append(now_ms() - sig["ts"])
+                del self.latency_signal_to_order[:-1000]
+            for sub in self.subs.values():
+                if sub in events:
+                    evs += self._market_data(sub)
+            evs += self.engine.tick(now_ms())
+            self._apply_events(evs)
+            self.journal.commit()
+            self._flush_reports()
+            self.ctx.beat()
+            now = time.monotonic()
+            if now - last_state >= 1.0:
+                last_state = now
+                self._periodic()
+        self.log.info("executor_stop", reason=self.ctx.stop_reason, open_orders=len(self.engine.orders))
+        return 0
+
+    def _periodic(self) -> None:
+        users = self.strategies | {k[0] for k in self.ledger.positions}
+        for strategy in users:
+            self._publish(strategy, "state", self.state(strategy))
+        full = self.state(None)
+        self.ctx.metrics({"exec": full, "rejects": dict(self.rejects), "outcomes": dict(self.outcomes),
+                          "fills": self.fills, "bad_frames": self.bad_frames,
+                          "journal_commits": self.journal.commits})
+        self.ctx.status("halted" if self.halted else "trading",
+                        f"{len(self.engine.orders)} open orders, {len(full['positions'])} positions",
+                        fills=self.fills, rejects=sum(self.rejects.values()))
+
+    def close(self) -> None:
+        self.journal.close()
+        for sock in [self.pull, self.pub, *self.subs.values()]:
+            sock.close()
+        self.zctx.term()

@@ -1,0 +1,196 @@
+"""What a strategy author programs against: ``Strategy``, ``Param``, the ``spot``/``perp`` domains.
+
+    class RsiDip(Strategy):
+        params = {"pair": Param(str, "BTC-USDT"), "period": Param(int, 14, min=2), "qty": Param(Decimal, "0.01")}
+
+        def on_start(self, ctx):
+            ctx.spot.watch_pair("sim", self.p.pair)
+
+        def run(self, ctx):
+            for _ in ctx.every(5):
+                value = indicators.rsi(ctx.spot.klines("sim", self.p.pair, "1m", 100), self.p.period)
+                ...
+
+The domain objects read the cache the receiver keeps current; nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from wispd.protocol import Topic, pair_prefix
+from wispd.strategy.types import D, Funding, Kline, Order, OrderBook, Pair, Position, Ticker, Trade
+
+if TYPE_CHECKING:
+    from wispd.strategy.runtime import Runtime
+
+REQUIRED: Any = object()
+
+
+class ParamError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed strategy parameter, validated before the strategy starts (a bad one exits 78: FATAL)."""
+
+    type: type
+    default: Any = REQUIRED
+    min: Any = None
+    max: Any = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+    def convert(self, name: str, value: Any) -> Any:
+        try:
+            if self.type is Decimal:
+                out: Any = D(value)
+            elif self.type is bool:
+                if not isinstance(value, bool):
+                    raise TypeError("expected true or false")
+                out = value
+            elif self.type is float:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise TypeError("expected a number")
+                out = float(value)
+            elif self.type is int:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TypeError("expected an integer")
+                out = value
+            elif not isinstance(value, self.type):
+                raise TypeError(f"expected {self.type.__name__}")
+            else:
+                out = value
+        except (TypeError, ValueError) as exc:
+            raise ParamError(f"parameter {name!r} = {value!r}: {exc}") from None
+        if self.min is not None and out < self.min:
+            raise ParamError(f"parameter {name!r} = {value!r}: must be at least {self.min}")
+        if self.max is not None and out > self.max:
+            raise ParamError(f"parameter {name!r} = {value!r}: must be at most {self.max}")
+        if self.choices is not None and out not in self.choices:
+            raise ParamError(f"parameter {name!r} = {value!r}: must be one of {list(self.choices)}")
+        return out
+
+
+def resolve_params(spec: dict[str, Param], given: dict[str, Any]) -> SimpleNamespace:
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise ParamError(f"unknown parameter(s) {unknown}; this strategy takes {sorted(spec)}")
+    values = {}
+    for name, param in spec.items():
+        if name in given:
+            values[name] = param.convert(name, given[name])
+        elif param.default is REQUIRED:
+            raise ParamError(f"parameter {name!r} is required ({param.type.__name__})")
+        else:
+            values[name] = param.convert(name, param.default)
+    return SimpleNamespace(**values)
+
+
+class Strategy:
+    """Base class of every strategy. Override ``run``; ``on_start``/``on_stop`` are optional."""
+
+    params: dict[str, Param] = {}
+    name: str = ""
+    p: SimpleNamespace
+
+    def on_start(self, ctx: Any) -> None:
+        """Watch pairs, warm up. The strategy reports ready after this returns."""
+
+    def run(self, ctx: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} must define run(self, ctx)")
+
+    def on_stop(self, ctx: Any) -> None:
+        """Called once after run returns (also after a stop request)."""
+
+
+class Domain:
+    """``spot`` or ``perp``: market data and trading state for one market type."""
+
+    def __init__(self, runtime: Runtime, market: str) -> None:
+        self._rt = runtime
+        self.market = market
+
+    def _key(self, exchange: str, p: Pair | str, channel: str) -> tuple[bytes, Pair]:
+        pr = Pair.parse(p)
+        return Topic(exchange, self.market, pr.symbol, channel).encode(), pr
+
+    def watch_pair(self, exchange: str, p: Pair | str, timeout: float = 10.0) -> bool:
+        """Subscribe to the pair's book, trades and ticker (and funding on perp); waits for the first book.
+
+        Returns False if no book arrived within ``timeout`` (the subscription stays; data may come later).
+        """
+        pr = Pair.parse(p)
+        rt = self._rt
+        rt.check_exchange(exchange)
+        key = Topic(exchange, self.market, pr.symbol, "book").encode()
+        event = rt.cache.event(key)
+        channels = ["book", "ticker"] + (["funding"] if self.market == "perp" else [])
+        rt.receiver.submit("watch", exchange=exchange, prefixes=[pair_prefix(exchange, self.market, pr.symbol)],
+                           snapshots=[Topic(exchange, self.market, pr.symbol, c).encode().decode() for c in channels])
+        rt.watched.add((exchange, self.market, pr.symbol))
+        return rt.wait_event(event, timeout)
+
+    def unwatch_pair(self, exchange: str, p: Pair | str) -> None:
+        pr = Pair.parse(p)
+        self._rt.receiver.submit("unwatch", exchange=exchange,
+                                 prefixes=[pair_prefix(exchange, self.market, pr.symbol)])
+        self._rt.watched.discard((exchange, self.market, pr.symbol))
+
+    def order_book(self, exchange: str, p: Pair | str) -> OrderBook | None:
+        key, pr = self._key(exchange, p, "book")
+        return self._rt.cache.book(key, exchange, pr)
+
+    def price(self, exchange: str, p: Pair | str) -> Decimal | None:
+        """Mid price from the book (last trade price if there is no book)."""
+        book = self.order_book(exchange, p)
+        if book is not None and book.mid is not None:
+            return book.mid
+        trades = self.trades(exchange, p, 1)
+        return trades[-1].price if trades else None
+
+    def ticker(self, exchange: str, p: Pair | str) -> Ticker | None:
+        return self._rt.cache.tickers.get(self._key(exchange, p, "ticker")[0])
+
+    def trades(self, exchange: str, p: Pair | str, limit: int = 100) -> list[Trade]:
+        dq = self._rt.cache.trades.get(self._key(exchange, p, "trades")[0])
+        return list(dq)[-limit:] if dq else []
+
+    def klines(self, exchange: str, p: Pair | str, interval: str = "1m", limit: int = 100,
+               timeout: float = 10.0) -> list[Kline]:
+        """The last ``limit`` candles (oldest first, the current open one last), any interval.
+
+        The first call for an interval subscribes to its stream and backfills history from the ingestor.
+        """
+        key, pr = self._key(exchange, p, f"kline.{interval}")
+        rt = self._rt
+        rt.check_exchange(exchange)
+        have = rt.kline_limits.get(key, 0)
+        if have < limit:
+            rt.kline_limits[key] = limit
+            done = threading.Event()
+            prefixes = [key + b" "]
+            rt.receiver.submit("watch", exchange=exchange, prefixes=prefixes, snapshots=[])
+            rt.receiver.submit("history", exchange=exchange, topic=key.decode(), limit=max(limit, 200), done=done)
+            rt.wait_event(done, timeout)
+        return rt.cache.kline_list(key, limit)
+
+    def funding_rate(self, exchange: str, p: Pair | str) -> Funding | None:
+        if self.market != "perp":
+            raise AttributeError("funding_rate is a perp feature")
+        return self._rt.cache.funding.get(self._key(exchange, p, "funding")[0])
+
+    def position(self, exchange: str, p: Pair | str) -> Position | None:
+        return self._rt.cache.positions.get((exchange, self.market, Pair.parse(p).symbol))
+
+    def positions(self) -> list[Position]:
+        return [pos for (_, m, _), pos in self._rt.cache.positions.items() if m == self.market]
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._rt.cache.orders.values()
+                if o.market == self.market and o.status in ("accepted", "open", "partially_filled")]

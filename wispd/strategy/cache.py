@@ -1,0 +1,141 @@
+"""The strategy process's local cache of market data and execution state.
+
+The receiver thread writes, strategy code reads. Writes replace whole immutable values (or append to
+bounded deques), so readers never see a half-updated object. Books are kept as the raw wire body and
+turned into ``OrderBook`` (with Decimals) only when read, once per update: a strategy that looks at the
+book twice a second does not pay for converting 50 updates a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from decimal import Decimal
+from typing import Any
+
+from wispd.protocol import Topic, to_decimal
+from wispd.strategy.types import Funding, Kline, Level, Order, OrderBook, Pair, Position, Ticker, Trade
+
+KLINES_KEPT = 1500
+TRADES_KEPT = 1000
+
+
+def _d(value: Any) -> Decimal | None:
+    return to_decimal(value)
+
+
+def kline_from(body: dict[str, Any]) -> Kline | None:
+    vals = [_d(body.get(k)) for k in ("o", "h", "l", "c", "v")]
+    if any(v is None for v in vals) or not isinstance(body.get("t"), int):
+        return None
+    o, h, low, c, v = vals
+    return Kline(body["t"], o, h, low, c, v, bool(body.get("closed")))  # type: ignore[arg-type]
+
+
+class MarketCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.raw_books: dict[bytes, tuple[dict[str, Any], float | None, int]] = {}
+        self._books: dict[bytes, OrderBook] = {}
+        self.tickers: dict[bytes, Ticker] = {}
+        self.funding: dict[bytes, Funding] = {}
+        self.trades: dict[bytes, deque[Trade]] = {}
+        self.klines: dict[bytes, dict[int, Kline]] = {}
+        self.stale: set[bytes] = set()
+        self.first: dict[bytes, threading.Event] = {}
+        self.last_seq: dict[bytes, tuple[int, int]] = {}
+        self.gaps: Counter[str] = Counter()
+        self.received: Counter[str] = Counter()
+        self.dropped = 0
+        self.resyncs = 0
+        # execution state, from the executor's reports
+        self.orders: dict[str, Order] = {}
+        self.positions: dict[tuple[str, str, str], Position] = {}
+        self.balances: dict[str, Decimal] = {}
+        self.pnl: dict[str, Decimal] = {}
+
+    def event(self, key: bytes) -> threading.Event:
+        with self.lock:
+            return self.first.setdefault(key, threading.Event())
+
+    # ------------------------------------------------------------------ writes (receiver thread)
+    def sequence(self, key: bytes, channel: str, epoch: int, seq: int) -> str:
+        """Track (epoch, seq) per topic: returns "ok", "gap" or "epoch" (the ingestor restarted)."""
+        last = self.last_seq.get(key)
+        self.last_seq[key] = (epoch, seq)
+        if last is None or (last[0] == epoch and seq == last[1] + 1):
+            return "ok"
+        if last[0] != epoch:
+            self.resyncs += 1
+            return "epoch"
+        if seq > last[1] + 1:
+            self.gaps[channel] += seq - last[1] - 1
+        return "gap"
+
+    def apply(self, key: bytes, topic: Topic, env: dict[str, Any]) -> None:
+        kind, body, ts = env["kind"], env["body"], env.get("ts_exch")
+        self.received[kind] += 1
+        if kind == "stale":
+            (self.stale.add if body.get("stale") else self.stale.discard)(key)
+            return
+        self.stale.discard(key)
+        if kind == "book":
+            self.raw_books[key] = (body, ts, env["seq"])
+        elif kind == "ticker":
+            self.tickers[key] = Ticker(_d(body.get("bid")), _d(body.get("ask")), _d(body.get("last")),
+                                       _d(body.get("volume")), ts)
+        elif kind == "funding":
+            rate = _d(body.get("rate"))
+            if rate is not None:
+                self.funding[key] = Funding(rate, body.get("next_ts"), _d(body.get("mark")), ts)
+        elif kind == "trades":
+            dq = self.trades.setdefault(key, deque(maxlen=TRADES_KEPT))
+            for t in body.get("trades") or []:
+                px, qty = _d(t.get("px")), _d(t.get("qty"))
+                if px is not None and qty is not None:
+                    dq.append(Trade(str(t.get("id")), px, qty, str(t.get("side")), t.get("ts")))
+        elif kind == "kline":
+            k = kline_from(body)
+            if k is not None:
+                self.merge_klines(key, [k])
+        ev = self.first.get(key)
+        if ev is not None and not ev.is_set():
+            ev.set()
+
+    def merge_klines(self, key: bytes, klines: list[Kline]) -> None:
+        with self.lock:
+            current = dict(self.klines.get(key, {}))
+            for k in klines:
+                current[k.t] = k
+            if len(current) > KLINES_KEPT:
+                for t in sorted(current)[:-KLINES_KEPT]:
+                    del current[t]
+            self.klines[key] = current
+
+    # ------------------------------------------------------------------ reads (strategy thread)
+    def book(self, key: bytes, exchange: str, pair: Pair) -> OrderBook | None:
+        raw = self.raw_books.get(key)
+        if raw is None:
+            return None
+        body, ts, seq = raw
+        cached = self._books.get(key)
+        stale = key in self.stale
+        if cached is not None and cached.seq == seq and cached.stale == stale:
+            return cached
+
+        def levels(side: str) -> tuple[Level, ...]:
+            out = []
+            for lv in body.get(side) or []:
+                if isinstance(lv, list) and len(lv) == 2:
+                    px, sz = _d(lv[0]), _d(lv[1])
+                    if px is not None and sz is not None:
+                        out.append(Level(px, sz))
+            return tuple(out)
+
+        book = OrderBook(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
+        self._books[key] = book
+        return book
+
+    def kline_list(self, key: bytes, limit: int) -> list[Kline]:
+        data = self.klines.get(key) or {}
+        return [data[t] for t in sorted(data)][-limit:]

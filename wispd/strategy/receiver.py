@@ -1,0 +1,282 @@
+"""The strategy process's background receiver: the only code that touches market-data sockets.
+
+One thread with its own ZeroMQ context: a SUB and a snapshot DEALER per exchange, and a SUB for the
+account executor's reports. Strategy code asks for things (watch a pair, fetch candle history) through a
+command queue and waits on events; it never touches a socket.
+
+- Books and tickers are conflated: of everything queued for one topic, only the newest is decoded, so a
+  slow strategy acts on the current book, not one 0.35 s old.
+- Trades and klines are never conflated; sequence gaps are counted, and a kline gap or an ingestor restart
+  (epoch change) re-fetches the candle history, so the cache is whole again.
+- Malformed frames are dropped and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import zmq
+
+from wispd import protocol
+from wispd.strategy.cache import MarketCache, kline_from
+from wispd.strategy.signals import Handle, Report
+from wispd.strategy.types import Order, Position
+
+CONFLATED = (b".book", b".ticker")
+
+
+class Receiver(threading.Thread):
+    def __init__(self, strategy: str, exchanges: dict[str, dict[str, str]], reports_endpoint: str | None,
+                 cache: MarketCache, log: Any) -> None:
+        super().__init__(name="wispd-receiver", daemon=True)
+        self.strategy, self.exchanges, self.cache, self.log = strategy, exchanges, cache, log
+        self.reports_endpoint = reports_endpoint
+        self.commands: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.handles: dict[str, Handle] = {}
+        self.handles_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._stop = threading.Event()
+        self._pending: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.subscriptions: dict[str, set[bytes]] = {name: set() for name in exchanges}
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------------ API for the strategy thread
+    def submit(self, op: str, **args: Any) -> None:
+        self.commands.put((op, args))
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def track(self, handle: Handle) -> None:
+        with self.handles_lock:
+            self.handles[handle.signal.id] = handle
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.submit("noop")
+
+    # ------------------------------------------------------------------ thread
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the strategy thread, which exits
+            self.error = exc
+            self.log.exception("receiver_crash")
+
+    def _run(self) -> None:
+        zctx = zmq.Context()
+        self.subs: dict[str, zmq.Socket] = {}
+        self.dealers: dict[str, zmq.Socket] = {}
+        poller = zmq.Poller()
+        owners: dict[zmq.Socket, str] = {}
+        for name, eps in self.exchanges.items():
+            sub = zctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.RCVHWM, 100_000)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.connect(eps["pub"])
+            dealer = zctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.connect(eps["snapshot"])
+            self.subs[name], self.dealers[name] = sub, dealer
+            owners[sub] = owners[dealer] = name
+            poller.register(sub, zmq.POLLIN)
+            poller.register(dealer, zmq.POLLIN)
+        reports = None
+        if self.reports_endpoint:
+            reports = zctx.socket(zmq.SUB)
+            reports.setsockopt(zmq.LINGER, 0)
+            reports.setsockopt(zmq.SUBSCRIBE, f"exec.{self.strategy} ".encode())
+            reports.connect(self.reports_endpoint)
+            poller.register(reports, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(500))
+                if self._wake_r in events:
+                    try:
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                self._commands()
+                for sock in events:
+                    if sock in self.subs.values():
+                        self._market_data(owners[sock], sock)
+                    elif sock in self.dealers.values():
+                        self._replies(sock)
+                    elif sock is reports:
+                        self._reports(sock)
+        finally:
+            for sock in [*self.subs.values(), *self.dealers.values(), *([reports] if reports else [])]:
+                sock.close()
+            zctx.term()
+
+    # ------------------------------------------------------------------ commands
+    def _commands(self) -> None:
+        while True:
+            try:
+                op, args = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if op == "watch":
+                self._subscribe(args["exchange"], args["prefixes"], True)
+                for topic in args.get("snapshots", []):
+                    self._request(args["exchange"], "snapshot", self._snapshot_handler(topic), topic=topic, wait=3.0)
+            elif op == "unwatch":
+                self._subscribe(args["exchange"], args["prefixes"], False)
+            elif op == "history":
+                self._history(args["exchange"], args["topic"], args["limit"], args.get("done"))
+
+    def _subscribe(self, exchange: str, prefixes: list[bytes], on: bool) -> None:
+        sub = self.subs[exchange]
+        for prefix in prefixes:
+            if on and prefix not in self.subscriptions[exchange]:
+                sub.setsockopt(zmq.SUBSCRIBE, prefix)
+                self.subscriptions[exchange].add(prefix)
+            elif not on and prefix in self.subscriptions[exchange]:
+                sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
+                self.subscriptions[exchange].discard(prefix)
+
+    def _request(self, exchange: str, op: str, on_reply: Callable[[dict[str, Any]], None], **fields: Any) -> None:
+        rid, frame = protocol.snap_request(op, **fields)
+        self._pending[rid] = on_reply
+        self.dealers[exchange].send(frame, zmq.NOBLOCK)
+
+    def _history(self, exchange: str, topic: str, limit: int, done: threading.Event | None) -> None:
+        key = topic.encode()
+
+        def on_reply(reply: dict[str, Any]) -> None:
+            if reply.get("ok"):
+                klines = [k for k in (kline_from(c) for c in reply.get("candles") or []) if k is not None]
+                self.cache.merge_klines(key, klines)
+            else:
+                self.log.warning("history_failed", topic=topic, error=reply.get("error"))
+            if done is not None:
+                done.set()
+            self.cache.event(key).set()
+
+        self._request(exchange, "history", on_reply, topic=topic, limit=limit)
+
+    def _snapshot_handler(self, topic_name: str) -> Callable[[dict[str, Any]], None]:
+        key = topic_name.encode()
+        topic = protocol.parse_topic(key)
+
+        def on_reply(reply: dict[str, Any]) -> None:
+            env = reply.get("envelope")
+            if topic is None or not reply.get("ok") or not protocol.valid_envelope(env):
+                return  # nothing published yet: the live stream fills the cache
+            last = self.cache.last_seq.get(key)
+            if last is None or last[0] != env["epoch"] or last[1] < env["seq"]:
+                self.cache.last_seq[key] = (env["epoch"], env["seq"])
+                self.cache.apply(key, topic, env)
+
+        return on_reply
+
+    def _replies(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply = protocol.loads_dict(frame)
+            if reply is None:
+                self.cache.dropped += 1
+                continue
+            handler = self._pending.pop(str(reply.get("id")), None)
+            if handler is not None:
+                handler(reply)
+
+    # ------------------------------------------------------------------ market data
+    def _market_data(self, exchange: str, sock: zmq.Socket) -> None:
+        batch: list[bytes] = []
+        for _ in range(5000):
+            try:
+                batch.append(sock.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        newest: dict[bytes, int] = {}
+        for i, frame in enumerate(batch):
+            topic_bytes = frame.split(b" ", 1)[0]
+            if topic_bytes.endswith(CONFLATED):
+                newest[topic_bytes] = i
+        for i, frame in enumerate(batch):
+            topic_bytes = frame.split(b" ", 1)[0]
+            if topic_bytes in newest and newest[topic_bytes] != i:
+                continue  # an older book/ticker of this topic is in the same batch: conflated away
+            self.ingest(frame)
+
+    def ingest(self, frame: bytes) -> None:
+        parsed = protocol.parse_md_frame(frame)
+        topic = protocol.parse_topic(parsed[0]) if parsed else None
+        if parsed is None or topic is None:
+            self.cache.dropped += 1
+            return
+        key, env = parsed
+        state = self.cache.sequence(key, topic.channel, env["epoch"], env["seq"])
+        if state != "ok" and topic.interval is not None and env["kind"] != "stale":
+            self.log.info("kline_resync", topic=key.decode(), why=state)
+            self._history(topic.exchange, key.decode(), 500, None)
+        self.cache.apply(key, topic, env)
+
+    # ------------------------------------------------------------------ execution reports
+    def _reports(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            _, _, payload = frame.partition(b" ")
+            msg = protocol.loads_dict(payload)
+            if msg is None or not isinstance(msg.get("body"), dict):
+                self.cache.dropped += 1
+                continue
+            if msg.get("kind") == "report":
+                self._report(msg["body"])
+            elif msg.get("kind") == "state":
+                self._state(msg["body"])
+
+    def _report(self, body: dict[str, Any]) -> None:
+        order = body.get("order")
+        if isinstance(order, dict) and order.get("client_id"):
+            self.cache.orders[order["client_id"]] = order_from(order)
+        with self.handles_lock:
+            handle = self.handles.get(str(body.get("signal_id")))
+        if handle is not None:
+            status = str(body.get("status"))
+            handle._resolve(Report(status, str(body.get("reason") or ""), [order] if order else [], body))
+
+    def _state(self, body: dict[str, Any]) -> None:
+        positions = {}
+        for p in body.get("positions") or []:
+            try:
+                pos = Position(p["exchange"], p["market"], p["symbol"], Decimal(p["qty"]), Decimal(p["avg_price"]),
+                               Decimal(p.get("realized_pnl", "0")), Decimal(p.get("unrealized_pnl", "0")),
+                               Decimal(p.get("fees", "0")))
+            except (KeyError, ArithmeticError, TypeError, ValueError):
+                continue
+            positions[(pos.exchange, pos.market, pos.symbol)] = pos
+        self.cache.positions = positions
+        self.cache.balances = {k: Decimal(v) for k, v in (body.get("balances") or {}).items()
+                               if protocol.to_decimal(v) is not None}
+        self.cache.pnl = {k: Decimal(v) for k, v in (body.get("pnl") or {}).items()
+                          if protocol.to_decimal(v) is not None}
+        for o in body.get("orders") or []:
+            if isinstance(o, dict) and o.get("client_id"):
+                self.cache.orders[o["client_id"]] = order_from(o)
+
+
+def order_from(o: dict[str, Any]) -> Order:
+    def d(key: str) -> Decimal | None:
+        return protocol.to_decimal(o.get(key))
+
+    return Order(str(o.get("client_id")), str(o.get("signal_id", "")), str(o.get("exchange", "")),
+                 str(o.get("market", "")), str(o.get("symbol", "")), str(o.get("side", "")), d("qty") or Decimal(0),
+                 d("price"), str(o.get("status", "")), d("filled") or Decimal(0), d("avg_price"),
+                 {k: v for k, v in o.items() if k not in ("client_id", "signal_id")})

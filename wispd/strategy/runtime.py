@@ -1,0 +1,218 @@
+"""The strategy process runtime: the ``ctx`` a strategy's ``run`` receives, and what stands behind it.
+
+Threads: the strategy's own code runs on the main thread and owns the supervisor link (so heartbeats
+prove *its* loop is alive: a strategy stuck in an endless computation is detected and restarted) and the
+signal PUSH socket (so ``emit`` is one non-blocking send, no thread hop). The receiver thread owns every
+market-data socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from typing import Any
+
+import zmq
+
+from wispd import protocol
+from wispd.runtime.context import ChildContext
+from wispd.strategy.api import Domain, Strategy
+from wispd.strategy.cache import MarketCache
+from wispd.strategy.receiver import Receiver
+from wispd.strategy.signals import Handle, Report, Signal, SignalBuilder
+from wispd.strategy.types import Order, Position
+
+_active: dict[str, Runtime] = {}
+
+
+def active() -> Runtime:
+    rt = _active.get("rt")
+    if rt is None:
+        raise RuntimeError("no strategy is running in this process (spot/perp work inside a strategy)")
+    return rt
+
+
+class Runtime:
+    def __init__(self, child: ChildContext, args: dict[str, Any]) -> None:
+        self.child = child
+        self.name = child.name
+        self.log = child.log
+        self.exchanges: dict[str, dict[str, str]] = args.get("exchanges") or {}
+        self.cache = MarketCache()
+        self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log)
+        self.zctx = zmq.Context()
+        self.push: zmq.Socket | None = None
+        if args.get("signals_endpoint"):
+            self.push = self.zctx.socket(zmq.PUSH)
+            self.push.setsockopt(zmq.IMMEDIATE, 1)  # never queue a signal for an executor that is not there
+            self.push.setsockopt(zmq.SNDHWM, 10_000)
+            self.push.setsockopt(zmq.LINGER, 2000)
+            self.push.connect(args["signals_endpoint"])
+        self.unsent: deque[tuple[Handle, bytes]] = deque()
+        self.watched: set[tuple[str, str, str]] = set()
+        self.kline_limits: dict[bytes, int] = {}
+        self.emitted = 0
+        self.domains = {"spot": Domain(self, "spot"), "perp": Domain(self, "perp")}
+
+    def start(self) -> None:
+        _active["rt"] = self
+        self.receiver.start()
+
+    def close(self) -> None:
+        self.receiver.stop()
+        self.receiver.join(2.0)
+        if self.push is not None:
+            self.push.close()
+        self.zctx.term()
+        _active.pop("rt", None)
+
+    def check_exchange(self, exchange: str) -> None:
+        if exchange not in self.exchanges:
+            raise ValueError(f"unknown exchange {exchange!r}; configured: {', '.join(sorted(self.exchanges))}")
+
+    def check_alive(self) -> None:
+        if self.receiver.error is not None:
+            raise RuntimeError("the market-data receiver thread died") from self.receiver.error
+
+    def service(self) -> None:
+        """Heartbeat, link messages, pending signals: called from every ctx wait."""
+        self.child.beat()
+        self.child.handle_link()
+        self.flush()
+        self.check_alive()
+
+    def wait_event(self, event: threading.Event, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not event.is_set() and not self.child.stopping:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            event.wait(min(left, 0.1))
+            self.service()
+        return event.is_set()
+
+    # ------------------------------------------------------------------ signals
+    def emit(self, sig: Signal | SignalBuilder) -> Handle:
+        if isinstance(sig, SignalBuilder):
+            sig = sig.build()
+        handle = Handle(sig)
+        self.emitted += 1
+        if self.push is None:
+            handle._resolve(Report("rejected", "no executor is configured for this strategy (set account)"))
+            return handle
+        self.receiver.track(handle)
+        self._send(handle, protocol.dumps(sig.wire(self.name)))
+        return handle
+
+    def _send(self, handle: Handle, frame: bytes) -> bool:
+        assert self.push is not None
+        try:
+            self.push.send(frame, zmq.NOBLOCK)
+            handle.sent = True
+            return True
+        except zmq.Again:
+            self.unsent.append((handle, frame))
+            return False
+
+    def flush(self) -> None:
+        """Retry signals no executor could take yet; give up on them once their TTL has passed."""
+        for _ in range(len(self.unsent)):
+            handle, frame = self.unsent.popleft()
+            if handle.done():
+                continue
+            if not self._send(handle, frame):
+                break
+
+
+class StrategyContext:
+    """The ``ctx`` handed to ``on_start``, ``run`` and ``on_stop``."""
+
+    def __init__(self, rt: Runtime, strategy: Strategy) -> None:
+        self._rt = rt
+        self.name = rt.name
+        self.params = strategy.p
+        self.log = rt.log
+        self.spot = rt.domains["spot"]
+        self.perp = rt.domains["perp"]
+
+    # ------------------------------------------------------------------ time and cancellation
+    @property
+    def cancelled(self) -> bool:
+        """True once wispd asked this strategy to stop (drain or SIGTERM): finish up and return."""
+        self._rt.service()
+        return self._rt.child.stopping
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, returning early (True) as soon as a stop is requested."""
+        end = time.monotonic() + max(0.0, seconds)
+        while not self._rt.child.stopping:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self._rt.child.wait(min(left, 0.1))
+            self._rt.service()
+        return self._rt.child.stopping
+
+    def every(self, seconds: float) -> Iterator[int]:
+        """``for tick in ctx.every(5): ...`` on a fixed schedule (missed ticks are skipped, not bunched)."""
+        if seconds <= 0:
+            raise ValueError("every() needs a period greater than 0")
+        n, next_t = 0, time.monotonic()
+        while not self.cancelled:
+            yield n
+            n += 1
+            next_t += seconds
+            now = time.monotonic()
+            if next_t < now:
+                next_t = now + seconds
+            if self.sleep(next_t - now):
+                return
+
+    async def asleep(self, seconds: float) -> bool:
+        end = time.monotonic() + max(0.0, seconds)
+        while not self._rt.child.stopping and time.monotonic() < end:
+            await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
+            self._rt.service()
+        return self._rt.child.stopping
+
+    async def aevery(self, seconds: float) -> AsyncIterator[int]:
+        n, next_t = 0, time.monotonic()
+        while not self.cancelled:
+            yield n
+            n += 1
+            next_t = max(next_t + seconds, time.monotonic())
+            if await self.asleep(next_t - time.monotonic()):
+                return
+
+    # ------------------------------------------------------------------ signals and status
+    def emit(self, sig: Signal | SignalBuilder) -> Handle:
+        """Send a signal to the executor without blocking; ``.wait()`` on the handle for the outcome."""
+        return self._rt.emit(sig)
+
+    def emit_status(self, phase: str, summary: str = "", **fields: Any) -> None:
+        """Shown by ``wispctl status``; the supervisor keeps the last 20."""
+        self._rt.child.status(phase, summary, **fields)
+
+    # ------------------------------------------------------------------ account state (executor reports)
+    def balance(self, asset: str | None = None) -> Any:
+        balances = self._rt.cache.balances
+        return balances.get(asset.upper(), Decimal(0)) if asset else dict(balances)
+
+    def positions(self) -> list[Position]:
+        return list(self._rt.cache.positions.values())
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._rt.cache.orders.values() if o.status in ("accepted", "open", "partially_filled")]
+
+    def pnl(self) -> dict[str, Decimal]:
+        """realized, unrealized, fees and total for this strategy, as the executor computed them."""
+        return dict(self._rt.cache.pnl)
+
+    def stats(self) -> dict[str, Any]:
+        c = self._rt.cache
+        return {"received": dict(c.received), "gaps": dict(c.gaps), "dropped": c.dropped, "resyncs": c.resyncs,
+                "emitted": self._rt.emitted, "unsent": len(self._rt.unsent)}
