@@ -89,7 +89,10 @@ def valid_channel(channel: str) -> bool:
 
 def parse_topic(raw: bytes | str) -> Topic | None:
     """``md.sim.spot.BTC-USDT.kline.1m`` -> Topic; None for anything that is not a full, valid topic."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        return None
     parts = text.split(".", 4)
     if len(parts) != 5 or parts[0] != "md":
         return None

@@ -87,8 +87,8 @@ class SimSymbol:
         shock = self.rng.gauss(0.0, 1.0)
         self.mid *= math.exp(self.sigma * math.sqrt(dt) * shock - 0.5 * self.sigma ** 2 * dt)
         spread_ticks = 1 if self.rng.random() < 0.7 else 2
-        best_bid = self._q(self.mid - spread_ticks * float(self.tick) / 2, up=False)
-        best_ask = max(self._q(self.mid + spread_ticks * float(self.tick) / 2, up=True), best_bid + self.tick)
+        best_bid = self._q(self.mid, up=False) - (spread_ticks - 1) * self.tick
+        best_ask = best_bid + spread_ticks * self.tick
         bids = [[best_bid - i * self.tick, self._size(i)] for i in range(self.levels)]
         asks = [[best_ask + i * self.tick, self._size(i)] for i in range(self.levels)]
         trades = []

@@ -1,0 +1,186 @@
+"""The paper executor under a real wispd: every bad input rejected with a reason, fills, halt, and no
+duplicate order after a kill -9 between the journaled intent and the send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+import uuid
+
+import orjson
+import zmq
+
+from tests.helpers import wait_for
+
+BODY = """
+[exchanges.sim]
+driver = "sim"
+pairs = ["BTC-USDT"]
+[exchanges.sim.sim]
+seed = 5
+update_hz = 20.0
+prices = { BTC-USDT = 60000.0 }
+[executors.paper]
+exchanges = ["sim"]
+[executors.paper.paper]
+balances = { USDT = "100000", BTC = "0.1" }
+latency_ms = 0.0
+[executors.paper.risk]
+max_order_notional = "20000"
+price_collar_pct = 2.0
+[executors.paper.restart]
+backoff_initial = 0.2
+[strategies.tester]
+module = "tests.sample_strategies"
+class = "Idle"
+"""
+
+
+class Trader:
+    """Plays strategy "tester": PUSHes raw signals, SUBscribes to its reports."""
+
+    def __init__(self, d) -> None:
+        ctx = zmq.Context.instance()
+        self.push = ctx.socket(zmq.PUSH)
+        self.push.setsockopt(zmq.LINGER, 0)
+        self.push.connect(f"ipc://{d.tmp / 'run' / 'exec-paper.pull'}")
+        self.sub = ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"exec.tester ")
+        self.sub.connect(f"ipc://{d.tmp / 'run' / 'exec-paper.pub'}")
+        time.sleep(0.3)  # slow joiner
+
+    def send(self, raw: bytes | dict) -> None:
+        self.push.send(raw if isinstance(raw, bytes) else orjson.dumps(raw))
+
+    def reports(self, signal_id: str, until: tuple[str, ...] = ("filled", "rejected", "cancelled", "accepted"),
+                timeout: float = 10.0) -> list[dict]:
+        got, end = [], time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.sub.poll(100):
+                env = orjson.loads(self.sub.recv().split(b" ", 1)[1])
+                if env["kind"] == "report" and env["body"]["signal_id"] == signal_id:
+                    got.append(env["body"])
+                    if env["body"]["status"] in until:
+                        return got
+        raise AssertionError(f"no final report for {signal_id}: {got}")
+
+    def close(self) -> None:
+        self.push.close()
+        self.sub.close()
+
+
+def order_signal(sid: str | None = None, **action) -> dict:
+    base = {"type": "order", "side": "buy", "exchange": "sim", "market": "spot", "symbol": "BTC-USDT",
+            "qty": "0.01", "price": None, "order_type": "market", "tif": "GTC"}
+    return {"v": 1, "id": sid or uuid.uuid4().hex, "strategy": "tester", "ts": time.time() * 1000, "ttl_ms": 5000,
+            "actions": [{**base, **action}]}
+
+
+def test_bad_input_is_rejected_with_reasons_and_the_executor_keeps_running(daemon):
+    d = daemon(BODY)
+    t = Trader(d)
+    try:
+        pid = d.child("executor.paper")["pid"]
+        for junk in (b"\xff\x00", b"[]", b'{"v": 1}'):
+            t.send(junk)
+        cases = {
+            "bad_schema": order_signal(side="hodl"),
+            "bad_quantity": order_signal(qty="-1"),
+            "unknown_symbol": order_signal(symbol="NOPE"),
+            "price_tick": order_signal(price="60000.05", order_type="limit"),
+            "qty_step": order_signal(qty="0.00001"),
+            "max_order_notional": order_signal(qty="1"),
+            "price_collar": order_signal(price="50000", order_type="limit"),
+            "unknown_exchange": order_signal(exchange="mars"),
+            "insufficient_funds": order_signal(side="sell", qty="0.3"),
+        }
+        old = order_signal()
+        old["ts"] -= 10_000
+        cases["expired"] = old
+        for code, sig in cases.items():
+            t.send(sig)
+            (report,) = t.reports(sig["id"])
+            assert report["status"] == "rejected" and report["code"] == code, (code, report)
+        unknown = order_signal()
+        unknown["strategy"] = "intruder"
+        t.send(unknown)
+        good = order_signal()
+        t.send(good)
+        final = t.reports(good["id"])[-1]
+        assert final["status"] == "filled" and final["order"]["filled"] == "0.01"
+        t.send(good)  # the same signal again
+        (dup,) = t.reports(good["id"])
+        assert dup["status"] == "rejected" and dup["code"] == "duplicate"
+        assert d.child("executor.paper")["pid"] == pid and d.child("executor.paper")["state"] == "RUNNING"
+        def account():
+            accounts = orjson.loads(d.ctl("positions", "--json").stdout)["accounts"]
+            return accounts[0] if accounts and accounts[0]["positions"] else None
+
+        acc = wait_for(account, 5, what="positions reported")
+        (pos,) = acc["positions"]
+        assert pos["strategy"] == "tester" and pos["qty"] == "0.01" and acc["balances"]["BTC"] == "0.11"
+        assert acc["pnl"]["tester"]["fees"] != "0"
+    finally:
+        t.close()
+
+
+def test_limit_rests_and_cancel_and_halt_resume(daemon):
+    d = daemon(BODY)
+    t = Trader(d)
+    try:
+        rest = order_signal(price="59000", order_type="limit")
+        t.send(rest)
+        (accepted,) = t.reports(rest["id"])
+        assert accepted["status"] == "accepted"
+        listed = wait_for(lambda: orjson.loads(d.ctl("orders", "--json").stdout)["orders"], 5, what="order listed")
+        assert listed[0]["client_id"] == accepted["order"]["client_id"] and listed[0]["price"] == "59000"
+        cid = accepted["order"]["client_id"]
+        cancel = {"v": 1, "id": uuid.uuid4().hex, "strategy": "tester", "ts": time.time() * 1000, "ttl_ms": 5000,
+                  "actions": [{"type": "cancel", "client_id": cid}]}
+        t.send(cancel)
+        assert t.reports(rest["id"], ("cancelled",))[-1]["status"] == "cancelled"
+        assert d.ctl("halt").returncode == 0
+        halted = order_signal()
+        wait_for(lambda: d.child("executor.paper")["status"].get("phase") == "halted", 5, what="halted")
+        t.send(halted)
+        assert t.reports(halted["id"])[-1]["code"] == "halted"
+        assert d.ctl("resume").returncode == 0
+        wait_for(lambda: d.child("executor.paper")["status"].get("phase") == "trading", 5, what="resumed")
+        ok = order_signal()
+        t.send(ok)
+        assert t.reports(ok["id"])[-1]["status"] == "filled"
+    finally:
+        t.close()
+
+
+def test_kill9_between_intent_and_send_never_duplicates(daemon):
+    d = daemon(BODY, env={"WISPD_TEST_PAUSE_AFTER_INTENT": "5"})
+    t = Trader(d)
+    journal = d.tmp / "state" / "journal-paper.sqlite"
+    try:
+        sig = order_signal()
+        t.send(sig)
+
+        def intent_rows():
+            db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT client_id, status FROM orders WHERE signal_id=?", (sig["id"],)).fetchall()
+            finally:
+                db.close()
+
+        rows = wait_for(intent_rows, 10, what="durable intent")
+        assert rows[0][1] == "intent"  # committed, and the order has not been sent
+        old = d.child("executor.paper")
+        os.kill(old["pid"], signal.SIGKILL)
+        wait_for(lambda: (c := d.child("executor.paper"))["state"] == "RUNNING" and c["pid"] != old["pid"], 20,
+                 what="executor restarted")
+        rows = intent_rows()
+        assert len(rows) == 1 and rows[0][1] == "rejected"  # resolved, not resent
+        t.send(sig)  # the strategy retries the same signal: still one order
+        assert t.reports(sig["id"])[-1]["code"] == "duplicate"
+        assert len(intent_rows()) == 1
+    finally:
+        t.close()

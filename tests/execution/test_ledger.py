@@ -1,0 +1,38 @@
+"""Positions and PnL by hand: average cost, partial closes, flips, shorts, fees, balances."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from wispd.execution.ledger import Ledger, PositionState
+
+
+def test_average_cost_and_realized_pnl():
+    p = PositionState()
+    p.apply("buy", D("1"), D("100"), D("0.1"))
+    p.apply("buy", D("1"), D("110"), D("0.1"))
+    assert p.qty == 2 and p.avg == 105
+    assert p.apply("sell", D("0.5"), D("120"), D("0.05")) == D("7.5")
+    assert p.qty == D("1.5") and p.avg == 105 and p.fees == D("0.25")
+    assert p.unrealized(D("100")) == D("-7.5")
+
+
+def test_flip_through_zero_and_short_pnl():
+    p = PositionState()
+    p.apply("buy", D("1"), D("100"), D(0))
+    assert p.apply("sell", D("3"), D("90"), D(0)) == D("-10")
+    assert p.qty == -2 and p.avg == 90
+    assert p.apply("buy", D("2"), D("80"), D(0)) == D("20")
+    assert p.qty == 0 and p.avg == 0 and p.realized == 10
+
+
+def test_spot_balances_and_strategy_pnl():
+    ledger = Ledger({"USDT": D("1000")})
+    key = ("s1", "sim", "spot", "BTC-USDT")
+    ledger.apply_fill(key, "buy", D("2"), D("100"), D("0.4"))
+    assert ledger.balances == {"USDT": D("799.6"), "BTC": D("2")}
+    ledger.apply_fill(key, "sell", D("1"), D("110"), D("0.22"))
+    assert ledger.balances["USDT"] == D("909.38") and ledger.balances["BTC"] == 1
+    pnl = ledger.strategy_pnl("s1", {("sim", "spot", "BTC-USDT"): D("120")})
+    assert pnl == {"realized": D("10"), "unrealized": D("20"), "fees": D("0.62"), "total": D("29.38")}
+    assert ledger.exposure("s1", {("sim", "spot", "BTC-USDT"): D("120")}) == 120

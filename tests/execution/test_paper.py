@@ -1,0 +1,91 @@
+"""The paper engine against hand-computed cases: book walks, partial fills, TIFs, post-only, fees."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from wispd.execution.paper import Done, Fill, PaperEngine, PaperOrder
+
+KEY = ("sim", "spot", "BTC-USDT")
+BIDS = [(D("99"), D("1")), (D("98"), D("2")), (D("97"), D("5"))]
+ASKS = [(D("101"), D("1")), (D("102"), D("2")), (D("103"), D("5"))]
+
+
+def engine(latency: float = 0) -> PaperEngine:
+    e = PaperEngine(lambda ex, sym: (D("0.001"), D("0.002")), latency)
+    e.on_book(KEY, BIDS, ASKS, 0)
+    return e
+
+
+def order(side: str, qty: str, price: str | None = None, tif: str = "GTC", post: bool = False, cid: str = "c1"):
+    return PaperOrder(cid, "s", *KEY, side, D(qty), D(price) if price else None, tif, post)
+
+
+def fills(events):
+    return [(e.price, e.qty, e.fee, e.liquidity) for e in events if isinstance(e, Fill)]
+
+
+def test_market_buy_walks_levels_with_taker_fee():
+    ev = engine().submit(order("buy", "2.5"), 0)
+    assert fills(ev) == [(D("101"), D("1"), D("0.202"), "taker"), (D("102"), D("1.5"), D("0.306"), "taker")]
+    assert ev[-1].status == "filled"
+
+
+def test_market_order_larger_than_the_book_is_partially_filled_then_cancelled():
+    ev = engine().submit(order("sell", "10"), 0)
+    assert sum(q for _, q, _, _ in fills(ev)) == 8
+    assert isinstance(ev[-1], Done) and ev[-1].status == "cancelled" and "depth" in ev[-1].reason
+
+
+def test_marketable_limit_takes_up_to_its_price_then_rests():
+    e = engine()
+    ev = e.submit(order("buy", "5", "102"), 0)
+    assert [(p, q) for p, q, _, _ in fills(ev)] == [(D("101"), D("1")), (D("102"), D("2"))]
+    assert ev[-1].status == "open" and e.orders["c1"].remaining == 2
+
+
+def test_ioc_and_fok():
+    ev = engine().submit(order("buy", "5", "102", "IOC"), 0)
+    assert sum(q for _, q, _, _ in fills(ev)) == 3 and ev[-1].status == "cancelled"
+    ev = engine().submit(order("buy", "5", "102", "FOK"), 0)
+    assert fills(ev) == [] and ev[-1].status == "cancelled"
+    ev = engine().submit(order("buy", "3", "102", "FOK"), 0)
+    assert sum(q for _, q, _, _ in fills(ev)) == 3 and ev[-1].status == "filled"
+
+
+def test_post_only_that_would_cross_is_rejected():
+    ev = engine().submit(order("buy", "1", "101", post=True), 0)
+    assert ev[-1].status == "rejected" and "post-only" in ev[-1].reason
+
+
+def test_resting_order_fills_on_trade_through_partially_with_maker_fee():
+    e = engine()
+    assert e.submit(order("buy", "3", "100"), 0)[-1].status == "open"
+    assert fills(e.on_trades(KEY, [(D("100"), D("5"))], 1)) == []  # at the price is not through it
+    ev = e.on_trades(KEY, [(D("99.5"), D("1"))], 2)
+    assert fills(ev) == [(D("100"), D("1"), D("0.1"), "maker")]
+    assert e.orders["c1"].status == "partially_filled"
+    ev = e.on_trades(KEY, [(D("99"), D("4"))], 3)
+    assert fills(ev) == [(D("100"), D("2"), D("0.2"), "maker")] and ev[-1].status == "filled"
+
+
+def test_resting_order_fills_when_the_book_crosses_it():
+    e = engine()
+    e.submit(order("sell", "2", "101.5"), 0)
+    ev = e.on_book(KEY, [(D("102"), D("1")), (D("101.7"), D("4"))], [(D("103"), D("1"))], 1)
+    assert [(p, q) for p, q, _, _ in fills(ev)] == [(D("101.5"), D("1")), (D("101.5"), D("1"))]
+    assert ev[-1].status == "filled"
+
+
+def test_latency_delays_activation_and_cancel():
+    e = engine(latency=50)
+    assert e.submit(order("buy", "1"), 1000) == []
+    assert e.tick(1049) == []
+    assert e.tick(1050)[-1].status == "filled"
+    e.submit(order("buy", "1", "90", cid="c2"), 2000)
+    assert e.cancel("c2")[0].status == "cancelled" and e.cancel("c2") == []
+
+
+def test_no_book_rejects():
+    e = PaperEngine(lambda ex, sym: (D(0), D(0)), 0)
+    assert e.submit(order("buy", "1"), 0)[-1].status == "rejected"

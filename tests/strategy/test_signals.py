@@ -1,0 +1,76 @@
+"""The signal builder: what it builds, and the clear errors it gives at build time."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from wispd.strategy.signals import Handle, Report, SignalError, signal
+from wispd.strategy.types import D, Order, Position, pair
+
+BTC = pair("BTC", "USDT")
+
+
+def test_builds_an_immutable_signal_with_id_and_ttl():
+    sig = (signal("entry").buy(BTC, "sim", "0.01").limit("59000").post_only().stop_loss("58000")
+           .take_profit("61000").ttl(3).build())
+    assert len(sig.id) == 32 and sig.ttl == 3 and sig.expires == pytest.approx(sig.created + 3)
+    (a,) = sig.actions
+    assert a.price == Decimal("59000") and a.post_only and a.stop_loss == Decimal("58000")
+    wire = sig.wire("rsi")
+    assert wire["actions"][0]["order_type"] == "limit" and wire["actions"][0]["qty"] == "0.01"
+    with pytest.raises(AttributeError):
+        sig.ttl = 5  # frozen
+    assert signal("x").buy(BTC, "sim", "1").build().id != signal("x").buy(BTC, "sim", "1").build().id
+
+
+def test_market_perp_short_leverage_tif_reduce_only_cancel_close():
+    order = Order("wdabc", "s1", "sim", "spot", "BTC-USDT", "buy", D("1"), None, "open")
+    pos = Position("hl", "perp", "ETH-USDC", D("-2"), D("3000"))
+    sig = (signal("multi").sell_short(pair("ETH", "USDC"), "hl", "2").leverage("5").tif("IOC")
+           .sell(BTC, "sim", "0.5").reduce_only().cancel(order).cancel("wdother").close(pos).build())
+    kinds = [type(a).__name__ for a in sig.actions]
+    assert kinds == ["OrderAction", "OrderAction", "CancelAction", "CancelAction", "CloseAction"]
+    assert sig.actions[0].short and sig.actions[0].leverage == 5 and sig.actions[0].tif == "IOC"
+    assert sig.actions[1].reduce_only and sig.actions[2].client_id == "wdabc"
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: signal("x").build(), "has no action"),
+    (lambda: signal("x").buy(BTC, "sim", "0").build(), "greater than 0"),
+    (lambda: signal("x").buy(BTC, "sim", "-1"), "greater than 0"),
+    (lambda: signal("x").buy(BTC, "sim", 0.1), "not the float"),
+    (lambda: signal("x").buy("BTCUSDT", "sim", "1"), "pairs look like"),
+    (lambda: signal("x").buy(BTC, "", "1"), "exchange"),
+    (lambda: signal("x").limit("1"), "call buy/sell"),
+    (lambda: signal("x").buy(BTC, "sim", "1").limit("-5"), "greater than 0"),
+    (lambda: signal("x").buy(BTC, "sim", "1").post_only().build(), "post_only needs a limit"),
+    (lambda: signal("x").buy(BTC, "sim", "1").limit("10").post_only().tif("IOC").build(), "must be GTC"),
+    (lambda: signal("x").buy(BTC, "sim", "1").tif("DAY"), "time in force"),
+    (lambda: signal("x").buy(BTC, "sim", "1").leverage("3"), "perp orders only"),
+    (lambda: signal("x").sell_short(BTC, "sim", "1", market="spot").build(), "market='perp'"),
+    (lambda: signal("x").buy(BTC, "sim", "1").limit("100").stop_loss("101").build(), "wrong side"),
+    (lambda: signal("x").sell(BTC, "sim", "1").limit("100").take_profit("101").build(), "wrong side"),
+    (lambda: signal("x").buy(BTC, "sim", "1").ttl(0), "ttl"),
+    (lambda: signal("x").id("bad id!"), "signal id"),
+    (lambda: signal(""), "needs a name"),
+])
+def test_validation_errors(build, message):
+    with pytest.raises(SignalError, match=message):
+        build()
+
+
+def test_handle_resolves_on_reports_and_expires_without_executor():
+    sig = signal("x").buy(BTC, "sim", "1").ttl(0.2).build()
+    unsent = Handle(sig)
+    assert unsent.wait(0.05) is None and not unsent.done()
+    time.sleep(0.25)
+    assert unsent.done() and unsent.result().status == "expired"
+    h = Handle(signal("y").buy(BTC, "sim", "1").build())
+    h.sent = True
+    h._resolve(Report("partially_filled", orders=[{"client_id": "wd1"}]))
+    assert not h.done()
+    h._resolve(Report("filled", orders=[{"client_id": "wd1"}]))
+    assert h.wait(1).status == "filled" and h.client_ids() == ["wd1"]
