@@ -67,3 +67,82 @@ class BadParams(Strategy):
 
     def run(self, ctx):
         return None
+
+
+class Probe(Strategy):
+    """Calls every SDK entry point once under a real daemon and reports what it saw in its status."""
+
+    def on_start(self, ctx):
+        from wispd.sdk import spot
+
+        self.r = {"watch": spot.watch_pair("sim", pair("BTC", "USDT")),  # the module-level facade
+                  "watch_perp": ctx.perp.watch_pair("sim", "BTC-USDC")}
+
+    def run(self, ctx):
+        from wispd.sdk import D, indicators
+
+        r, btc = self.r, "BTC-USDT"
+        book = ctx.spot.order_book("sim", btc)
+        r["levels"] = len(book.bids)
+        r["mid_ok"] = book.mid == (book.best_bid.price + book.best_ask.price) / 2 and book.spread > 0
+        r["vwap_ok"] = book.vwap("buy", book.asks[0].size) == book.asks[0].price
+        r["depth_ok"] = book.depth("bid") > 0
+        r["price_ok"] = ctx.spot.price("sim", btc) == book.mid or ctx.spot.price("sim", btc) is not None
+        k5 = ctx.spot.klines("sim", btc, "5m", 50)
+        k3 = ctx.spot.klines("sim", btc, "3m", 20)
+        r["k5"], r["k3"] = len(k5), len(k3)
+        r["k5_sorted"] = [k.t for k in k5] == sorted(k.t for k in k5)
+        r["rsi_ok"] = 0 <= indicators.rsi(k5, 14) <= 100
+        ctx.sleep(1.0)
+        r["trades"] = len(ctx.spot.trades("sim", btc)) > 0
+        r["ticker"] = ctx.spot.ticker("sim", btc) is not None
+        r["funding_ok"] = ctx.perp.funding_rate("sim", "BTC-USDC") is not None
+        filled = ctx.emit(signal("probe-buy").buy(btc, "sim", "0.01")).wait(5)
+        r["fill"] = filled.status if filled else None
+        resting = ctx.emit(signal("probe-rest").buy(btc, "sim", "0.01").limit(
+            (book.best_bid.price * D("0.99")).quantize(D("0.1")))).wait(5)
+        r["rest"] = resting.status if resting else None
+        ctx.sleep(1.5)  # executor state reports arrive every second
+        pos = ctx.spot.position("sim", btc)
+        r["position"] = str(pos.qty) if pos else None
+        r["positions"] = len(ctx.positions())
+        r["open_orders"] = len(ctx.open_orders()) + len(ctx.spot.open_orders()) * 0
+        r["balance_usdt_ok"] = ctx.balance("USDT") < D("100000")
+        r["pnl_keys"] = sorted(ctx.pnl())
+        cancel = ctx.emit(signal("probe-cancel").cancel(ctx.open_orders()[0])).wait(5)
+        r["cancel"] = cancel.status if cancel else None
+        ctx.spot.unwatch_pair("sim", "ETH-USDT")
+        ticks = 0
+        for _ in ctx.every(0.1):
+            ticks += 1
+            if ticks == 5:
+                break
+        r["ticks"] = ticks
+        ctx.emit_status("probe", "done", **r)
+        while not ctx.sleep(0.5):
+            pass
+
+
+class AsyncTicker(Strategy):
+    async def run(self, ctx):
+        n = 0
+        async for _ in ctx.aevery(0.1):
+            n += 1
+            if n % 5 == 0:
+                ctx.emit_status("async", f"{n} ticks", n=n)
+        ctx.log.info("async_done", n=n)
+
+
+class Emitter(Strategy):
+    """Emits a small order every half second (TTL 1 s) and shows how the previous one ended."""
+
+    def run(self, ctx):
+        from collections import deque
+
+        handles = deque()
+        for _ in ctx.every(0.5):
+            if len(handles) == 4:  # the oldest is 2 s old: past its 1 s TTL, so its outcome is known
+                res = handles.popleft().result()
+                ctx.emit_status("emitting", res.status if res else "pending",
+                                outcome=res.status if res else "pending", reason=res.reason if res else "")
+            handles.append(ctx.emit(signal("e").buy(pair("BTC", "USDT"), "sim", "0.001").ttl(1)))

@@ -216,6 +216,7 @@ class Executor:
                     raise Reject("unknown_order", f"no open order {action['client_id']} of {strategy}")
                 for event in self.engine.cancel(action["client_id"]):
                     self._apply_events([event])
+                self._pending_reports.append((action["client_id"], "cancelled", "cancelled on request", sig["id"]))
                 continue
             if action["type"] == "close":
                 pos = self.ledger.positions.get((strategy, action["exchange"], action["market"], action["symbol"]))
@@ -288,13 +289,14 @@ class Executor:
                 self._report_order(order.client_id, status, ev.reason)
 
     def _report_order(self, client_id: str, status: str, reason: str = "") -> None:
-        self._pending_reports.append((client_id, status, reason))
+        self._pending_reports.append((client_id, status, reason, None))
 
     def _flush_reports(self) -> None:
-        for client_id, status, reason in self._pending_reports:
+        """Reports go out after the journal commit that recorded what they report."""
+        for client_id, status, reason, signal_id in self._pending_reports:
             row = self.journal.order(client_id)
             if row is not None:
-                self._report(row["strategy"], row["signal_id"], status, reason, "", self.order_doc(row))
+                self._report(row["strategy"], signal_id or row["signal_id"], status, reason, "", self.order_doc(row))
         self._pending_reports = []
 
     # ------------------------------------------------------------------ startup reconciliation
@@ -367,7 +369,7 @@ class Executor:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        self._pending_reports: list[tuple[str, str, str]] = []
+        self._pending_reports: list[tuple[str, str, str, str | None]] = []
         summary = self.reconcile()
         self.log.info("reconciled", **summary)
         poller = zmq.Poller()

@@ -41,7 +41,7 @@ class Receiver(threading.Thread):
         self.handles_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._pending: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.subscriptions: dict[str, set[bytes]] = {name: set() for name in exchanges}
         self.error: BaseException | None = None
@@ -59,7 +59,7 @@ class Receiver(threading.Thread):
             self.handles[handle.signal.id] = handle
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.submit("noop")
 
     # ------------------------------------------------------------------ thread
@@ -97,7 +97,7 @@ class Receiver(threading.Thread):
             poller.register(reports, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 events = dict(poller.poll(500))
                 if self._wake_r in events:
                     try:

@@ -100,6 +100,7 @@ class Runtime:
         if isinstance(sig, SignalBuilder):
             sig = sig.build()
         handle = Handle(sig)
+        handle._idle, handle._idle_thread = self.service, threading.current_thread()
         self.emitted += 1
         if self.push is None:
             handle._resolve(Report("rejected", "no executor is configured for this strategy (set account)"))

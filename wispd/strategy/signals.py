@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -263,6 +264,8 @@ class Handle:
         self._lock = threading.Lock()
         self._report: Report | None = None
         self.updates: list[Report] = []
+        self._idle: Callable[[], None] | None = None  # keeps the strategy's heartbeat going while it waits
+        self._idle_thread: threading.Thread | None = None
 
     def _resolve(self, report: Report) -> None:
         with self._lock:
@@ -295,7 +298,9 @@ class Handle:
             if left <= 0:
                 self._check_expiry()
                 break
-            self._event.wait(min(left, 0.25))
+            self._event.wait(min(left, 0.1))
+            if self._idle is not None and threading.current_thread() is self._idle_thread:
+                self._idle()
         return self._report if self._event.is_set() else None
 
     def result(self) -> Report | None:

@@ -109,14 +109,18 @@ class Supervisor:
         key = (lambda c: (c.spec.stop_rank, c.name)) if reverse_stop else (lambda c: (c.spec.start_rank, c.name))
         return sorted(self.children.values(), key=key)
 
-    def _start_gate(self, child: Child) -> Callable[[], bool]:
+    @staticmethod
+    def _start_gate(child: Child, batch: list[Child]) -> Callable[[], bool]:
+        """Within one submission, a rank starts once every lower rank of that submission is settled."""
         rank = child.spec.start_rank
-        return lambda: all(c.settled() for c in self.children.values() if c.spec.start_rank < rank)
+        return lambda: all(c.settled() for c in batch if c.spec.start_rank < rank)
 
-    def _stop_gate(self, child: Child) -> Callable[[], bool]:
+    @staticmethod
+    def _stop_gate(child: Child, batch: list[Child]) -> Callable[[], bool]:
+        """Within one submission, a rank stops once every lower rank of that submission has stopped."""
         rank = child.spec.stop_rank
         return lambda: all(not c.state.alive and not any(op.verb in ("stop", "remove") for op in c.ops)
-                           for c in self.children.values() if c.spec.stop_rank < rank)
+                           for c in batch if c.spec.stop_rank < rank)
 
     def submit(self, children: Iterable[Child], verb: str, done: Callable[[dict[str, tuple[bool, str]]], None],
                persist: bool = True) -> None:
@@ -135,7 +139,7 @@ class Supervisor:
             return cb
 
         for child in targets:
-            gate = self._stop_gate(child) if verb in ("stop", "remove") else self._start_gate(child)
+            gate = self._stop_gate(child, targets) if verb in ("stop", "remove") else self._start_gate(child, targets)
             child.ops.append(Operation(verb, finished(child.name), gate, persist))
         self._advance()
 
