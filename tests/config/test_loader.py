@@ -132,3 +132,60 @@ def test_wispd_run_exits_78_before_starting_anything(tmp_path):
 def test_shipped_config_is_valid():
     cfg = load_config(ROOT / "config" / "wispd.toml")
     assert cfg.daemon.log_level == "info"
+
+
+PLANES = '[exchanges.sim]\ndriver = "sim"\n[executors.live1]\nexchanges = ["sim"]\n'
+
+
+def test_duplicate_names_across_sections(tmp_path):
+    msgs = issues(tmp_path, PLANES + '[strategies.twin]\nmodule = "tests.sample_strategies"\n' + GOOD_PROC.replace(
+        "p1", "twin"))
+    assert any("a unique child name (already used by a strategy)" in m for m in msgs)
+
+
+def test_secrets_from_env_names_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("WISPD_TEST_KEY", raising=False)
+    (msg,) = issues(tmp_path, PLANES + 'api_key_env = "WISPD_TEST_KEY"\n')
+    assert 'executors.live1.api_key_env = "WISPD_TEST_KEY": expected an environment variable that is set' in msg
+    monkeypatch.setenv("WISPD_TEST_KEY", "not-in-any-message")
+    cfg = load_config(write(tmp_path, PLANES + 'api_key_env = "WISPD_TEST_KEY"\n'))
+    assert "not-in-any-message" not in str(cfg.child("executor.live1").args)  # names travel, never values
+    (msg,) = issues(tmp_path, PLANES + 'api_key_env = "lower-case"\n')
+    assert "an environment variable name" in msg
+
+
+def test_secrets_file_must_be_0600(tmp_path):
+    secrets = tmp_path / "binance.secrets"
+    secrets.write_text("API_KEY=abc\nSECRET=def\n")
+    secrets.chmod(0o644)
+    (msg,) = issues(tmp_path, PLANES + f'secrets_file = "{secrets}"\n')
+    assert "expected a file of mode 0600 or stricter (it is 0644" in msg
+    secrets.chmod(0o600)
+    load_config(write(tmp_path, PLANES + 'secrets_file = "binance.secrets"\n'))  # relative to the config
+    from wispd.config.secrets import read_secrets_file
+
+    assert read_secrets_file(secrets) == {"API_KEY": "abc", "SECRET": "def"}
+    (msg,) = issues(tmp_path, PLANES + 'secrets_file = "missing.secrets"\n')
+    assert "a readable secrets file" in msg
+
+
+def test_inline_secrets_are_refused(tmp_path):
+    (msg,) = issues(tmp_path, PLANES + '[strategies.s]\nmodule = "tests.sample_strategies"\n'
+                                       'params = { api_key = "sk-123" }\n')
+    assert msg.endswith('strategies.s.params.api_key = "***": expected no secret inline: name an environment '
+                        "variable (<key>_env) or use a secrets_file of mode 0600")
+    assert "sk-123" not in msg
+    msgs = issues(tmp_path, PLANES + "api_key = \"x\"\n")
+    assert any("executors.live1.api_key" in m and "unknown key" in m for m in msgs)
+
+
+def test_plane_cross_references(tmp_path):
+    msgs = issues(tmp_path, '[exchanges.sim]\ndriver = "sim"\npairs = ["btc"]\n[executors.a]\nexchanges = ["mars"]\n'
+                            '[strategies.s]\nfile = "nope.py"\naccount = "b"\npairs = ["venus:BTC-USDT"]\n')
+    text = "\n".join(msgs)
+    assert 'exchanges.sim.pairs = ["btc"]' in text
+    assert 'executors.a.exchanges[0] = "mars": expected an exchange defined in [exchanges]' in text
+    assert 'strategies.s.file = "nope.py": expected a readable Python file' in text
+    assert 'strategies.s.account = "b": expected a configured executor (have: a)' in text
+    assert 'strategies.s.pairs[0] = "venus:BTC-USDT": expected a configured exchange' in text
+    assert any('executors.a.mode' in m for m in issues(tmp_path, '[executors.a]\nexchanges = []\nmode = "live"\n'))

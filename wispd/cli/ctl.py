@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     module = VERBS[ns.verb]
+    if getattr(module, "LOCAL", False):
+        return int(module.run_local(ns))
     config = None
     if ns.socket:
         endpoint = ns.socket if ns.socket.startswith("ipc://") else f"ipc://{ns.socket}"

@@ -11,7 +11,9 @@ from types import ModuleType
 
 from wispd.control.verbs import (
     halt,
+    init,
     logs,
+    new,
     orders,
     positions,
     reload,
@@ -24,7 +26,7 @@ from wispd.control.verbs import (
 )
 
 VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
-                                                    resume, positions, orders)}
+                                                    resume, positions, orders, init, new)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4

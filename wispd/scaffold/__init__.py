@@ -1,0 +1,1 @@
+"""Project scaffolding: `wispctl init DIR` and `wispctl new strategy NAME`."""
