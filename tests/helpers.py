@@ -62,11 +62,16 @@ def base_config(tmp: Path, body: str, **daemon: Any) -> str:
         "drain_timeout": 2.0,
         "stop_timeout": 1.5,
         "sample_interval": 0.2,
+        "metrics": {"bind": "127.0.0.1:0"},  # any free port: tests never collide on 9464
         **daemon,
     }
     lines = ["[daemon]"]
     for key, value in settings.items():
-        lines.append(f"{key} = {orjson.dumps(value).decode()}")
+        if isinstance(value, dict):  # a TOML inline table
+            inner = ", ".join(f"{k} = {orjson.dumps(v).decode()}" for k, v in value.items())
+            lines.append(f"{key} = {{ {inner} }}")
+        else:
+            lines.append(f"{key} = {orjson.dumps(value).decode()}")
     return "\n".join(lines) + "\n\n" + textwrap.dedent(body)
 
 

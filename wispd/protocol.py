@@ -16,6 +16,7 @@ Sections:
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -88,7 +89,15 @@ def valid_channel(channel: str) -> bool:
 
 
 def parse_topic(raw: bytes | str) -> Topic | None:
-    """``md.sim.spot.BTC-USDT.kline.1m`` -> Topic; None for anything that is not a full, valid topic."""
+    """``md.sim.spot.BTC-USDT.kline.1m`` -> Topic; None for anything that is not a full, valid topic.
+
+    Cached: a subscriber sees the same few topics millions of times, and this runs once per message.
+    """
+    return _parse_topic(raw)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_topic(raw: bytes | str) -> Topic | None:
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
@@ -140,10 +149,13 @@ def parse_md_frame(frame: bytes) -> tuple[bytes, dict[str, Any]] | None:
     return (topic, env) if valid_envelope(env) else None
 
 
+_KINDS_MD = frozenset(KINDS_MD)
+
+
 def valid_envelope(env: Any) -> bool:
-    return (isinstance(env, dict) and env.get("v") == SCHEMA_VERSION and env.get("kind") in KINDS_MD
-            and isinstance(env.get("seq"), int) and isinstance(env.get("epoch"), int)
-            and isinstance(env.get("body"), dict))
+    # type() is deliberate: this runs once per message in every subscriber, and bool is not a valid seq.
+    return (type(env) is dict and env.get("v") == SCHEMA_VERSION and env.get("kind") in _KINDS_MD
+            and type(env.get("seq")) is int and type(env.get("epoch")) is int and type(env.get("body")) is dict)
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -17,6 +17,7 @@ from wispd.config.schema import (
     Field,
     Table,
     at_least,
+    host_port,
     ipc_endpoint,
     non_negative,
     one_of,
@@ -39,6 +40,11 @@ SPEC = Table(
         "sample_interval": Field(float, "seconds > 0", default=1.0, check=positive),
         "python_path": Field(list, "a list of directory paths", default=[], item_type=str),
         "control_endpoint": Field(str, "an ipc:// endpoint", check=ipc_endpoint),
+        "metrics": Table({
+            "enabled": Field(bool, "true or false", default=True),
+            "bind": Field(str, "host:port for /metrics and /health (port 0 = any free port)",
+                          default="127.0.0.1:9464", check=host_port),
+        }),
     },
     doc="the daemon itself",
 )
@@ -122,4 +128,5 @@ def build(raw: dict[str, Any], config_path: Path, issues: list[ConfigIssue]) -> 
         control_endpoint=control,
         link_endpoint=link,
         defaults=defaults,
+        metrics_bind=raw["metrics"]["bind"] if raw["metrics"]["enabled"] else "",
     )

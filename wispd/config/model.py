@@ -73,6 +73,7 @@ class DaemonConfig:
     control_endpoint: str = ""
     link_endpoint: str = ""
     defaults: Limits = field(default_factory=Limits)
+    metrics_bind: str = ""  # "" = no metrics endpoint
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def ipc_endpoint(value: str) -> str | None:
 
 def host_port(value: str) -> str | None:
     host, _, port = value.rpartition(":")
-    if host and port.isdigit() and 0 < int(port) < 65536:
+    if host and port.isdigit() and 0 <= int(port) < 65536:
         return None
     return "host:port, e.g. 127.0.0.1:9464"
 

@@ -22,6 +22,7 @@ from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, 
 from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
 from wispd.execution.ledger import Ledger
 from wispd.execution.paper import Done, Event, Fill, PaperEngine, PaperOrder, parse_levels
+from wispd.metrics.registry import Registry
 from wispd.protocol import Topic, dec_str
 from wispd.runtime.context import ChildContext
 from wispd.transport import bind
@@ -50,7 +51,8 @@ class Executor:
         self.fills = 0
         self.bad_frames = 0
         self.report_seq = 0
-        self.latency_signal_to_order: list[float] = []
+        self.reg = Registry()  # counters and histograms since this process started
+        self.submitted_at: dict[str, float] = {}  # client id -> when sent, until its first acknowledgement
         self.zctx = zmq.Context()
         self.pull = self.zctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 100_000)
@@ -151,11 +153,13 @@ class Executor:
     def _report(self, strategy: str, signal_id: str, status: str, reason: str = "", code: str = "",
                 order: dict[str, Any] | None = None) -> None:
         self.outcomes[status] += 1
+        self.reg.inc("wispd_signals_total", account=self.account, strategy=strategy, outcome=status)
         self._publish(strategy, "report", {"signal_id": signal_id, "status": status, "reason": reason, "code": code,
                                            "order": order})
 
     def _reject(self, strategy: str | None, signal_id: str | None, rej: Reject) -> None:
         self.rejects[rej.code] += 1
+        self.reg.inc("wispd_rejects_total", account=self.account, reason=rej.code)
         self.log.info("signal_rejected", strategy=strategy, signal_id=signal_id, code=rej.code, reason=rej.message)
         if strategy and signal_id:
             self._report(strategy, signal_id, "rejected", rej.message, rej.code)
@@ -266,6 +270,10 @@ class Executor:
     def _apply_events(self, events: list[Event]) -> None:
         for ev in events:
             order = ev.order
+            sent_at = self.submitted_at.pop(order.client_id, None)
+            if sent_at is not None:
+                self.reg.observe("wispd_order_to_ack_seconds", max(0.0, now_ms() - sent_at) / 1000,
+                                 account=self.account)
             if isinstance(ev, Fill):
                 key = (order.strategy, order.exchange, order.market, order.symbol)
                 self.ledger.apply_fill(key, order.side, ev.qty, ev.price, ev.fee)
@@ -280,6 +288,7 @@ class Executor:
                                           avg_price=dec_str(order.avg_price), fees=dec_str(fees),
                                           status="filled" if order.remaining <= 0 else "partially_filled")
                 self.fills += 1
+                self.reg.inc("wispd_fills_total", account=self.account)
                 if order.remaining > 0:
                     self._report_order(order.client_id, "partially_filled")
             elif isinstance(ev, Done):
@@ -386,23 +395,26 @@ class Executor:
                 self.ctx.handle_link()
             self._commands()
             to_send = self._signals() if self.pull in events else []
-            self.journal.commit()  # every intent of the batch is durable before any order leaves
+            self._commit()  # every intent of the batch is durable before any order leaves
             self._flush_reports()
             if to_send and pause:
                 self.log.warning("test_pause_after_intent", seconds=pause)
                 time.sleep(pause)
             evs: list[Event] = []
             for order, sig in to_send:
-                evs += self.engine.submit(order, now_ms())
+                sent = now_ms()
+                self.submitted_at[order.client_id] = sent
+                evs += self.engine.submit(order, sent)
                 self.journal.update_order(order.client_id, status="accepted")
-                self.latency_signal_to_order.append(now_ms() - sig["ts"])
-                del self.latency_signal_to_order[:-1000]
+                self.reg.inc("wispd_orders_total", account=self.account)
+                self.reg.observe("wispd_signal_to_order_seconds", max(0.0, sent - sig["ts"]) / 1000,
+                                 account=self.account)
             for sub in self.subs.values():
                 if sub in events:
                     evs += self._market_data(sub)
             evs += self.engine.tick(now_ms())
             self._apply_events(evs)
-            self.journal.commit()
+            self._commit()
             self._flush_reports()
             self.ctx.beat()
             now = time.monotonic()
@@ -412,6 +424,28 @@ class Executor:
         self.log.info("executor_stop", reason=self.ctx.stop_reason, open_orders=len(self.engine.orders))
         return 0
 
+    def _commit(self) -> None:
+        took = self.journal.commit()
+        if took:
+            self.reg.observe("wispd_journal_commit_seconds", took, account=self.account)
+
+    def _gauges(self, full: dict[str, Any]) -> dict[str, Any]:
+        reg = Registry()
+        reg.counters, reg.hists = dict(self.reg.counters), dict(self.reg.hists)
+        reg.inc("wispd_bad_frames_total", self.bad_frames, account=self.account)
+        marks = self._marks()
+        for p in full["positions"]:
+            reg.set("wispd_position_quantity", float(p["qty"]), account=self.account, strategy=p["strategy"],
+                    exchange=p["exchange"], market=p["market"], symbol=p["symbol"])
+        for strategy, pnl in full["pnl"].items():
+            reg.set("wispd_exposure_quote", float(self.ledger.exposure(strategy, marks)), account=self.account,
+                    strategy=strategy)
+            for component, value in pnl.items():
+                reg.set("wispd_pnl_quote", float(value), account=self.account, strategy=strategy,
+                        component=component)
+        reg.set("wispd_open_orders", len(self.engine.orders), account=self.account)
+        return reg.snapshot()
+
     def _periodic(self) -> None:
         users = self.strategies | {k[0] for k in self.ledger.positions}
         for strategy in users:
@@ -419,7 +453,7 @@ class Executor:
         full = self.state(None)
         self.ctx.metrics({"exec": full, "rejects": dict(self.rejects), "outcomes": dict(self.outcomes),
                           "fills": self.fills, "bad_frames": self.bad_frames,
-                          "journal_commits": self.journal.commits})
+                          "journal_commits": self.journal.commits, "prom": self._gauges(full)})
         self.ctx.status("halted" if self.halted else "trading",
                         f"{len(self.engine.orders)} open orders, {len(full['positions'])} positions",
                         fills=self.fills, rejects=sum(self.rejects.values()))

@@ -25,6 +25,7 @@ import zmq.asyncio
 from wispd import protocol
 from wispd.ingest.publisher import SNDHWM, MdPublisher
 from wispd.ingest.source import Source
+from wispd.metrics.registry import Registry
 from wispd.protocol import Topic
 from wispd.runtime.context import ChildContext
 from wispd.transport import bind
@@ -222,8 +223,32 @@ class Ingestor:
 
     # ------------------------------------------------------------------ process
     def metrics(self) -> dict[str, Any]:
+        reg = Registry()
+        ex = self.exchange
+        for topic_bytes, n in self.publisher.by_topic.items():
+            topic = protocol.parse_topic(topic_bytes)
+            if topic is not None:
+                reg.inc("wispd_md_messages_total", n, exchange=ex, channel=topic.channel)
+        for channel, n in self.reconnects.items():
+            reg.inc("wispd_md_reconnects_total", n, exchange=ex, channel=channel)
+        reg.inc("wispd_md_bad_requests_total", self.bad_requests, exchange=ex)
+        reg.set("wispd_md_streams", len(self.tasks), exchange=ex)
+        now = time.monotonic()
+        stale: Counter[str] = Counter()
+        silence: dict[str, float] = {}
+        for key in self.tasks:
+            topic = protocol.parse_topic(key)
+            if topic is None:
+                continue
+            silence[topic.channel] = max(silence.get(topic.channel, 0.0),
+                                         now - self.last_update.get(key, self.started[key]))
+            stale[topic.channel] += key in self.stale
+        for channel, seconds in silence.items():
+            reg.set("wispd_md_staleness_seconds", seconds, exchange=ex, channel=channel)
+            reg.set("wispd_md_stale_streams", stale[channel], exchange=ex, channel=channel)
         return {"md_sent": self.publisher.by_kind, "reconnects": dict(self.reconnects), "errors": dict(self.errors),
-                "stale": len(self.stale), "streams": len(self.tasks), "bad_requests": self.bad_requests}
+                "stale": len(self.stale), "streams": len(self.tasks), "bad_requests": self.bad_requests,
+                "prom": reg.snapshot()}
 
     async def run(self) -> int:
         await self.source.connect()

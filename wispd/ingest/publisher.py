@@ -32,6 +32,7 @@ class MdPublisher:
         self.latest: dict[bytes, bytes] = {}  # topic -> last frame (served by the snapshot endpoint)
         self.sent = 0
         self.by_kind: dict[str, int] = {}
+        self.by_topic: dict[bytes, int] = {}
 
     def publish(self, topic: bytes, kind: str, body: dict[str, Any], ts_exch: float | None) -> None:
         seq = self.seq.get(topic, 0) + 1
@@ -45,6 +46,7 @@ class MdPublisher:
             pass
         self.sent += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
 
     def snapshot(self, topic: bytes) -> dict[str, Any] | None:
         frame = self.latest.get(topic)

@@ -158,8 +158,7 @@ class Domain:
         return self._rt.cache.tickers.get(self._key(exchange, p, "ticker")[0])
 
     def trades(self, exchange: str, p: Pair | str, limit: int = 100) -> list[Trade]:
-        dq = self._rt.cache.trades.get(self._key(exchange, p, "trades")[0])
-        return list(dq)[-limit:] if dq else []
+        return self._rt.cache.trade_list(self._key(exchange, p, "trades")[0], limit)
 
     def klines(self, exchange: str, p: Pair | str, interval: str = "1m", limit: int = 100,
                timeout: float = 10.0) -> list[Kline]:

@@ -39,13 +39,14 @@ class MarketCache:
         self._books: dict[bytes, OrderBook] = {}
         self.tickers: dict[bytes, Ticker] = {}
         self.funding: dict[bytes, Funding] = {}
-        self.trades: dict[bytes, deque[Trade]] = {}
+        self.trades: dict[bytes, deque[dict[str, Any]]] = {}  # raw wire trades; converted when read
         self.klines: dict[bytes, dict[int, Kline]] = {}
         self.stale: set[bytes] = set()
         self.first: dict[bytes, threading.Event] = {}
+        self.seen: set[bytes] = set()  # topics that have had data (their first-data events are set)
         self.last_seq: dict[bytes, tuple[int, int]] = {}
-        self.gaps: Counter[str] = Counter()
-        self.received: Counter[str] = Counter()
+        self.gaps: Counter[bytes] = Counter()  # per topic
+        self.received: dict[bytes, int] = {}  # per topic
         self.dropped = 0
         self.resyncs = 0
         # execution state, from the executor's reports
@@ -56,30 +57,41 @@ class MarketCache:
 
     def event(self, key: bytes) -> threading.Event:
         with self.lock:
-            return self.first.setdefault(key, threading.Event())
+            ev = self.first.setdefault(key, threading.Event())
+            if key in self.seen:
+                ev.set()
+            return ev
 
     # ------------------------------------------------------------------ writes (receiver thread)
-    def sequence(self, key: bytes, channel: str, epoch: int, seq: int) -> str:
+    def sequence(self, key: bytes, channel: str, epoch: int, seq: int) -> str:  # noqa: ARG002
         """Track (epoch, seq) per topic: returns "ok", "gap" or "epoch" (the ingestor restarted)."""
         last = self.last_seq.get(key)
         self.last_seq[key] = (epoch, seq)
-        if last is None or (last[0] == epoch and seq == last[1] + 1):
+        if last is None or (seq == last[1] + 1 and last[0] == epoch):
             return "ok"
         if last[0] != epoch:
             self.resyncs += 1
             return "epoch"
-        if seq > last[1] + 1:
-            self.gaps[channel] += seq - last[1] - 1
+        if seq > last[1] + 1 and channel not in ("book", "ticker"):
+            self.gaps[key] += seq - last[1] - 1  # books and tickers are full snapshots: a skip loses nothing
         return "gap"
 
     def apply(self, key: bytes, topic: Topic, env: dict[str, Any]) -> None:
         kind, body, ts = env["kind"], env["body"], env.get("ts_exch")
-        self.received[kind] += 1
+        self.received[key] = self.received.get(key, 0) + 1
         if kind == "stale":
             (self.stale.add if body.get("stale") else self.stale.discard)(key)
             return
-        self.stale.discard(key)
-        if kind == "book":
+        if self.stale:
+            self.stale.discard(key)
+        if kind == "trades":
+            dq = self.trades.get(key)
+            if dq is None:
+                dq = self.trades[key] = deque(maxlen=TRADES_KEPT)
+            trades = body.get("trades")
+            if type(trades) is list:
+                dq.extend(trades)
+        elif kind == "book":
             self.raw_books[key] = (body, ts, env["seq"])
         elif kind == "ticker":
             self.tickers[key] = Ticker(_d(body.get("bid")), _d(body.get("ask")), _d(body.get("last")),
@@ -88,19 +100,15 @@ class MarketCache:
             rate = _d(body.get("rate"))
             if rate is not None:
                 self.funding[key] = Funding(rate, body.get("next_ts"), _d(body.get("mark")), ts)
-        elif kind == "trades":
-            dq = self.trades.setdefault(key, deque(maxlen=TRADES_KEPT))
-            for t in body.get("trades") or []:
-                px, qty = _d(t.get("px")), _d(t.get("qty"))
-                if px is not None and qty is not None:
-                    dq.append(Trade(str(t.get("id")), px, qty, str(t.get("side")), t.get("ts")))
         elif kind == "kline":
             k = kline_from(body)
             if k is not None:
                 self.merge_klines(key, [k])
-        ev = self.first.get(key)
-        if ev is not None and not ev.is_set():
-            ev.set()
+        if key not in self.seen:
+            self.seen.add(key)
+            ev = self.first.get(key)
+            if ev is not None:
+                ev.set()
 
     def merge_klines(self, key: bytes, klines: list[Kline]) -> None:
         with self.lock:
@@ -135,6 +143,16 @@ class MarketCache:
         book = OrderBook(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
         self._books[key] = book
         return book
+
+    def trade_list(self, key: bytes, limit: int) -> list[Trade]:
+        raw = list(self.trades.get(key) or ())[-limit:]
+        out = []
+        for t in raw:
+            if isinstance(t, dict):
+                px, qty = _d(t.get("px")), _d(t.get("qty"))
+                if px is not None and qty is not None:
+                    out.append(Trade(str(t.get("id")), px, qty, str(t.get("side")), t.get("ts")))
+        return out
 
     def kline_list(self, key: bytes, limit: int) -> list[Kline]:
         data = self.klines.get(key) or {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import zmq
 
 from wispd import protocol
+from wispd.metrics.registry import Registry
 from wispd.strategy.cache import MarketCache, kline_from
 from wispd.strategy.signals import Handle, Report
 from wispd.strategy.types import Order, Position
@@ -45,6 +47,9 @@ class Receiver(threading.Thread):
         self._pending: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.subscriptions: dict[str, set[bytes]] = {name: set() for name in exchanges}
         self.error: BaseException | None = None
+        self.registry = Registry()  # lag histogram; owned by this thread
+        self.prom: dict[str, Any] = {}  # the latest metrics snapshot, swapped in whole once a second
+        self._next_snapshot = 0.0
 
     # ------------------------------------------------------------------ API for the strategy thread
     def submit(self, op: str, **args: Any) -> None:
@@ -106,6 +111,9 @@ class Receiver(threading.Thread):
                     except BlockingIOError:
                         pass
                 self._commands()
+                if time.monotonic() >= self._next_snapshot:
+                    self._next_snapshot = time.monotonic() + 1.0
+                    self.prom = self.snapshot()
                 for sock in events:
                     if sock in self.subs.values():
                         self._market_data(owners[sock], sock)
@@ -201,6 +209,7 @@ class Receiver(threading.Thread):
                 batch.append(sock.recv(zmq.NOBLOCK))
             except zmq.Again:
                 break
+        now_ms = time.time() * 1000
         newest: dict[bytes, int] = {}
         for i, frame in enumerate(batch):
             topic_bytes = frame.split(b" ", 1)[0]
@@ -210,9 +219,9 @@ class Receiver(threading.Thread):
             topic_bytes = frame.split(b" ", 1)[0]
             if topic_bytes in newest and newest[topic_bytes] != i:
                 continue  # an older book/ticker of this topic is in the same batch: conflated away
-            self.ingest(frame)
+            self.ingest(frame, now_ms)
 
-    def ingest(self, frame: bytes) -> None:
+    def ingest(self, frame: bytes, now_ms: float | None = None) -> None:
         parsed = protocol.parse_md_frame(frame)
         topic = protocol.parse_topic(parsed[0]) if parsed else None
         if parsed is None or topic is None:
@@ -224,6 +233,25 @@ class Receiver(threading.Thread):
             self.log.info("kline_resync", topic=key.decode(), why=state)
             self._history(topic.exchange, key.decode(), 500, None)
         self.cache.apply(key, topic, env)
+        ts_ingest = env.get("ts_ingest")
+        if now_ms is not None and type(ts_ingest) is float:
+            self.registry.observe("wispd_md_lag_seconds", max(0.0, now_ms - ts_ingest) / 1000,
+                                  exchange=topic.exchange, channel=topic.channel.split(".")[0])
+
+    def snapshot(self) -> dict[str, Any]:
+        """Cumulative counters by exchange and channel, plus the lag histogram (receiver thread only)."""
+        reg = Registry()
+        reg.hists = {k: [v[0], list(v[1]), v[2], v[3]] for k, v in self.registry.hists.items()}
+        for counts, name in ((dict(self.cache.received), "wispd_md_received_total"),
+                             (dict(self.cache.gaps), "wispd_md_gaps_total")):
+            for key, n in counts.items():
+                topic = protocol.parse_topic(key)
+                if topic is not None:
+                    reg.inc(name, n, strategy=self.strategy, exchange=topic.exchange,
+                            channel=topic.channel.split(".")[0])
+        reg.inc("wispd_md_dropped_total", self.cache.dropped, strategy=self.strategy)
+        reg.inc("wispd_md_resyncs_total", self.cache.resyncs, strategy=self.strategy)
+        return reg.snapshot()
 
     # ------------------------------------------------------------------ execution reports
     def _reports(self, sock: zmq.Socket) -> None:

@@ -56,6 +56,7 @@ class Runtime:
         self.watched: set[tuple[str, str, str]] = set()
         self.kline_limits: dict[bytes, int] = {}
         self.emitted = 0
+        self._next_metrics = 0.0
         self.domains = {"spot": Domain(self, "spot"), "perp": Domain(self, "perp")}
 
     def start(self) -> None:
@@ -84,6 +85,12 @@ class Runtime:
         self.child.handle_link()
         self.flush()
         self.check_alive()
+        now = time.monotonic()
+        if now >= self._next_metrics:
+            self._next_metrics = now + 1.0
+            prom = dict(self.receiver.prom) or {"c": [], "g": [], "h": []}
+            prom["c"] = [*prom.get("c", []), ["wispd_signals_emitted_total", {"strategy": self.name}, self.emitted]]
+            self.child.metrics({"prom": prom})
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -215,5 +222,6 @@ class StrategyContext:
 
     def stats(self) -> dict[str, Any]:
         c = self._rt.cache
-        return {"received": dict(c.received), "gaps": dict(c.gaps), "dropped": c.dropped, "resyncs": c.resyncs,
+        return {"received": {k.decode(): v for k, v in dict(c.received).items()},
+                "gaps": {k.decode(): v for k, v in dict(c.gaps).items()}, "dropped": c.dropped, "resyncs": c.resyncs,
                 "emitted": self._rt.emitted, "unsent": len(self._rt.unsent)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wispd.config.model import ChildSpec
+from wispd.metrics.aggregate import ChildSeries
 from wispd.supervisor.launcher import ChildProcess
 from wispd.supervisor.policy import RestartTracker
 from wispd.supervisor.states import State, StateHolder
@@ -70,6 +71,7 @@ class Child(StateHolder):
         self.status: dict[str, Any] = {}
         self.status_history: deque[dict[str, Any]] = deque(maxlen=20)
         self.metrics: dict[str, Any] = {}
+        self.series = ChildSeries()  # Prometheus series, folded across this child's restarts
         self.usage = Usage()
         self.cpu_s_total = 0.0  # CPU of earlier incarnations, so the counter never goes backwards
 
@@ -122,6 +124,7 @@ class Child(StateHolder):
             "uss_bytes": self.usage.uss_bytes if self.state.alive else 0,
             "memory_limit_bytes": int(self.spec.limits.memory_mb * 1024 * 1024),
             "generation": self.generation,
+            "healthy": self.healthy(),
             "status": self.status,
             "status_history": list(self.status_history),
         }

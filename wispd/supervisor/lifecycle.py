@@ -223,6 +223,8 @@ class Lifecycle:
         if child.proc is not proc:
             return
         child.proc = None
+        child.series.fold()  # its counters carry on from here when the next process reports
+        child.metrics = {}
         child.cpu_s_total += child.usage.cpu_s
         child.usage.cpu_s = child.usage.rss_bytes = child.usage.uss_bytes = 0
         info = ExitInfo.from_returncode(rc)

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,6 +21,8 @@ import zmq
 from wispd import __version__, protocol
 from wispd.config import Config, ConfigError, load_config
 from wispd.logs import EventLogger
+from wispd.metrics.exposition import MetricsServer
+from wispd.supervisor import observe
 from wispd.supervisor.child import Child, Operation
 from wispd.supervisor.desired import DesiredState
 from wispd.supervisor.launcher import ChildProcess, Launcher
@@ -49,6 +52,9 @@ class Supervisor:
         self._next_sample = 0.0
         self._next_extend = 0.0
         self._boot_pending = 0
+        self.control_counts: Counter[tuple[str, str]] = Counter()
+        self.metrics_server: MetricsServer | None = None
+        self.health_doc: dict[str, Any] = {"healthy": False, "reason": "starting"}
         self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
         self.lifecycle = Lifecycle(self.daemon, Launcher(), log, self._watch_fd, self._state_changed,
                                    self._send_drain)
@@ -277,6 +283,7 @@ class Supervisor:
                 child.status_history.append(entry)
             elif kind == protocol.LINK_METRICS and isinstance(msg.get("m"), dict):
                 child.metrics = msg["m"]
+                child.series.update(msg["m"].get("prom") or {})
             elif kind == protocol.LINK_DRAINING:
                 extend = msg.get("extend")
                 if isinstance(extend, int | float):
@@ -303,6 +310,34 @@ class Supervisor:
 
             dispatch(self, payload, send)
 
+    def on_control_result(self, verb: str, ok: bool) -> None:
+        self.control_counts[(verb, "ok" if ok else "error")] += 1
+
+    def _start_metrics(self) -> None:
+        if not self.daemon.metrics_bind:
+            return
+        host, _, port = self.daemon.metrics_bind.rpartition(":")
+        try:
+            self.metrics_server = MetricsServer(host, int(port), lambda: (bool(self.health_doc.get("healthy")),
+                                                                          self.health_doc))
+        except OSError as exc:
+            self.log.error("metrics_bind_failed", bind=self.daemon.metrics_bind, error=str(exc))
+            return
+        self.metrics_server.start()
+        self.log.info("metrics_listening", url=self.metrics_url)
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_server is None:
+            return None
+        host = self.daemon.metrics_bind.rpartition(":")[0]
+        return f"http://{host}:{self.metrics_server.port}/metrics"
+
+    def _observe(self) -> None:
+        series, self.health_doc = observe.build(self)
+        if self.metrics_server is not None:
+            self.metrics_server.publish(series)
+
     # ------------------------------------------------------------------ status, reload, shutdown
     def status_doc(self, names: list[str] | None = None) -> dict[str, Any]:
         now = time.monotonic()
@@ -319,6 +354,7 @@ class Supervisor:
                 "ready": self.ready_sent,
                 "halting": self.halting,
                 "trading_halted": self.desired.halted,
+                "metrics_url": self.metrics_url,
             },
             "children": [c.snapshot(now) for c in children],
         }
@@ -407,6 +443,7 @@ class Supervisor:
         self.lock.acquire()
         try:
             self._bind()
+            self._start_metrics()
             self.log.info("wispd_start", pid=os.getpid(), version=__version__, config=str(self.daemon.config_path),
                           run_dir=str(self.daemon.run_dir), children=len(self.config.children))
             self._load_children()
@@ -461,6 +498,7 @@ class Supervisor:
                 for child in list(self.children.values()):
                     self.lifecycle.sample(child)
                     self.lifecycle.check_health(child, now)
+                self._observe()
             self._advance()
             self._systemd(now)
             if self.halting and not any(c.state.alive or c.ops for c in self.children.values()):
@@ -488,6 +526,8 @@ class Supervisor:
             if child.proc is not None:
                 child.proc.signal_group(signal.SIGKILL)
         signal.set_wakeup_fd(-1)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         for sock in ("link", "control"):
             if hasattr(self, sock):
                 getattr(self, sock).close()

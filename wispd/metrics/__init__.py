@@ -1,0 +1,1 @@
+"""Metrics: children count, wispd aggregates across restarts and serves Prometheus' /metrics."""

@@ -1,0 +1,89 @@
+"""Every metric wispd exposes: name, type, help, labels. One table; docs/metrics.md is generated from it.
+
+Names follow Prometheus conventions: ``wispd_`` prefix, base units (seconds, bytes), ``_total`` counters.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Metric(NamedTuple):
+    type: str  # counter | gauge | histogram
+    help: str
+    labels: tuple[str, ...]
+    source: str  # who produces it
+
+
+CATALOGUE: dict[str, Metric] = {
+    # ---- the daemon and its children (produced by wispd itself)
+    "wispd_up": Metric("gauge", "1 while wispd runs (the scrape succeeding says the same)", (), "wispd"),
+    "wispd_ready": Metric("gauge", "1 once every wanted child reached RUNNING after start (READY=1 sent)", (),
+                          "wispd"),
+    "wispd_trading_halted": Metric("gauge", "1 while wispctl halt is in force", (), "wispd"),
+    "wispd_child_state": Metric("gauge", "child state code: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, "
+                                "40 STOPPING, 100 EXITED, 200 FATAL", ("child", "kind"), "wispd"),
+    "wispd_child_up": Metric("gauge", "1 when the child is RUNNING", ("child", "kind"), "wispd"),
+    "wispd_child_wanted": Metric("gauge", "1 when the child should run (not stopped by an operator)",
+                                 ("child", "kind"), "wispd"),
+    "wispd_child_restarts_total": Metric("counter", "restarts by reason (crash, signal, exit, heartbeat, memory, "
+                                         "start_timeout, spawn_error)", ("child", "kind", "reason"), "wispd"),
+    "wispd_child_backoff_seconds": Metric("gauge", "seconds left before the next start attempt (0 unless BACKOFF)",
+                                          ("child", "kind"), "wispd"),
+    "wispd_child_heartbeat_age_seconds": Metric("gauge", "seconds since the child was last heard from (alive "
+                                                "children only)", ("child", "kind"), "wispd"),
+    "wispd_child_cpu_seconds_total": Metric("counter", "CPU time (user + system), summed over the child's "
+                                            "processes since wispd started", ("child", "kind"), "wispd"),
+    "wispd_child_memory_rss_bytes": Metric("gauge", "resident set size of the child's process", ("child", "kind"),
+                                           "wispd"),
+    "wispd_child_memory_uss_bytes": Metric("gauge", "unique set size (memory freed if it exited)",
+                                           ("child", "kind"), "wispd"),
+    "wispd_child_memory_limit_bytes": Metric("gauge", "configured memory limit (0 = none)", ("child", "kind"),
+                                             "wispd"),
+    "wispd_control_commands_total": Metric("counter", "control commands by verb and result (ok, error)",
+                                           ("verb", "result"), "wispd"),
+    # ---- market data, ingestor side
+    "wispd_md_messages_total": Metric("counter", "messages published per exchange and channel",
+                                      ("exchange", "channel"), "ingestor"),
+    "wispd_md_reconnects_total": Metric("counter", "stream reconnects (re-watch after an error or a long silence)",
+                                        ("exchange", "channel"), "ingestor"),
+    "wispd_md_streams": Metric("gauge", "exchange streams currently open", ("exchange",), "ingestor"),
+    "wispd_md_stale_streams": Metric("gauge", "streams currently flagged stale", ("exchange", "channel"),
+                                     "ingestor"),
+    "wispd_md_staleness_seconds": Metric("gauge", "longest silence among the streams of a channel",
+                                         ("exchange", "channel"), "ingestor"),
+    "wispd_md_bad_requests_total": Metric("counter", "malformed snapshot/history requests answered with an error",
+                                          ("exchange",), "ingestor"),
+    # ---- market data, subscriber (strategy) side
+    "wispd_md_received_total": Metric("counter", "messages decoded into a strategy's cache",
+                                      ("strategy", "exchange", "channel"), "strategy"),
+    "wispd_md_gaps_total": Metric("counter", "messages missed (sequence gaps) on non-conflated channels",
+                                  ("strategy", "exchange", "channel"), "strategy"),
+    "wispd_md_dropped_total": Metric("counter", "malformed frames dropped by a strategy's receiver", ("strategy",),
+                                     "strategy"),
+    "wispd_md_resyncs_total": Metric("counter", "resynchronisations after an ingestor restart (epoch change)",
+                                     ("strategy",), "strategy"),
+    "wispd_md_lag_seconds": Metric("histogram", "ingest-to-receive lag of market data", ("exchange", "channel"),
+                                   "strategy"),
+    "wispd_signals_emitted_total": Metric("counter", "signals emitted by a strategy", ("strategy",), "strategy"),
+    # ---- execution
+    "wispd_signals_total": Metric("counter", "signals by strategy and outcome (accepted, rejected, filled, ...)",
+                                  ("account", "strategy", "outcome"), "executor"),
+    "wispd_orders_total": Metric("counter", "orders sent (after the journaled intent)", ("account",), "executor"),
+    "wispd_fills_total": Metric("counter", "fills", ("account",), "executor"),
+    "wispd_rejects_total": Metric("counter", "rejected signals by reason code", ("account", "reason"), "executor"),
+    "wispd_bad_frames_total": Metric("counter", "signal frames that were not JSON objects", ("account",),
+                                     "executor"),
+    "wispd_signal_to_order_seconds": Metric("histogram", "from a signal's creation to its order being sent",
+                                            ("account",), "executor"),
+    "wispd_order_to_ack_seconds": Metric("histogram", "from sending an order to its first acknowledgement",
+                                         ("account",), "executor"),
+    "wispd_journal_commit_seconds": Metric("histogram", "SQLite journal commit latency", ("account",), "executor"),
+    "wispd_position_quantity": Metric("gauge", "signed position", ("account", "strategy", "exchange", "market",
+                                                                   "symbol"), "executor"),
+    "wispd_exposure_quote": Metric("gauge", "absolute position value at the mid, in quote units",
+                                   ("account", "strategy"), "executor"),
+    "wispd_pnl_quote": Metric("gauge", "PnL in quote units by component (realized, unrealized, fees, total)",
+                              ("account", "strategy", "component"), "executor"),
+    "wispd_open_orders": Metric("gauge", "working orders", ("account",), "executor"),
+}

@@ -1,0 +1,69 @@
+"""What the supervisor exposes about itself and its children: metric series and the health verdict.
+
+Built in the main loop once per sample interval from state only the loop touches, then handed whole to
+the metrics HTTP thread (see ``wispd/metrics/exposition.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from wispd.metrics.registry import labels_key
+from wispd.supervisor.states import STATE_CODES, State
+
+if TYPE_CHECKING:
+    from wispd.supervisor.supervisor import Supervisor
+
+
+def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
+    now = time.monotonic()
+    c: dict[Any, float] = {}
+    g: dict[Any, float] = {}
+    h: dict[Any, list[Any]] = {}
+
+    def gauge(name: str, value: float, **labels: Any) -> None:
+        g[(name, labels_key(labels))] = float(value)
+
+    gauge("wispd_up", 1)
+    gauge("wispd_ready", 1 if sup.ready_sent else 0)
+    gauge("wispd_trading_halted", 1 if sup.desired.halted else 0)
+    for (verb, result), n in sup.control_counts.items():
+        c[("wispd_control_commands_total", labels_key({"verb": verb, "result": result}))] = float(n)
+    stale: dict[str, float] = {}
+    for child in sup.children.values():
+        who = {"child": child.name, "kind": child.kind}
+        gauge("wispd_child_state", STATE_CODES[child.state], **who)
+        gauge("wispd_child_up", 1 if child.state == State.RUNNING else 0, **who)
+        gauge("wispd_child_wanted", 1 if child.wanted else 0, **who)
+        gauge("wispd_child_backoff_seconds",
+              max(0.0, child.deadline - now) if child.state == State.BACKOFF and child.deadline else 0.0, **who)
+        gauge("wispd_child_memory_limit_bytes", child.spec.limits.memory_mb * 1024 * 1024, **who)
+        c[("wispd_child_cpu_seconds_total", labels_key(who))] = child.cpu_s_total + child.usage.cpu_s
+        for reason in ("crash", "signal", "exit", "heartbeat", "memory", "start_timeout", "spawn_error"):
+            c[("wispd_child_restarts_total", labels_key({**who, "reason": reason}))] = float(
+                child.restarts_by_reason.get(reason, 0))
+        if child.state.alive:
+            gauge("wispd_child_heartbeat_age_seconds", now - child.last_seen, **who)
+            gauge("wispd_child_memory_rss_bytes", child.usage.rss_bytes, **who)
+            gauge("wispd_child_memory_uss_bytes", child.usage.uss_bytes, **who)
+        for key, value in child.series.counters().items():
+            c[key] = c.get(key, 0.0) + value
+        for key, value in child.series.gauges().items():
+            g[key] = value
+            if key[0] == "wispd_md_stale_streams" and value > 0:
+                labels = dict(key[1])
+                stale[f"{labels.get('exchange')}:{labels.get('channel')}"] = value
+        for key, value in child.series.histograms().items():
+            have = h.get(key)
+            if have is None or have[0] != value[0]:
+                h[key] = value
+            else:  # the same series from several processes (e.g. lag seen by every strategy): add up
+                h[key] = [have[0], [a + b for a, b in zip(have[1], value[1], strict=False)], have[2] + value[2],
+                          have[3] + value[3]]
+    unhealthy = {ch.name: ch.state.value for ch in sup.children.values() if not ch.healthy()}
+    healthy = not unhealthy and not stale and not sup.halting
+    health = {"healthy": healthy, "unhealthy_children": unhealthy, "stale_feeds": stale,
+              "children": {ch.name: ch.state.value for ch in sup.children.values()},
+              "trading_halted": sup.desired.halted, "halting": sup.halting}
+    return {"c": c, "g": g, "h": h}, health
