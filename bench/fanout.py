@@ -147,9 +147,9 @@ def main() -> None:
         row = (subs, sent["bare"], med["bare"], loss["bare"], sent["wispd"], med["wispd"], loss["wispd"],
                med["wispd"] / med["bare"])
         rows.append(row)
-        print("subs %2d | bare sent %8.0f/s decoded %8.0f/s loss %5.1f%% | wispd sent %8.0f/s decoded %8.0f/s "
-              "loss %5.1f%% | ratio %.2f" % (row[0], row[1], row[2], row[3] * 100, row[4], row[5], row[6] * 100,
-                                            row[7]), flush=True)
+        print(f"subs {row[0]:2d} | bare sent {row[1]:8.0f}/s decoded {row[2]:8.0f}/s loss {row[3] * 100:5.1f}% | "
+              f"wispd sent {row[4]:8.0f}/s decoded {row[5]:8.0f}/s loss {row[6] * 100:5.1f}% | ratio {row[7]:.2f}",
+              flush=True)
     if ns.write:
         table = ["| subscribers | bare: sent/s | bare: decoded/s (all subs) | bare loss | wispd: sent/s | "
                  "wispd: decoded/s (all subs) | wispd loss | ratio wispd/bare |",

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wispctl: config error: {issue}", file=sys.stderr)
             return EXIT_ERROR
         endpoint = config.daemon.control_endpoint
+    if getattr(module, "INTERACTIVE", False) and sys.stdout.isatty():
+        return int(module.run_interactive(ns, endpoint))
     try:
         reply = call(endpoint, module.NAME, module.request(ns), ns.timeout or module.TIMEOUT)
     except Unreachable as exc:

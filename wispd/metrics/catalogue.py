@@ -87,3 +87,29 @@ CATALOGUE: dict[str, Metric] = {
                               ("account", "strategy", "component"), "executor"),
     "wispd_open_orders": Metric("gauge", "working orders", ("account",), "executor"),
 }
+
+
+def markdown() -> str:
+    """docs/metrics.md, generated from the table above (a test keeps the file in step)."""
+    lines = ["# Metrics", "",
+             "Served by wispd at `http://<daemon.metrics.bind>/metrics` (default `127.0.0.1:9464`), next to",
+             "`/health` (200 when every wanted child runs and every feed is fresh, 503 otherwise; `wispctl health`",
+             "says the same). Children report to wispd over the supervisor link; wispd adds the counts of a",
+             "child's earlier processes, so counters never go backwards when a child restarts, and the gauges of a",
+             "process that ended disappear with it. This file is generated from `wispd/metrics/catalogue.py`.", "",
+             "| metric | type | labels | produced by | meaning |", "| --- | --- | --- | --- | --- |"]
+    for name, m in CATALOGUE.items():
+        lines.append(f"| `{name}` | {m.type} | {', '.join(m.labels) or '-'} | {m.source} | {m.help} |")
+    lines += ["", "Histogram buckets (seconds): 0.1 ms to 10 s. Example queries:", "",
+              "```promql",
+              "sum by (child) (increase(wispd_child_restarts_total[1h]))          # restarts per child",
+              "max by (exchange, channel) (wispd_md_staleness_seconds)            # feed freshness",
+              "histogram_quantile(0.99, sum by (le) (rate(wispd_md_lag_seconds_bucket[5m])))",
+              "sum by (strategy) (wispd_pnl_quote{component=\"total\"})            # PnL per strategy",
+              "sum by (reason) (rate(wispd_rejects_total[5m]))                    # why signals are refused",
+              "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

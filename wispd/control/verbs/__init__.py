@@ -24,10 +24,11 @@ from wispd.control.verbs import (
     start,
     status,
     stop,
+    top,
 )
 
 VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
-                                                    resume, positions, orders, init, new, health)}
+                                                    resume, positions, orders, init, new, health, top)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4
