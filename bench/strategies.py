@@ -1,0 +1,25 @@
+"""Strategies used only by the benchmarks."""
+
+from __future__ import annotations
+
+from wispd.sdk import Param, Strategy
+
+
+class Idle(Strategy):
+    def run(self, ctx):
+        while not ctx.sleep(1):
+            pass
+
+
+class WatchMany(Strategy):
+    params = {"pairs": Param(int, 10, min=1)}
+
+    def on_start(self, ctx):
+        for i in range(self.p.pairs):
+            ctx.spot.watch_pair("sim", f"C{i}-USDT")
+            ctx.spot.klines("sim", f"C{i}-USDT", "1m", 100)
+
+    def run(self, ctx):
+        for _ in ctx.every(1):
+            books = [ctx.spot.order_book("sim", f"C{i}-USDT") for i in range(self.p.pairs)]
+            ctx.emit_status("watching", f"{sum(b is not None for b in books)} books")
