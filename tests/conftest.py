@@ -55,3 +55,56 @@ def daemon(short_tmp: Path, mark: str) -> Iterator[Callable[..., Daemon]]:
             d.stop()
         finally:
             d.kill()
+
+
+class FakeServer:
+    """A loopback fake exchange in its own process, driven over its /_ctl endpoints."""
+
+    def __init__(self, module: str, tmp: Path, mark: str) -> None:
+        import os
+        import subprocess
+        import sys
+
+        from tests.helpers import MARK_ENV, ROOT, wait_for
+
+        port_file = tmp / f"{module.rsplit('.', 1)[-1]}.port"
+        env = {**os.environ, MARK_ENV: mark, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--port-file", str(port_file)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=open(tmp / "fake.log", "ab"),  # noqa: SIM115
+                                     start_new_session=True)
+        self.port = int(wait_for(lambda: port_file.exists() and port_file.read_text(), 15, what="fake exchange"))
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def ctl(self, action: str, **query: object) -> dict:
+        import urllib.parse
+        import urllib.request
+
+        import orjson
+
+        url = f"{self.base}/_ctl/{action}" + ("?" + urllib.parse.urlencode(query) if query else "")
+        method = "GET" if action == "log" else "POST"
+        return orjson.loads(urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5).read())
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def fake_exchange(short_tmp: Path, mark: str) -> Iterator[Callable[[str], FakeServer]]:
+    servers: list[FakeServer] = []
+
+    def start(module: str) -> FakeServer:
+        server = FakeServer(module, short_tmp, mark)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -12,7 +12,13 @@ from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfi
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
 from wispd.supervisor.kinds import INGESTOR
 
-DRIVERS = ("sim",)
+DRIVERS = ("sim", "hyperliquid")
+
+
+def _loopback(value: str) -> str | None:
+    if re.match(r"^http://127\.0\.0\.1:\d{1,5}$", value):
+        return None
+    return "http://127.0.0.1:<port> (only loopback: a local fake exchange or gateway)"
 _PAIR = re.compile(r"^(?:(spot|perp):)?([A-Z0-9]{1,20}-[A-Z0-9]{1,20})$")
 _INTERVAL = re.compile(r"^[1-9][0-9]{0,3}[smhdwM]$")
 
@@ -56,6 +62,9 @@ SPEC = MapOf(
             "stale_after": Field(float, "seconds > 0", default=10.0, check=positive),
             "backoff_initial": Field(float, "seconds > 0", default=0.5, check=positive),
             "backoff_max": Field(float, "seconds > 0", default=30.0, check=positive),
+            "api_base": Field(str, "http://127.0.0.1:<port>", check=_loopback),
+            "keepalive_s": Field(float, "seconds > 0 (WebSocket ping interval; silence is noticed after 2)",
+                                 default=15.0, check=positive),
             "pub_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
             "snapshot_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
             "sim": SIM_SPEC,
@@ -99,6 +108,9 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "pub_endpoint": eps["pub"],
             "snapshot_endpoint": eps["snapshot"],
             "sim": item["sim"],
+            "market": item["market"],
+            "api_base": item["api_base"],
+            "keepalive_s": item["keepalive_s"],
         }
         specs.append(ChildSpec(
             name=f"ingestor.{name}", kind=INGESTOR.name, entry=INGESTOR.entry or "", args=args,

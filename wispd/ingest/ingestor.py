@@ -145,12 +145,13 @@ class Ingestor:
             now = time.monotonic()
             for key, task in list(self.tasks.items()):
                 silent = now - self.last_update.get(key, self.started[key])
-                if silent > self.stale_after and key not in self.stale:
+                channel = key.rsplit(b".", 1)[-1].decode() if b".kline." not in key else "kline"
+                limit = max(self.stale_after, 3 * getattr(self.source, "intervals", {}).get(channel, 0.0))
+                if silent > limit and key not in self.stale:
                     self.stale.add(key)
                     self.log.warning("stream_stale", topic=key.decode(), silent_s=round(silent, 3))
                     self.publisher.publish(key, "stale", {"stale": True, "silent_s": round(silent, 3)}, None)
-                if silent > 3 * self.stale_after and key in self.stale and \
-                        now - self.started[key] > 3 * self.stale_after:
+                if silent > 3 * limit and key in self.stale and now - self.started[key] > 3 * limit:
                     topic = protocol.parse_topic(key)
                     if topic is None:
                         continue

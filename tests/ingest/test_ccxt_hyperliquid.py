@@ -1,0 +1,155 @@
+"""Real ccxt.pro code in a real ingestor against a loopback Hyperliquid that speaks the real protocol."""
+
+from __future__ import annotations
+
+import time
+
+import zmq
+
+from tests.helpers import wait_for
+from wispd import protocol
+
+
+def config(fake) -> str:
+    return f"""
+[exchanges.hl]
+driver = "hyperliquid"
+market = "perp"
+pairs = ["BTC-USDC"]
+api_base = "{fake.base}"
+stale_after = 1.5
+keepalive_s = 2.0
+backoff_initial = 0.3
+backoff_max = 2.0
+"""
+
+
+def subscribe(d, *prefixes: bytes) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    for p in prefixes:
+        sock.setsockopt(zmq.SUBSCRIBE, p)
+    sock.connect(f"ipc://{d.tmp / 'run' / 'md-hl.pub'}")
+    return sock
+
+
+def collect(sock: zmq.Socket, seconds: float) -> list[tuple[bytes, dict]]:
+    out, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        if sock.poll(50):
+            parsed = protocol.parse_md_frame(sock.recv())
+            assert parsed is not None
+            out.append(parsed)
+    return out
+
+
+def _snap(d, op, **fields):
+    import orjson
+
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"ipc://{d.tmp / 'run' / 'md-hl.snap'}")
+    try:
+        rid, frame = protocol.snap_request(op, **fields)
+        sock.send(frame)
+        assert sock.poll(10000)
+        return orjson.loads(sock.recv())
+    finally:
+        sock.close()
+
+
+def test_normal_flow_every_channel_and_only_loopback(daemon, fake_exchange):
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(config(fake))
+    sock = subscribe(d, b"md.hl.perp.BTC-USDC.", b"md.hl.perp.ETH-USDC.kline.1m ")
+    try:
+        kinds = wait_for(lambda: {(t.decode().split(".", 4)[4], e["kind"]) for t, e in collect(sock, 1.0)} >= {
+            ("book", "book"), ("trades", "trades"), ("ticker", "ticker"), ("kline.1m", "kline")} or None, 30,
+            what="every channel")
+        assert kinds
+        wait_for(lambda: any(e["kind"] == "funding" for _, e in collect(sock, 1.0)), 20, what="funding")
+    finally:
+        sock.close()
+    book = _snap(d, "snapshot", topic="md.hl.perp.BTC-USDC.book")["envelope"]["body"]
+    assert len(book["bids"]) == 10 and float(book["bids"][0][0]) < float(book["asks"][0][0])
+    hist = _snap(d, "history", topic="md.hl.perp.BTC-USDC.kline.5m", limit=20)
+    assert hist["ok"] and len(hist["candles"]) == 20 and all(c["closed"] for c in hist["candles"])
+    rules = _snap(d, "markets", symbols=[["perp", "BTC-USDC"]])["markets"]["perp:BTC-USDC"]
+    assert rules["step"] == "0.00001" and rules["taker_fee"] == "0.00045"
+    log = fake.ctl("log")
+    assert log and all(entry["host"] == f"127.0.0.1:{fake.port}" for entry in log)  # nothing left loopback
+    assert all((entry.get("path") or entry.get("ws")).startswith("/api.hyperliquid.xyz/") for entry in log)
+    assert not any("approveBuilderFee" in str(e) or "setReferrer" in str(e) for e in log)  # public data, no keys
+
+
+def test_server_drop_reconnects_and_resubscribes_every_stream(daemon, fake_exchange):
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(config(fake))
+    sock = subscribe(d, b"md.hl.perp.BTC-USDC.book ", b"md.hl.perp.BTC-USDC.trades ")
+    try:
+        wait_for(lambda: collect(sock, 0.5), 20, what="data before the drop")
+        fake.ctl("drop")
+        wait_for(lambda: any(e.get("event") == "stream_error" for e in d.log_events("ingestor.hl")), 15,
+                 what="the drop is noticed")
+        after = wait_for(lambda: {t for t, _ in collect(sock, 1.0)} >= {b"md.hl.perp.BTC-USDC.book",
+                                                                        b"md.hl.perp.BTC-USDC.trades"} or None, 20,
+                         what="both streams back")
+        assert after
+        frames = [e["frame"] for e in fake.ctl("log") if "frame" in e and "subscribe" in e["frame"]]
+        assert sum('"l2Book"' in f for f in frames) >= 2 and sum('"trades"' in f for f in frames) >= 2
+    finally:
+        sock.close()
+
+
+def test_silent_server_gets_a_stale_flag_then_recovers(daemon, fake_exchange):
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(config(fake))
+    sock = subscribe(d, b"md.hl.perp.BTC-USDC.book ")
+    try:
+        wait_for(lambda: collect(sock, 0.5), 20, what="data")
+        fake.ctl("silence", on=1)
+        stale = wait_for(lambda: [e for _, e in collect(sock, 0.5) if e["kind"] == "stale"], 15, what="stale flag")
+        assert stale[0]["body"]["stale"] is True
+        wait_for(lambda: d.ctl("health").returncode == 3, 10, what="a stale feed makes wispd unhealthy")
+        fake.ctl("silence", on=0)
+        seen = wait_for(lambda: [e for _, e in collect(sock, 0.5) if e["kind"] in ("stale", "book")], 20,
+                        what="recovery")
+        kinds = [e["kind"] for e in seen] + [e["kind"] for _, e in collect(sock, 1.0)]
+        assert "book" in kinds
+        wait_for(lambda: d.ctl("health").returncode == 0, 10, what="healthy again")
+    finally:
+        sock.close()
+
+
+def test_refused_connections_back_off_then_recover(daemon, fake_exchange):
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(config(fake))
+    sock = subscribe(d, b"md.hl.perp.BTC-USDC.book ")
+    try:
+        wait_for(lambda: collect(sock, 0.5), 20, what="data")
+        connects_before = sum(1 for e in fake.ctl("log") if e.get("ws") is True)
+        fake.ctl("refuse", s=4)
+        refused_at = time.monotonic()
+        wait_for(lambda: any(e.get("event") == "stream_error" and e.get("topic") == "md.hl.perp.BTC-USDC.book"
+                             for e in d.log_events("ingestor.hl")), 15, what="the drop is counted")
+        # while refused nothing arrives; after the window a new connection is made and data resumes
+        wait_for(lambda: time.monotonic() - refused_at > 4.5 and collect(sock, 0.5), 40, what="data after refusal")
+        assert sum(1 for e in fake.ctl("log") if e.get("ws") is True) > connects_before
+        assert d.child("ingestor.hl")["state"] == "RUNNING" and d.child("ingestor.hl")["restarts"] == 0
+    finally:
+        sock.close()
+
+
+def test_malformed_frames_do_not_take_the_ingestor_down(daemon, fake_exchange):
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(config(fake))
+    sock = subscribe(d, b"md.hl.perp.BTC-USDC.book ")
+    try:
+        wait_for(lambda: collect(sock, 0.5), 20, what="data")
+        pid = d.child("ingestor.hl")["pid"]
+        for _ in range(3):
+            fake.ctl("malformed")
+        wait_for(lambda: collect(sock, 1.0), 20, what="data keeps flowing")
+        assert d.child("ingestor.hl")["pid"] == pid
+    finally:
+        sock.close()
