@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -71,6 +72,13 @@ class FakeExchange:
 
     async def ctl_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)
+
+    async def push(self, ws: web.WebSocketResponse, frame: Any) -> None:
+        """Send one JSON frame; a socket that closed meanwhile is simply skipped."""
+        try:
+            await ws.send_str(json.dumps(frame))
+        except ConnectionError:
+            pass
 
     async def websocket(self, request: web.Request, on_message: Any) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None)

@@ -135,10 +135,7 @@ class FakeBinance(FakeExchange):
                             "x": False, "q": "60000", "V": "0.5", "Q": "30000", "B": "0"}}
                     else:
                         continue
-                    try:
-                        await ws.send_str(json.dumps(frame))
-                    except ConnectionError:
-                        pass
+                    await self.push(ws, frame)
 
 
 if __name__ == "__main__":

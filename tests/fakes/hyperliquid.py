@@ -113,10 +113,7 @@ class FakeHyperliquid(FakeExchange):
                                                                "l": f"{self.mid[coin] - 2:.1f}", "v": "0.5", "n": 2}}
                     else:
                         continue
-                    try:
-                        await ws.send_str(json.dumps(frame))
-                    except ConnectionError:
-                        pass
+                    await self.push(ws, frame)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,16 @@ def collect(sock: zmq.Socket, seconds: float) -> list[tuple[bytes, dict]]:
     return out
 
 
+def running(daemon, fake_exchange, venue: Venue, *channels: str):
+    """A fake exchange, a wispd ingesting from it, a subscriber to ``channels`` of the venue's pair, and
+    the first data seen."""
+    fake = fake_exchange(venue.fake)
+    d = daemon(config(fake, venue))
+    sock = subscribe(d, *(f"{venue.prefix}.{c} ".encode() for c in channels))
+    wait_for(lambda: collect(sock, 0.5), 20, what="data")
+    return fake, d, sock
+
+
 def _snap(d, op, **fields):
     import orjson
 
@@ -111,11 +121,8 @@ def test_normal_flow_every_channel_and_only_loopback(daemon, fake_exchange, venu
 
 
 def test_server_drop_reconnects_and_resubscribes_every_stream(daemon, fake_exchange, venue):
-    fake = fake_exchange(venue.fake)
-    d = daemon(config(fake, venue))
-    sock = subscribe(d, f"{venue.prefix}.book ".encode(), f"{venue.prefix}.trades ".encode())
+    fake, d, sock = running(daemon, fake_exchange, venue, "book", "trades")
     try:
-        wait_for(lambda: collect(sock, 0.5), 20, what="data before the drop")
         fake.ctl("drop")
         wait_for(lambda: any(e.get("event") == "stream_error" for e in d.log_events("ingestor.hl")), 15,
                  what="the drop is noticed")
@@ -133,11 +140,8 @@ def test_server_drop_reconnects_and_resubscribes_every_stream(daemon, fake_excha
 
 
 def test_silent_server_gets_a_stale_flag_then_recovers(daemon, fake_exchange, venue):
-    fake = fake_exchange(venue.fake)
-    d = daemon(config(fake, venue))
-    sock = subscribe(d, f"{venue.prefix}.book ".encode())
+    fake, d, sock = running(daemon, fake_exchange, venue, "book")
     try:
-        wait_for(lambda: collect(sock, 0.5), 20, what="data")
         fake.ctl("silence", on=1)
         stale = wait_for(lambda: [e for _, e in collect(sock, 0.5) if e["kind"] == "stale"], 15, what="stale flag")
         assert stale[0]["body"]["stale"] is True
@@ -153,11 +157,8 @@ def test_silent_server_gets_a_stale_flag_then_recovers(daemon, fake_exchange, ve
 
 
 def test_refused_connections_back_off_then_recover(daemon, fake_exchange, venue):
-    fake = fake_exchange(venue.fake)
-    d = daemon(config(fake, venue))
-    sock = subscribe(d, f"{venue.prefix}.book ".encode())
+    fake, d, sock = running(daemon, fake_exchange, venue, "book")
     try:
-        wait_for(lambda: collect(sock, 0.5), 20, what="data")
         connects_before = sum(1 for e in fake.ctl("log") if e.get("ws") is True)
         fake.ctl("refuse", s=4)
         refused_at = time.monotonic()
@@ -172,11 +173,8 @@ def test_refused_connections_back_off_then_recover(daemon, fake_exchange, venue)
 
 
 def test_malformed_frames_do_not_take_the_ingestor_down(daemon, fake_exchange, venue):
-    fake = fake_exchange(venue.fake)
-    d = daemon(config(fake, venue))
-    sock = subscribe(d, f"{venue.prefix}.book ".encode())
+    fake, d, sock = running(daemon, fake_exchange, venue, "book")
     try:
-        wait_for(lambda: collect(sock, 0.5), 20, what="data")
         pid = d.child("ingestor.hl")["pid"]
         for _ in range(3):
             fake.ctl("malformed")

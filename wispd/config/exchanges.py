@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, build_limits, build_restart
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
 from wispd.supervisor.kinds import INGESTOR
 
@@ -112,10 +112,5 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "api_base": item["api_base"],
             "keepalive_s": item["keepalive_s"],
         }
-        specs.append(ChildSpec(
-            name=f"ingestor.{name}", kind=INGESTOR.name, entry=INGESTOR.entry or "", args=args,
-            restart=build_restart(item["restart"], INGESTOR.restart),
-            limits=build_limits(item["limits"], daemon.defaults, INGESTOR.start_timeout),
-            start_rank=INGESTOR.start_rank, stop_rank=INGESTOR.stop_rank,
-        ))
+        specs.append(child_spec(f"ingestor.{name}", INGESTOR, args, item, daemon))
     return specs

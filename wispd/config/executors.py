@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, build_limits, build_restart
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, endpoint, non_negative, one_of, positive
 from wispd.config.secrets import check_env, check_file
 from wispd.protocol import to_decimal
@@ -96,10 +96,5 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "credentials": {"api_key_env": item["api_key_env"], "secret_env": item["secret_env"],
                             "secrets_file": item["secrets_file"]},
         }
-        specs.append(ChildSpec(
-            name=f"executor.{name}", kind=EXECUTOR.name, entry=EXECUTOR.entry or "", args=args,
-            restart=build_restart(item["restart"], EXECUTOR.restart),
-            limits=build_limits(item["limits"], daemon.defaults, EXECUTOR.start_timeout),
-            start_rank=EXECUTOR.start_rank, stop_rank=EXECUTOR.stop_rank,
-        ))
+        specs.append(child_spec(f"executor.{name}", EXECUTOR, args, item, daemon))
     return specs

@@ -138,3 +138,15 @@ def build_limits(raw: dict[str, Any], defaults: Limits, start_timeout: float) ->
         drain_timeout=pick("drain_timeout", defaults.drain_timeout),
         stop_timeout=pick("stop_timeout", defaults.stop_timeout),
     )
+
+
+def child_spec(name: str, kind: Any, args: dict[str, Any], item: dict[str, Any], daemon: DaemonConfig,
+               entry: str | None = None) -> ChildSpec:
+    """The one way a config section's item becomes a ChildSpec (its ``restart`` and ``limits`` tables
+    resolved against the kind's and the daemon's defaults)."""
+    return ChildSpec(
+        name=name, kind=kind.name, entry=entry or kind.entry or "", args=args,
+        restart=build_restart(item["restart"], kind.restart),
+        limits=build_limits(item["limits"], daemon.defaults, kind.start_timeout),
+        autostart=item.get("autostart", True), start_rank=kind.start_rank, stop_rank=kind.stop_rank,
+    )

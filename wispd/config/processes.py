@@ -10,14 +10,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from wispd.config.model import (
-    LIMITS_SPEC,
-    RESTART_SPEC,
-    ChildSpec,
-    DaemonConfig,
-    build_limits,
-    build_restart,
-)
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, entry_point, one_of
 from wispd.config.secrets import inline_secret_issues
 from wispd.supervisor.kinds import PROCESS_APP, PROCESS_INFRA
@@ -62,17 +55,5 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             issues.append(ConfigIssue(file, f"processes.{name}.entry", item["entry"],
                                       "an importable module (not found on sys.path or daemon.python_path)"))
         kind = PROCESS_INFRA if item["phase"] == "infra" else PROCESS_APP
-        specs.append(
-            ChildSpec(
-                name=name,
-                kind=kind.name,
-                entry=item["entry"],
-                args=item["args"] or {},
-                restart=build_restart(item["restart"], kind.restart),
-                limits=build_limits(item["limits"], daemon.defaults, kind.start_timeout),
-                autostart=item["autostart"],
-                start_rank=kind.start_rank,
-                stop_rank=kind.stop_rank,
-            )
-        )
+        specs.append(child_spec(name, kind, item["args"] or {}, item, daemon, entry=item["entry"]))
     return specs

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, build_limits, build_restart
+from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table
 from wispd.config.secrets import inline_secret_issues
 from wispd.supervisor.kinds import STRATEGY
@@ -81,10 +81,5 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
         args = {**source, "class": item["class"], "params": item["params"] or {}, "pairs": pairs,
                 "exchanges": exchanges, "account": account, "signals_endpoint": eps.get("signals"),
                 "reports_endpoint": eps.get("reports")}
-        specs.append(ChildSpec(
-            name=name, kind=STRATEGY.name, entry=STRATEGY.entry or "", args=args,
-            restart=build_restart(item["restart"], STRATEGY.restart),
-            limits=build_limits(item["limits"], daemon.defaults, STRATEGY.start_timeout),
-            autostart=item["autostart"], start_rank=STRATEGY.start_rank, stop_rank=STRATEGY.stop_rank,
-        ))
+        specs.append(child_spec(name, STRATEGY, args, item, daemon))
     return specs

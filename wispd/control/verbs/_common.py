@@ -16,6 +16,18 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4
 
 
+def no_arguments(parser: argparse.ArgumentParser) -> None:
+    """For verbs that take no arguments."""
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+
+def no_request_args(ns: argparse.Namespace) -> dict[str, Any]:
+    return {}
+
+
 def add_target(parser: argparse.ArgumentParser, allow_all: bool = True) -> None:
     if allow_all:
         group = parser.add_mutually_exclusive_group(required=True)

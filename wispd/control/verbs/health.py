@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from wispd.control.verbs._common import EXIT_NOT_RUNNING, EXIT_OK
+from wispd.control.verbs._common import EXIT_NOT_RUNNING, EXIT_OK, json_flag, no_request_args
 
 NAME = "health"
 HELP = "exit 0 when every wanted child runs and every feed is fresh, 3 otherwise"
@@ -19,12 +19,8 @@ MUTATING = False
 TIMEOUT = 10.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true")
-
-
-def request(ns: argparse.Namespace) -> dict[str, Any]:
-    return {}
+add_arguments = json_flag
+request = no_request_args
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from wispd.control.verbs._common import EXIT_OK
+from wispd.control.verbs._common import EXIT_OK, json_flag, no_request_args
 from wispd.control.verbs.positions import executor_states
 
 NAME = "orders"
@@ -17,12 +17,8 @@ MUTATING = False
 TIMEOUT = 10.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true")
-
-
-def request(ns: argparse.Namespace) -> dict[str, Any]:
-    return {}
+add_arguments = json_flag
+request = no_request_args
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK
+from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK, no_arguments, no_request_args
 
 NAME = "reload"
 HELP = "re-read the configuration and apply the difference (only changed children restart)"
@@ -17,12 +17,8 @@ MUTATING = True
 TIMEOUT = 300.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
-def request(ns: argparse.Namespace) -> dict[str, Any]:
-    return {}
+add_arguments = no_arguments
+request = no_request_args
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from wispd.control.verbs import halt
+from wispd.control.verbs._common import no_arguments, no_request_args
 
 NAME = "resume"
 HELP = "lift the trading halt on every executor"
@@ -13,12 +13,8 @@ MUTATING = True
 TIMEOUT = 10.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
-
-
-def request(ns: argparse.Namespace) -> dict[str, Any]:
-    return {}
+add_arguments = no_arguments
+request = no_request_args
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
