@@ -20,15 +20,17 @@ class Venue:
     market: str
     pair: str
     other: str  # a second pair, watched only through a subscription
-    host: str  # the real host, first path segment after the loopback redirect
+    step: str  # the quantity step the fake's market rules declare
 
     @property
     def prefix(self) -> str:
         return f"md.hl.{self.market}.{self.pair}"
 
 
-VENUES = [Venue("hyperliquid", "tests.fakes.hyperliquid", "perp", "BTC-USDC", "ETH-USDC", "api.hyperliquid.xyz"),
-          Venue("binance", "tests.fakes.binance", "spot", "BTC-USDT", "ETH-USDT", "")]
+VENUES = [Venue("hyperliquid", "tests.fakes.hyperliquid", "perp", "BTC-USDC", "ETH-USDC", "0.00001"),
+          Venue("binance", "tests.fakes.binance", "spot", "BTC-USDT", "ETH-USDT", "0.00001"),
+          Venue("bybit", "tests.fakes.bybit", "perp", "BTC-USDT", "ETH-USDT", "0.001"),
+          Venue("paradex", "tests.fakes.paradex", "perp", "BTC-USD", "ETH-USD", "0.001")]
 
 
 @pytest.fixture(params=VENUES, ids=lambda v: v.driver)
@@ -112,11 +114,12 @@ def test_normal_flow_every_channel_and_only_loopback(daemon, fake_exchange, venu
     hist = _snap(d, "history", topic=f"{venue.prefix}.kline.5m", limit=20)
     assert hist["ok"] and len(hist["candles"]) == 20 and all(c["closed"] for c in hist["candles"])
     rules = _snap(d, "markets", symbols=[[venue.market, venue.pair]])["markets"][f"{venue.market}:{venue.pair}"]
-    assert rules["step"] == "0.00001" and float(rules["taker_fee"]) > 0
+    assert rules["step"] == venue.step and float(rules["taker_fee"]) > 0
     log = fake.ctl("log")
     assert log and all(entry["host"] == f"127.0.0.1:{fake.port}" for entry in log)  # nothing left loopback
     hosts = {(entry.get("path") or entry.get("ws")).split("/")[1] for entry in log}
-    assert hosts <= {"api.hyperliquid.xyz", "api.binance.com", "stream.binance.com"}, hosts
+    assert hosts <= {"api.hyperliquid.xyz", "api.binance.com", "stream.binance.com", "api.bybit.com",
+                     "stream.bybit.com", "api.prod.paradex.trade", "ws.api.prod.paradex.trade"}, hosts
     assert not any("approveBuilderFee" in str(e) or "setReferrer" in str(e) for e in log)  # public data, no keys
 
 
@@ -131,7 +134,9 @@ def test_server_drop_reconnects_and_resubscribes_every_stream(daemon, fake_excha
                          what="both streams back")
         assert after
         frames = [e["frame"] for e in fake.ctl("log") if "frame" in e and "subscribe" in e["frame"].lower()]
-        book_sub, trade_sub = ('"l2Book"', '"trades"') if venue.driver == "hyperliquid" else ("@depth", "@trade")
+        book_sub, trade_sub = {"hyperliquid": ('"l2Book"', '"trades"'), "binance": ("@depth", "@trade"),
+                               "bybit": ("orderbook.", "publicTrade."),
+                               "paradex": ("order_book.", '"trades.')}[venue.driver]
         assert sum(book_sub in f for f in frames) >= 2 and sum(trade_sub in f for f in frames) >= 2
         if venue.driver == "binance":  # the rebuilt book starts from a fresh REST snapshot
             assert sum(1 for e in fake.ctl("log") if e.get("path", "").endswith("/depth")) >= 2

@@ -12,7 +12,7 @@ from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfi
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
 from wispd.supervisor.kinds import INGESTOR
 
-DRIVERS = ("sim", "binance", "hyperliquid")
+DRIVERS = ("sim", "binance", "bybit", "hyperliquid", "paradex")
 
 
 def _loopback(value: str) -> str | None:

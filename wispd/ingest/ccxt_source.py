@@ -26,7 +26,7 @@ LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:")
 
 
 def market_types(driver: str, markets: set[str]) -> list[str]:
-    if driver == "binance":
+    if driver in ("binance", "bybit"):
         return [{"spot": "spot", "perp": "linear"}[m] for m in sorted(markets)]
     return [{"spot": "spot", "perp": "swap"}[m] for m in sorted(markets)]
 
@@ -36,11 +36,20 @@ def driver_options(driver: str, markets: set[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {"fetchMarkets": {"types": market_types(driver, markets)}}
     if driver == "binance":
         opts.update({"fetchMargins": False, "fetchCurrencies": False, "adjustForTimeDifference": False})
+    if driver == "paradex":
+        opts["sbe"] = False  # JSON frames; SBE is Paradex's optional binary encoding of the same data
     return opts
 
 
-def ccxt_symbol(market: str, symbol: str) -> str:
+def ccxt_symbol(market: str, symbol: str, markets: dict[str, Any] | None = None) -> str:
+    """wispd's BASE-QUOTE on spot or perp -> ccxt's unified symbol, found among the loaded markets when given
+    (a perp's settlement currency is not always its quote: Paradex's BTC-USD perp settles in USDC)."""
     base, quote = symbol.split("-", 1)
+    if markets:
+        for name, m in markets.items():
+            if m.get("base") == base and m.get("quote") == quote and \
+                    (m.get("spot") if market == "spot" else (m.get("swap") and m.get("linear", True))):
+                return name
     return f"{base}/{quote}" if market == "spot" else f"{base}/{quote}:{quote}"
 
 
@@ -120,7 +129,7 @@ class CcxtSource:
     async def stream(self, topic: Topic) -> AsyncIterator[tuple[str, dict[str, Any], float | None]]:
         if self.ex is None or not self.ex.markets:
             await self.connect()
-        sym = ccxt_symbol(topic.market, topic.symbol)
+        sym = ccxt_symbol(topic.market, topic.symbol, self.ex.markets)
         if sym not in self.ex.markets:
             raise ValueError(f"{self.driver} has no market {sym}")
         channel = topic.channel
@@ -144,7 +153,8 @@ class CcxtSource:
                     self.last_trade[(topic.market, topic.symbol)] = out[-1]["px"]
                     yield "trades", {"trades": out}, trades[-1].get("timestamp")
         elif topic.interval is not None:
-            async for item in self._klines(sym, topic.interval):
+            klines = self._klines if self.ex.has.get("watchOHLCV") else self._klines_from_trades
+            async for item in klines(sym, topic.interval):
                 yield item
         elif channel == "funding":
             while True:
@@ -165,6 +175,24 @@ class CcxtSource:
                 last = c
                 yield "kline", self._kline(c, interval, False), None
 
+    async def _klines_from_trades(self, sym: str, interval: str) -> AsyncIterator[tuple[str, dict[str, Any],
+                                                                                       float | None]]:
+        """For exchanges without a candle stream (Paradex): candles built from the public trades."""
+        step = int(interval[:-1]) * TIMEFRAME_MS[interval[-1]]
+        candle: list[Any] | None = None
+        while True:
+            for t in await self.ex.watch_trades(sym):
+                ts, px, qty = int(t.get("timestamp") or time.time() * 1000), t["price"], t["amount"]
+                bucket = ts // step * step
+                if candle is not None and bucket > candle[0]:
+                    yield "kline", self._kline(candle, interval, True), None
+                    candle = None
+                if candle is None:
+                    candle = [bucket, px, px, px, px, 0.0]
+                candle[2], candle[3], candle[4] = max(candle[2], px), min(candle[3], px), px
+                candle[5] += qty
+                yield "kline", self._kline(candle, interval, False), None
+
     @staticmethod
     def _kline(c: list[Any], interval: str, closed: bool) -> dict[str, Any]:
         t, o, h, low, close, v = c[:6]
@@ -177,7 +205,7 @@ class CcxtSource:
         interval = topic.interval or "1m"
         step = int(interval[:-1]) * TIMEFRAME_MS[interval[-1]]
         now = int(time.time() * 1000)
-        sym = ccxt_symbol(topic.market, topic.symbol)
+        sym = ccxt_symbol(topic.market, topic.symbol, self.ex.markets)
         rows = await self.ex.fetch_ohlcv(sym, interval, since=now - (limit + 1) * step, limit=limit + 1)
         closed = [r for r in rows if r[0] + step <= now]
         return [self._kline(r, interval, True) for r in closed[-limit:]]
@@ -187,7 +215,7 @@ class CcxtSource:
             await self.connect()
         out = {}
         for market, symbol in wanted:
-            m = self.ex.markets.get(ccxt_symbol(market, symbol))
+            m = self.ex.markets.get(ccxt_symbol(market, symbol, self.ex.markets))
             if m is None:
                 continue
             prec, limits = m.get("precision") or {}, m.get("limits") or {}
