@@ -3,7 +3,8 @@
 Two variants, interleaved repeat by repeat in the same run:
 - bare: PUB sends b"<topic> " + orjson.dumps(body); each SUB recv()s and orjson.loads() every message.
 - wispd: the ingestor's MdPublisher (envelope, epoch, per-topic sequence) and the strategy receiver's
-  ingest path (strict envelope validation, topic parsing, sequence/gap tracking, MarketCache.apply).
+  own ``ingest`` (strict envelope validation, topic parsing, sequence/gap tracking, the cache, the sampled
+  lag histogram), exactly as a strategy process runs it.
 
 The payload is a 10-level book-sized body on a ``trades`` topic (trades are never conflated, so every
 message is decoded on both sides). The publisher sends flat out for ``--seconds``; each subscriber reports
@@ -40,8 +41,9 @@ def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
     import orjson
     import zmq
 
-    from wispd import protocol
+    from wispd.logs import get_logger
     from wispd.strategy.cache import MarketCache
+    from wispd.strategy.receiver import Receiver
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
@@ -49,6 +51,7 @@ def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
     sock.setsockopt(zmq.SUBSCRIBE, b"md.bench.")
     sock.connect(endpoint)
     cache = MarketCache()
+    receiver = Receiver("bench", {}, None, cache, get_logger("bench"))  # its ingest path, not its thread
     ready.put(os.getpid())
     n, first, last, done = 0, 0.0, 0.0, False
     while not done and sock.poll(1500):
@@ -65,12 +68,7 @@ def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
                 _, _, payload = frame.partition(b" ")
                 orjson.loads(payload)
             else:
-                parsed = protocol.parse_md_frame(frame)
-                topic = protocol.parse_topic(parsed[0]) if parsed else None
-                if parsed is None or topic is None:
-                    continue
-                cache.sequence(parsed[0], topic.channel, parsed[1]["epoch"], parsed[1]["seq"])
-                cache.apply(parsed[0], topic, parsed[1])
+                receiver.ingest(frame, time.time() * 1000)
             n += 1
             if n == 1:
                 first = time.perf_counter()

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -24,12 +25,13 @@ from typing import Any
 import zmq
 
 from wispd import protocol
-from wispd.metrics.registry import Registry
+from wispd.metrics.registry import LATENCY_BUCKETS, Registry, labels_key
 from wispd.strategy.cache import MarketCache, kline_from
 from wispd.strategy.signals import Handle, Report
 from wispd.strategy.types import Order, Position
 
 CONFLATED = (b".book", b".ticker")
+LAG_SAMPLE_MASK = 15  # the lag histogram samples one message in 16: a distribution, not a census
 
 
 class Receiver(threading.Thread):
@@ -47,7 +49,8 @@ class Receiver(threading.Thread):
         self._pending: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.subscriptions: dict[str, set[bytes]] = {name: set() for name in exchanges}
         self.error: BaseException | None = None
-        self.registry = Registry()  # lag histogram; owned by this thread
+        self._lag: dict[bytes, list[Any]] = {}  # per topic: bucket counts, sum, count (labelled once a second)
+        self._n = 0
         self.prom: dict[str, Any] = {}  # the latest metrics snapshot, swapped in whole once a second
         self._next_snapshot = 0.0
 
@@ -222,26 +225,48 @@ class Receiver(threading.Thread):
             self.ingest(frame, now_ms)
 
     def ingest(self, frame: bytes, now_ms: float | None = None) -> None:
+        """Decode one market-data frame into the cache (the hot path: once per message, kept lean)."""
         parsed = protocol.parse_md_frame(frame)
-        topic = protocol.parse_topic(parsed[0]) if parsed else None
-        if parsed is None or topic is None:
+        if parsed is None:
             self.cache.dropped += 1
             return
         key, env = parsed
-        state = self.cache.sequence(key, topic.channel, env["epoch"], env["seq"])
-        if state != "ok" and topic.interval is not None and env["kind"] != "stale":
-            self.log.info("kline_resync", topic=key.decode(), why=state)
+        topic = protocol.parse_topic(key)
+        if topic is None:
+            self.cache.dropped += 1
+            return
+        if self.cache.sequence(key, topic.channel, env["epoch"], env["seq"]) != "ok" and \
+                topic.interval is not None and env["kind"] != "stale":
+            self.log.info("kline_resync", topic=key.decode())
             self._history(topic.exchange, key.decode(), 500, None)
         self.cache.apply(key, topic, env)
+        self._n += 1
         ts_ingest = env.get("ts_ingest")
-        if now_ms is not None and type(ts_ingest) is float:
-            self.registry.observe("wispd_md_lag_seconds", max(0.0, now_ms - ts_ingest) / 1000,
-                                  exchange=topic.exchange, channel=topic.channel.split(".")[0])
+        if now_ms is not None and not self._n & LAG_SAMPLE_MASK and type(ts_ingest) is float:
+            lag = self._lag.get(key)
+            if lag is None:
+                lag = self._lag[key] = [[0] * (len(LATENCY_BUCKETS) + 1), 0.0, 0]
+            seconds = max(0.0, now_ms - ts_ingest) / 1000
+            lag[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            lag[1] += seconds
+            lag[2] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """Cumulative counters by exchange and channel, plus the lag histogram (receiver thread only)."""
         reg = Registry()
-        reg.hists = {k: [v[0], list(v[1]), v[2], v[3]] for k, v in self.registry.hists.items()}
+        for key, (counts, total, n) in list(self._lag.items()):
+            topic = protocol.parse_topic(key)
+            if topic is None:
+                continue
+            lk = ("wispd_md_lag_seconds", labels_key({"exchange": topic.exchange,
+                                                      "channel": topic.channel.split(".")[0]}))
+            have = reg.hists.get(lk)
+            if have is None:
+                reg.hists[lk] = [LATENCY_BUCKETS, list(counts), total, n]
+            else:
+                have[1] = [a + b for a, b in zip(have[1], counts, strict=False)]
+                have[2] += total
+                have[3] += n
         for counts, name in ((dict(self.cache.received), "wispd_md_received_total"),
                              (dict(self.cache.gaps), "wispd_md_gaps_total")):
             for key, n in counts.items():
