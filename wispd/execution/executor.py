@@ -22,6 +22,8 @@ from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, 
 from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
 from wispd.execution.ledger import Ledger
 from wispd.execution.paper import Done, Event, Fill, PaperEngine, PaperOrder, parse_levels
+from wispd.execution.reconcile import reconcile_paper
+from wispd.execution.snapshots import metric_series, order_doc, state_doc
 from wispd.metrics.registry import Registry
 from wispd.protocol import Topic, dec_str
 from wispd.runtime.context import ChildContext
@@ -164,12 +166,6 @@ class Executor:
         if strategy and signal_id:
             self._report(strategy, signal_id, "rejected", rej.message, rej.code)
 
-    @staticmethod
-    def order_doc(row: dict[str, Any]) -> dict[str, Any]:
-        keys = ("client_id", "signal_id", "strategy", "exchange", "market", "symbol", "side", "order_type", "qty",
-                "price", "tif", "status", "filled", "avg_price", "fees", "reason")
-        return {k: row.get(k) for k in keys}
-
     # ------------------------------------------------------------------ signals
     def _signals(self) -> list[tuple[PaperOrder, dict[str, Any]]]:
         """Validate, dedupe, check and journal every queued signal; returns the orders to send after commit."""
@@ -305,62 +301,19 @@ class Executor:
         for client_id, status, reason, signal_id in self._pending_reports:
             row = self.journal.order(client_id)
             if row is not None:
-                self._report(row["strategy"], signal_id or row["signal_id"], status, reason, "", self.order_doc(row))
+                self._report(row["strategy"], signal_id or row["signal_id"], status, reason, "", order_doc(row))
         self._pending_reports = []
 
     # ------------------------------------------------------------------ startup reconciliation
     def reconcile(self) -> dict[str, int]:
-        """Paper: the journal is the exchange. Open orders rest again; an intent never sent stays unsent."""
-        restored = lost = 0
-        for (strategy, ex, market, symbol, qty, avg, realized, fees) in (
-                tuple(r.values()) for r in self.journal.positions()):
-            pos = self.ledger.position((strategy, ex, market, symbol))
-            pos.qty, pos.avg, pos.realized, pos.fees = Decimal(qty), Decimal(avg), Decimal(realized), Decimal(fees)
-        for row in self.journal.orders(OPEN_STATES):
-            if row["status"] == "intent":
-                self.journal.update_order(row["client_id"], status="rejected",
-                                          reason="executor restarted before the order was sent; not resent")
-                self._report_order(row["client_id"], "rejected", "executor restarted before the order was sent")
-                lost += 1
-                continue
-            key = (row["exchange"], row["market"], row["symbol"])
-            if row["exchange"] not in self.exchanges:
-                continue
-            try:
-                self.ensure_market(key)
-            except Reject:
-                continue
-            order = PaperOrder(row["client_id"], row["strategy"], *key, row["side"], Decimal(row["qty"]),
-                               Decimal(row["price"]) if row["price"] else None, row["tif"],
-                               bool((protocol.loads_dict(row["flags"] or b"{}") or {}).get("post_only")))
-            order.filled = Decimal(row["filled"])
-            order.cost = order.filled * Decimal(row["avg_price"] or "0")
-            order.status = "partially_filled" if order.filled else "open"
-            self.engine.orders[order.client_id] = order
-            restored += 1
+        summary = reconcile_paper(self)
         self.journal.commit()
         self._flush_reports()
-        return {"restored_open_orders": restored, "unsent_intents": lost}
+        return summary
 
     # ------------------------------------------------------------------ state snapshots
     def state(self, strategy: str | None) -> dict[str, Any]:
-        marks = self._marks()
-        positions = []
-        for (strat, ex, market, symbol), pos in self.ledger.positions.items():
-            if strategy is not None and strat != strategy:
-                continue
-            mark = marks.get((ex, market, symbol))
-            positions.append({"strategy": strat, "exchange": ex, "market": market, "symbol": symbol,
-                              "qty": dec_str(pos.qty), "avg_price": dec_str(pos.avg),
-                              "realized_pnl": dec_str(pos.realized), "unrealized_pnl": dec_str(pos.unrealized(mark)),
-                              "fees": dec_str(pos.fees), "mark": dec_str(mark) if mark is not None else None})
-        strategies = [strategy] if strategy else sorted({k[0] for k in self.ledger.positions})
-        pnl = {s: {k: dec_str(v) for k, v in self.ledger.strategy_pnl(s, marks).items()} for s in strategies}
-        orders = [self.order_doc(r) for r in self.journal.orders(("accepted", "open", "partially_filled"))
-                  if strategy is None or r["strategy"] == strategy]
-        return {"account": self.account, "halted": self.halted, "positions": positions, "orders": orders,
-                "balances": {k: dec_str(v) for k, v in self.ledger.balances.items()},
-                "pnl": pnl[strategy] if strategy else pnl}
+        return state_doc(self.account, self.halted, self.ledger, self.journal, self._marks(), strategy)
 
     # ------------------------------------------------------------------ commands from wispctl (via wispd)
     def _commands(self) -> None:
@@ -429,23 +382,6 @@ class Executor:
         if took:
             self.reg.observe("wispd_journal_commit_seconds", took, account=self.account)
 
-    def _gauges(self, full: dict[str, Any]) -> dict[str, Any]:
-        reg = Registry()
-        reg.counters, reg.hists = dict(self.reg.counters), dict(self.reg.hists)
-        reg.inc("wispd_bad_frames_total", self.bad_frames, account=self.account)
-        marks = self._marks()
-        for p in full["positions"]:
-            reg.set("wispd_position_quantity", float(p["qty"]), account=self.account, strategy=p["strategy"],
-                    exchange=p["exchange"], market=p["market"], symbol=p["symbol"])
-        for strategy, pnl in full["pnl"].items():
-            reg.set("wispd_exposure_quote", float(self.ledger.exposure(strategy, marks)), account=self.account,
-                    strategy=strategy)
-            for component, value in pnl.items():
-                reg.set("wispd_pnl_quote", float(value), account=self.account, strategy=strategy,
-                        component=component)
-        reg.set("wispd_open_orders", len(self.engine.orders), account=self.account)
-        return reg.snapshot()
-
     def _periodic(self) -> None:
         users = self.strategies | {k[0] for k in self.ledger.positions}
         for strategy in users:
@@ -453,7 +389,9 @@ class Executor:
         full = self.state(None)
         self.ctx.metrics({"exec": full, "rejects": dict(self.rejects), "outcomes": dict(self.outcomes),
                           "fills": self.fills, "bad_frames": self.bad_frames,
-                          "journal_commits": self.journal.commits, "prom": self._gauges(full)})
+                          "journal_commits": self.journal.commits,
+                          "prom": metric_series(self.reg, self.account, full, self.ledger, self._marks(),
+                                                len(self.engine.orders), self.bad_frames)})
         self.ctx.status("halted" if self.halted else "trading",
                         f"{len(self.engine.orders)} open orders, {len(full['positions'])} positions",
                         fills=self.fills, rejects=sum(self.rejects.values()))

@@ -19,16 +19,18 @@ from typing import Any
 import zmq
 
 from wispd import __version__, protocol
-from wispd.config import Config, ConfigError, load_config
+from wispd.config import Config
 from wispd.logs import EventLogger
 from wispd.metrics.exposition import MetricsServer
 from wispd.supervisor import observe
-from wispd.supervisor.child import Child, Operation
+from wispd.supervisor.child import Child
 from wispd.supervisor.desired import DesiredState
 from wispd.supervisor.launcher import ChildProcess, Launcher
 from wispd.supervisor.lifecycle import Lifecycle
 from wispd.supervisor.lock import RunDirLock
 from wispd.supervisor.notify import Notifier
+from wispd.supervisor.operations import Operations
+from wispd.supervisor.reload import apply_reload
 from wispd.supervisor.states import State
 from wispd.transport import bind
 
@@ -58,6 +60,7 @@ class Supervisor:
         self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
         self.lifecycle = Lifecycle(self.daemon, Launcher(), log, self._watch_fd, self._state_changed,
                                    self._send_drain)
+        self.operations = Operations(self)
 
     # ------------------------------------------------------------------ setup
     def _prepare_dirs(self) -> None:
@@ -115,119 +118,13 @@ class Supervisor:
         key = (lambda c: (c.spec.stop_rank, c.name)) if reverse_stop else (lambda c: (c.spec.start_rank, c.name))
         return sorted(self.children.values(), key=key)
 
-    @staticmethod
-    def _start_gate(child: Child, batch: list[Child]) -> Callable[[], bool]:
-        """Within one submission, a rank starts once every lower rank of that submission is settled."""
-        rank = child.spec.start_rank
-        return lambda: all(c.settled() for c in batch if c.spec.start_rank < rank)
-
-    @staticmethod
-    def _stop_gate(child: Child, batch: list[Child]) -> Callable[[], bool]:
-        """Within one submission, a rank stops once every lower rank of that submission has stopped."""
-        rank = child.spec.stop_rank
-        return lambda: all(not c.state.alive and not any(op.verb in ("stop", "remove") for op in c.ops)
-                           for c in batch if c.spec.stop_rank < rank)
-
     def submit(self, children: Iterable[Child], verb: str, done: Callable[[dict[str, tuple[bool, str]]], None],
                persist: bool = True) -> None:
         """Queue ``verb`` on each child (ordered by rank) and call ``done`` once all have finished."""
-        targets = list(children)
-        results: dict[str, tuple[bool, str]] = {}
-        if not targets:
-            done(results)
-            return
-
-        def finished(name: str) -> Callable[[bool, str], None]:
-            def cb(ok: bool, message: str) -> None:
-                results[name] = (ok, message)
-                if len(results) == len(targets):
-                    done(results)
-            return cb
-
-        for child in targets:
-            gate = self._stop_gate(child, targets) if verb in ("stop", "remove") else self._start_gate(child, targets)
-            child.ops.append(Operation(verb, finished(child.name), gate, persist))
-        self._advance()
+        self.operations.submit(children, verb, done, persist)
 
     def _advance(self) -> None:
-        progress = True
-        while progress:
-            progress = False
-            for child in list(self.children.values()):
-                if child.ops and self._step(child):
-                    progress = True
-
-    def _step(self, child: Child) -> bool:
-        op, now = child.ops[0], time.monotonic()
-        if not op.begun:
-            if child.state == State.STOPPING or (op.gate is not None and not op.gate()):
-                return False
-            if self.halting and op.verb in ("start", "restart"):
-                child.ops.popleft()
-                op.finish(False, "wispd is shutting down")
-                return True
-            op.begun = True
-            self._begin(child, op, now)
-            return True
-        outcome = self._outcome(child, op, now)
-        if outcome is None:
-            return False
-        child.ops.popleft()
-        if op.verb == "remove":
-            del self.children[child.name]
-        op.finish(*outcome)
-        return True
-
-    def _set_wanted(self, child: Child, wanted: bool, persist: bool) -> None:
-        child.wanted = wanted
-        if persist:
-            self.desired.set_wanted(child.name, wanted)
-
-    def _begin(self, child: Child, op: Operation, now: float) -> None:
-        if op.verb in ("start", "restart"):
-            self._set_wanted(child, True, op.persist)
-        if op.verb == "start":
-            self._start_now(child, op, now)
-        elif op.verb == "restart":
-            op.phase = "stopping"
-            if child.state.alive:
-                self.lifecycle.stop(child, now, "restart")
-        else:  # stop / remove
-            if op.persist and op.verb == "stop":
-                self._set_wanted(child, False, True)
-            elif op.verb == "remove":
-                child.wanted = False
-                self.desired.set_wanted(child.name, True)  # forget it
-            self.lifecycle.stop(child, now, None)
-
-    def _start_now(self, child: Child, op: Operation, now: float) -> None:
-        op.phase = "starting"
-        op.gen0 = child.generation
-        if child.state in (State.STOPPED, State.EXITED, State.FATAL, State.BACKOFF):
-            if child.state in (State.FATAL, State.EXITED, State.STOPPED):
-                child.tracker.recent.clear()  # an operator start is a fresh start, not another crash
-                child.tracker.reset_backoff()
-            child.deadline = None
-            self.lifecycle.start(child, now)
-
-    def _outcome(self, child: Child, op: Operation, now: float) -> tuple[bool, str] | None:
-        state = child.state
-        if op.verb in ("stop", "remove"):
-            return (True, "stopped") if not state.alive and state != State.BACKOFF else None
-        if op.phase == "stopping":
-            if state.alive:
-                return None
-            self._start_now(child, op, now)
-            return self._outcome(child, op, now)
-        if state == State.RUNNING:
-            return True, f"running (pid {child.pid})"
-        if state in (State.FATAL, State.EXITED):
-            return False, f"{state.value}: {child.state_reason}"
-        if state == State.STOPPED:
-            return False, "stopped before it became ready"
-        if state == State.BACKOFF and child.generation > op.gen0:
-            return False, f"start failed ({child.state_reason})"
-        return None
+        self.operations.advance()
 
     def _state_changed(self, child: Child, old: State, new: State, reason: str) -> None:
         for hook in self.on_state_change:
@@ -360,57 +257,8 @@ class Supervisor:
         }
 
     def reload(self, respond: Respond) -> None:
-        try:
-            new = load_config(self.daemon.config_path)
-        except ConfigError as exc:
-            self.log.error("reload_rejected", errors=[str(i) for i in exc.issues])
-            respond(False, {"errors": [str(i) for i in exc.issues]}, protocol.ERR_CONFIG,
-                    "configuration invalid; nothing changed")
-            return
-        self.notifier.reloading()
-        old_names, new_specs = set(self.children), {s.name: s for s in new.children}
-        added = [n for n in new_specs if n not in old_names]
-        removed = [n for n in old_names if n not in new_specs]
-        changed = [n for n in new_specs if n in old_names
-                   and self.children[n].spec.fingerprint() != new_specs[n].fingerprint()]
-        daemon_changed = [k for k in ("run_dir", "state_dir", "log_dir", "control_endpoint", "link_endpoint")
-                          if getattr(new.daemon, k) != getattr(self.daemon, k)]
-        self.config = new
-        for name in changed:
-            self.children[name].replace_spec(new_specs[name])
-        for name in added:
-            spec = new_specs[name]
-            self.children[name] = Child(spec, spec.autostart and name not in self.desired.stopped)
-        summary = {"added": added, "removed": removed, "changed": changed,
-                   "unchanged": len(new_specs) - len(added) - len(changed),
-                   "needs_wispd_restart": daemon_changed}
-        self.log.info("reload", **summary)
-
-        def done(results: dict[str, tuple[bool, str]]) -> None:
-            failed = {n: m for n, (ok, m) in results.items() if not ok}
-            self.notifier.ready(self._status_line())
-            if failed:
-                respond(False, {**summary, "failed": failed}, protocol.ERR_FAILED, "some children failed")
-            else:
-                respond(True, summary, "", "")
-
-        ops: list[tuple[Child, str]] = [(self.children[n], "remove") for n in removed]
-        ops += [(self.children[n], "restart") for n in changed if self.children[n].state.alive]
-        ops += [(self.children[n], "start") for n in added if self.children[n].wanted]
-        results: dict[str, tuple[bool, str]] = {}
-        pending = {"n": len(ops)}
-        if not ops:
-            done(results)
-            return
-
-        def part(res: dict[str, tuple[bool, str]]) -> None:
-            results.update(res)
-            pending["n"] -= 1
-            if pending["n"] == 0:
-                done(results)
-
-        for child, verb in ops:
-            self.submit([child], verb, part, persist=False)
+        """Re-read the config; start added children, stop removed ones, restart changed ones only."""
+        apply_reload(self, respond)
 
     def shutdown(self, reason: str) -> None:
         if self.halting:
