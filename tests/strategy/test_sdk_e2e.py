@@ -44,12 +44,12 @@ def test_async_run_and_clean_stop(daemon):
     assert any(e.get("event") == "async_done" for e in d.log_events("asy"))
 
 
-def test_emit_without_a_reachable_executor_expires_after_ttl_and_never_blocks(daemon):
+def test_emit_without_a_reachable_executor_is_rejected_after_ttl_and_never_blocks(daemon):
     d = daemon(BASE + '[strategies.em]\nmodule = "tests.sample_strategies"\nclass = "Emitter"\n')
     wait_for(lambda: d.child("em")["status"].get("fields", {}).get("outcome") == "filled", 20, what="fills")
     assert d.ctl("stop", "executor.paper").returncode == 0
-    wait_for(lambda: d.child("em")["status"].get("fields", {}).get("outcome") == "expired", 20,
-             what="expired while no executor is reachable")
+    wait_for(lambda: (f := d.child("em")["status"].get("fields", {})).get("outcome") == "rejected"
+             and "no executor reachable" in f.get("reason", ""), 20, what="rejected while no executor is reachable")
     assert d.child("em")["state"] == "RUNNING"  # emit never blocked or raised
     assert d.ctl("start", "executor.paper").returncode == 0
     wait_for(lambda: d.child("em")["status"].get("fields", {}).get("outcome") == "filled", 20, what="fills again")

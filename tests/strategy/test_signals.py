@@ -67,7 +67,8 @@ def test_handle_resolves_on_reports_and_expires_without_executor():
     unsent = Handle(sig)
     assert unsent.wait(0.05) is None and not unsent.done()
     time.sleep(0.25)
-    assert unsent.done() and unsent.result().status == "expired"
+    assert unsent.done() and unsent.result().status == "rejected" and unsent.result().code == "no_executor"
+    assert "no executor reachable" in unsent.result().reason
     h = Handle(signal("y").buy(BTC, "sim", "1").build())
     h.sent = True
     h._resolve(Report("partially_filled", orders=[{"client_id": "wd1"}]))

@@ -26,7 +26,7 @@ from wispd.strategy.types import D, Order, Pair, Position
 
 DEFAULT_TTL = 5.0
 TIFS = ("GTC", "IOC", "FOK")
-TERMINAL = ("rejected", "filled", "cancelled", "expired", "timeout")
+TERMINAL = ("rejected", "filled", "cancelled", "timeout")
 
 
 class SignalError(ValueError):
@@ -238,21 +238,26 @@ def signal(name: str) -> SignalBuilder:
 class Report:
     """What the executor said about a signal (or why none came)."""
 
-    status: str  # accepted | rejected | partially_filled | filled | cancelled | expired | timeout
+    status: str  # accepted | rejected | partially_filled | filled | cancelled | timeout
     reason: str = ""
     orders: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def code(self) -> str:
+        """The machine-readable reason of a rejection (the executor's code, or no_executor)."""
+        return str(self.raw.get("code") or "")
+
+    @property
     def ok(self) -> bool:
-        return self.status not in ("rejected", "expired", "timeout")
+        return self.status not in ("rejected", "timeout")
 
 
 class Handle:
     """Returned by ``emit``. ``wait(timeout)`` returns the first outcome (accepted and resting, filled,
     rejected with a reason, cancelled); ``result()`` is the latest report so far, ``updates`` all of them.
-    If no executor took the signal before its TTL, it resolves as ``expired``; if one took it but no report
-    came, as ``timeout``.
+    If no executor took the signal before its TTL, it resolves as ``rejected`` (code ``no_executor``); if
+    one took it but no report came, as ``timeout``.
     """
 
     GRACE = 2.0  # after the TTL, how long a sent signal may still be reported on
@@ -283,7 +288,8 @@ class Handle:
             if self.sent:
                 self._resolve(Report("timeout", "no execution report before the signal's TTL"))
             else:
-                self._resolve(Report("expired", "no executor reachable before the signal's TTL"))
+                self._resolve(Report("rejected", "no executor reachable before the signal's TTL",
+                                     raw={"code": "no_executor"}))
 
     def done(self) -> bool:
         """True once an outcome is known (see ``result()`` for which)."""
