@@ -108,3 +108,18 @@ def exit_clean(ctx):  # noqa: ANN001, ANN201
     ctx.ready()
     ctx.wait(float(ctx.args.get("delay", 0.3)))
     return 0
+
+
+def slow_drainer(ctx):  # noqa: ANN001, ANN201
+    """On a drain request asks for more time (ctx.draining), finishes its work, exits 0; deaf to SIGTERM
+    so that being signalled would show."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ctx.ready()
+    while not ctx.wait(0.1):
+        pass
+    ctx.draining(float(ctx.args.get("extend", 3.0)))
+    deadline = time.monotonic() + float(ctx.args.get("work", 1.5))
+    while time.monotonic() < deadline:
+        ctx.beat()
+        time.sleep(0.05)
+    return 0

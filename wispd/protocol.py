@@ -29,10 +29,6 @@ import orjson
 SCHEMA_VERSION = 1
 
 
-class ProtocolError(ValueError):
-    """A frame that does not match the protocol. Raised only by the strict ``parse_*`` helpers."""
-
-
 def dumps(obj: Any) -> bytes:
     """Encode with orjson; Decimal and other non-JSON types become strings (prices travel as text)."""
     return orjson.dumps(obj, default=_default)
@@ -210,8 +206,6 @@ LINK_DRAINING = "draining"  # child -> sup: drain acknowledged, extend: seconds 
 LINK_METRICS = "metrics"  # child -> sup: counters/gauges snapshot for the Prometheus endpoint
 LINK_DRAIN = "drain"  # sup -> child: stop taking new work, finish, exit 0
 LINK_COMMAND = "cmd"  # sup -> child: an operator command for this kind of child (halt, resume)
-
-CHILD_TO_SUP = frozenset({LINK_HELLO, LINK_READY, LINK_HEARTBEAT, LINK_STATUS, LINK_DRAINING, LINK_METRICS})
 
 
 def link_identity(name: str, generation: int) -> bytes:

@@ -135,3 +135,13 @@ def test_slow_stop_does_not_block_other_commands(daemon, short_tmp):
     assert d.child("stubborn")["state"] == "STOPPING"  # still stopping: alpha did not wait for it
     assert time.monotonic() - t0 < 3.0
     assert slow.wait(30) == 0
+
+
+def test_a_draining_child_can_ask_for_more_time(daemon):
+    d = daemon('[processes.slow]\nentry = "tests.kinds:slow_drainer"\nargs = {extend = 3.0, work = 1.5}\n'
+               '[processes.slow.limits]\ndrain_timeout = 0.5\nstop_timeout = 0.5\n')
+    d.wait_state("slow", "RUNNING")
+    assert d.ctl("stop", "slow").returncode == 0
+    assert d.child("slow")["last_exit"] == "exit 0"  # finished its drain instead of being killed
+    assert not [e for e in d.log_events() if e.get("event") == "child_signal" and e.get("name") == "slow"
+                and e.get("signal") != "SIGKILL"]

@@ -35,12 +35,6 @@ _PLANES: list[tuple[str, Any, Any]] = [
 ]
 
 
-def register_section(key: str, spec: Any, builder: Any) -> None:
-    """Planes add their config section here (at import of wispd.config)."""
-    if all(existing != key for existing, _, _ in _PLANES):
-        _PLANES.append((key, spec, builder))
-
-
 def root_spec() -> Table:
     fields: dict[str, Any] = {"daemon": daemon_section.SPEC}
     for key, spec, _ in _PLANES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
@@ -78,7 +78,6 @@ class MapOf:
 
     item: Table
     name_expected: str = "a name of lowercase letters, digits, '_' or '-' starting with a letter"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _type_ok(value: Any, typ: type) -> bool:

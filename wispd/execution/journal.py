@@ -148,10 +148,6 @@ class Journal:
                                    states).fetchall()
         return [dict(r) for r in rows]
 
-    def count_orders_for_signal(self, strategy: str, signal_id: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM orders WHERE strategy=? AND signal_id=?",
-                               (strategy, signal_id)).fetchone()[0]
-
     # ------------------------------------------------------------------ positions and balances
     def save_position(self, strategy: str, exchange: str, market: str, symbol: str, qty: Decimal, avg: Decimal,
                       realized: Decimal, fees: Decimal) -> None:

@@ -32,10 +32,6 @@ class Registry:
     def set(self, name: str, value: float, **labels: Any) -> None:
         self.gauges[(name, labels_key(labels))] = float(value)
 
-    def clear_gauges(self, name: str) -> None:
-        for key in [k for k in self.gauges if k[0] == name]:
-            del self.gauges[key]
-
     def observe(self, name: str, value: float, buckets: tuple[float, ...] = LATENCY_BUCKETS, **labels: Any) -> None:
         key = (name, labels_key(labels))
         h = self.hists.get(key)
