@@ -107,8 +107,29 @@ class FakeExchange:
         os.replace(port_file + ".tmp", port_file)
         await self.run_feeds()
 
+    subs: dict[web.WebSocketResponse, Any]  # each fake: socket -> its subscriptions
+
+    def tick(self) -> None:
+        """Move the fake market one step (every 100 ms while not silenced)."""
+
+    def frame(self, subscription: Any) -> Any:
+        """The frame to push for one subscription this tick, or None."""
+        return None
+
     async def run_feeds(self) -> None:
-        await asyncio.Event().wait()  # a fake overrides this to push its frames
+        while True:
+            await asyncio.sleep(0.1)
+            if self.silent:
+                continue
+            self.tick()
+            for ws, subs in list(self.subs.items()):
+                if ws.closed:
+                    self.subs.pop(ws, None)
+                    continue
+                for sub in list(subs):
+                    frame = self.frame(sub)
+                    if frame is not None:
+                        await self.push(ws, frame)
 
 
 def main(fake_cls: type[FakeExchange]) -> None:

@@ -4,7 +4,6 @@ klines), in the formats ccxt.pro parses. Paths keep the real host first (host-in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -30,7 +29,8 @@ class FakeBinance(FakeExchange):
     def __init__(self) -> None:
         super().__init__()
         self.books = {s: Book(p) for s, (_, _, p) in SYMBOLS.items()}
-        self.streams: dict[web.WebSocketResponse, set[str]] = {}
+        self.subs: dict[web.WebSocketResponse, set[str]] = {}
+        self.updates: dict[str, Any] = {}
         self.trade_id = 0
         self.rng = random.Random(9)
         self.app.router.add_get(API + "/exchangeInfo", self.exchange_info)
@@ -78,10 +78,10 @@ class FakeBinance(FakeExchange):
         async def on_message(ws: web.WebSocketResponse, data: str) -> None:
             msg = json.loads(data)
             if msg.get("method") == "SUBSCRIBE":
-                self.streams.setdefault(ws, set()).update(msg.get("params") or [])
+                self.subs.setdefault(ws, set()).update(msg.get("params") or [])
                 await ws.send_str(json.dumps({"result": None, "id": msg.get("id")}))
             elif msg.get("method") == "UNSUBSCRIBE":
-                self.streams.get(ws, set()).difference_update(msg.get("params") or [])
+                self.subs.get(ws, set()).difference_update(msg.get("params") or [])
                 await ws.send_str(json.dumps({"result": None, "id": msg.get("id")}))
 
         return await self.websocket(request, on_message)
@@ -102,40 +102,27 @@ class FakeBinance(FakeExchange):
         return {"e": "depthUpdate", "E": int(time.time() * 1000), "s": symbol, "U": book.last_id,
                 "u": book.last_id, "b": changes_b, "a": changes_a}
 
-    async def run_feeds(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if self.silent:
-                continue
-            now = int(time.time() * 1000)
-            updates = {s: self.step_book(s) for s in SYMBOLS}  # the book moves whether or not anyone watches
-            for ws, streams in list(self.streams.items()):
-                if ws.closed:
-                    self.streams.pop(ws, None)
-                    continue
-                for stream in list(streams):
-                    name, _, kind = stream.partition("@")
-                    symbol = name.upper()
-                    if symbol not in SYMBOLS:
-                        continue
-                    if kind.startswith("depth"):
-                        frame: Any = updates[symbol]
-                    elif kind == "trade":
-                        self.trade_id += 1
-                        frame = {"e": "trade", "E": now, "s": symbol, "t": self.trade_id,
-                                 "p": f"{max(self.books[symbol].bids):.2f}", "q": "0.01000", "T": now, "m": True,
-                                 "M": True}
-                    elif kind.startswith("kline_"):
-                        interval = kind[6:]
-                        t = now // 60_000 * 60_000
-                        mid = max(self.books[symbol].bids)
-                        frame = {"e": "kline", "E": now, "s": symbol, "k": {
-                            "t": t, "T": t + 59_999, "s": symbol, "i": interval, "f": 1, "L": 2, "o": f"{mid:.2f}",
-                            "c": f"{mid:.2f}", "h": f"{mid + 1:.2f}", "l": f"{mid - 1:.2f}", "v": "1.0", "n": 2,
-                            "x": False, "q": "60000", "V": "0.5", "Q": "30000", "B": "0"}}
-                    else:
-                        continue
-                    await self.push(ws, frame)
+    def tick(self) -> None:
+        self.updates = {s: self.step_book(s) for s in SYMBOLS}  # the book moves whether or not anyone watches
+
+    def frame(self, stream: str) -> Any:
+        name, _, kind = stream.partition("@")
+        symbol, now = name.upper(), int(time.time() * 1000)
+        if symbol not in SYMBOLS:
+            return None
+        if kind.startswith("depth"):
+            return self.updates[symbol]
+        if kind == "trade":
+            self.trade_id += 1
+            return {"e": "trade", "E": now, "s": symbol, "t": self.trade_id, "p": f"{max(self.books[symbol].bids):.2f}",
+                    "q": "0.01000", "T": now, "m": True, "M": True}
+        if kind.startswith("kline_"):
+            t, mid = now // 60_000 * 60_000, max(self.books[symbol].bids)
+            return {"e": "kline", "E": now, "s": symbol, "k": {
+                "t": t, "T": t + 59_999, "s": symbol, "i": kind[6:], "f": 1, "L": 2, "o": f"{mid:.2f}",
+                "c": f"{mid:.2f}", "h": f"{mid + 1:.2f}", "l": f"{mid - 1:.2f}", "v": "1.0", "n": 2, "x": False,
+                "q": "60000", "V": "0.5", "Q": "30000", "B": "0"}}
+        return None
 
 
 if __name__ == "__main__":

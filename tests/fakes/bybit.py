@@ -4,7 +4,6 @@ pongs, in the formats ccxt.pro parses. Paths keep the real host first (host-in-p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -28,7 +27,7 @@ class FakeBybit(FakeExchange):
     def __init__(self) -> None:
         super().__init__()
         self.mid = dict(COINS)
-        self.subs: dict[web.WebSocketResponse, tuple[str, set[str]]] = {}
+        self.subs: dict[web.WebSocketResponse, set[str]] = {}
         self.seq = 1000
         self.trade = 0
         self.rng = random.Random(2)
@@ -90,60 +89,49 @@ class FakeBybit(FakeExchange):
         return web.json_response(ok({"category": request.query.get("category"), "list": [row]}))
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
-        category = request.match_info["category"]
-
         async def on_message(ws: web.WebSocketResponse, data: str) -> None:
             msg = json.loads(data)
             op = msg.get("op")
             if op == "ping":
                 await ws.send_str(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "fake", "op": "ping"}))
             elif op in ("subscribe", "unsubscribe"):
-                topics = self.subs.setdefault(ws, (category, set()))[1]
+                topics = self.subs.setdefault(ws, set())
                 (topics.update if op == "subscribe" else topics.difference_update)(msg.get("args") or [])
                 await ws.send_str(json.dumps({"success": True, "ret_msg": "", "conn_id": "fake", "req_id":
                                               msg.get("req_id", ""), "op": op}))
 
         return await self.websocket(request, on_message)
 
-    async def run_feeds(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if self.silent:
-                continue
-            for coin in self.mid:
-                self.mid[coin] += self.rng.choice((-0.5, 0.0, 0.5))
-            now = int(time.time() * 1000)
-            for ws, (_, topics) in list(self.subs.items()):
-                if ws.closed:
-                    self.subs.pop(ws, None)
-                    continue
-                for topic in list(topics):
-                    kind, *rest = topic.split(".")
-                    symbol = rest[-1]
-                    mid = self.mid.get(symbol[:-4])
-                    if mid is None:
-                        continue
-                    if kind == "orderbook":
-                        self.seq += 1
-                        frame: Any = {"topic": topic, "type": "snapshot", "ts": now, "cts": now, "data": {
-                            "s": symbol, "u": self.seq, "seq": self.seq,
-                            "b": [[f"{mid - 0.5 - i:.2f}", "0.5"] for i in range(int(rest[0]))],
-                            "a": [[f"{mid + 0.5 + i:.2f}", "0.5"] for i in range(int(rest[0]))]}}
-                    elif kind == "publicTrade":
-                        self.trade += 1
-                        frame = {"topic": topic, "type": "snapshot", "ts": now, "data": [
-                            {"T": now, "s": symbol, "S": "Buy", "v": "0.01", "p": f"{mid:.2f}", "L": "PlusTick",
-                             "i": str(self.trade), "BT": False}]}
-                    elif kind == "kline":
-                        step = INTERVALS[rest[0]]
-                        t = now // step * step
-                        frame = {"topic": topic, "type": "snapshot", "ts": now, "data": [
-                            {"start": t, "end": t + step - 1, "interval": rest[0], "open": f"{mid:.2f}",
-                             "close": f"{mid:.2f}", "high": f"{mid + 1:.2f}", "low": f"{mid - 1:.2f}",
-                             "volume": "1.0", "turnover": "60000", "confirm": False, "timestamp": now}]}
-                    else:
-                        continue
-                    await self.push(ws, frame)
+    def tick(self) -> None:
+        for coin in self.mid:
+            self.mid[coin] += self.rng.choice((-0.5, 0.0, 0.5))
+
+    def frame(self, topic: str) -> Any:
+        kind, *rest = topic.split(".")
+        symbol, now = rest[-1], int(time.time() * 1000)
+        mid = self.mid.get(symbol[:-4])
+        if mid is None:
+            return None
+        if kind == "orderbook":
+            self.seq += 1
+            depth = int(rest[0])
+            return {"topic": topic, "type": "snapshot", "ts": now, "cts": now, "data": {
+                "s": symbol, "u": self.seq, "seq": self.seq,
+                "b": [[f"{mid - 0.5 - i:.2f}", "0.5"] for i in range(depth)],
+                "a": [[f"{mid + 0.5 + i:.2f}", "0.5"] for i in range(depth)]}}
+        if kind == "publicTrade":
+            self.trade += 1
+            return {"topic": topic, "type": "snapshot", "ts": now, "data": [
+                {"T": now, "s": symbol, "S": "Buy", "v": "0.01", "p": f"{mid:.2f}", "L": "PlusTick",
+                 "i": str(self.trade), "BT": False}]}
+        if kind == "kline":
+            step = INTERVALS[rest[0]]
+            t = now // step * step
+            return {"topic": topic, "type": "snapshot", "ts": now, "data": [
+                {"start": t, "end": t + step - 1, "interval": rest[0], "open": f"{mid:.2f}", "close": f"{mid:.2f}",
+                 "high": f"{mid + 1:.2f}", "low": f"{mid - 1:.2f}", "volume": "1.0", "turnover": "60000",
+                 "confirm": False, "timestamp": now}]}
+        return None
 
 
 if __name__ == "__main__":

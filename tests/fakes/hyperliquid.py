@@ -4,7 +4,6 @@ Paths keep the real host as their first segment (the host-in-path redirect used 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -82,38 +81,27 @@ class FakeHyperliquid(FakeExchange):
         asks = [{"px": f"{mid + 1 + i:.1f}", "sz": "0.5", "n": 2} for i in range(20)]
         return {"channel": "l2Book", "data": {"coin": coin, "time": int(time.time() * 1000), "levels": [bids, asks]}}
 
-    async def run_feeds(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if self.silent:
-                continue
-            for coin in self.mid:
-                self.mid[coin] += self.rng.choice((-1.0, 0.0, 1.0))
-            now = int(time.time() * 1000)
-            for ws, subs in list(self.subs.items()):
-                if ws.closed:
-                    self.subs.pop(ws, None)
-                    continue
-                for sub in subs:
-                    coin = sub.get("coin")
-                    if coin not in self.mid:
-                        continue
-                    if sub["type"] == "l2Book":
-                        frame: Any = self.book(coin)
-                    elif sub["type"] == "trades":
-                        self.tid += 1
-                        frame = {"channel": "trades", "data": [{"coin": coin, "side": "B", "px": f"{self.mid[coin]:.1f}",
-                                                                "sz": "0.01", "time": now, "hash": "0x" + "0" * 64,
-                                                                "tid": self.tid}]}
-                    elif sub["type"] == "candle":
-                        t = now // 60_000 * 60_000
-                        frame = {"channel": "candle", "data": {"t": t, "T": t + 59_999, "s": coin, "i": sub["interval"],
-                                                               "o": f"{self.mid[coin]:.1f}", "c": f"{self.mid[coin]:.1f}",
-                                                               "h": f"{self.mid[coin] + 2:.1f}",
-                                                               "l": f"{self.mid[coin] - 2:.1f}", "v": "0.5", "n": 2}}
-                    else:
-                        continue
-                    await self.push(ws, frame)
+    def tick(self) -> None:
+        for coin in self.mid:
+            self.mid[coin] += self.rng.choice((-1.0, 0.0, 1.0))
+
+    def frame(self, sub: dict[str, Any]) -> Any:
+        coin, now = sub.get("coin"), int(time.time() * 1000)
+        if coin not in self.mid:
+            return None
+        if sub["type"] == "l2Book":
+            return self.book(coin)
+        if sub["type"] == "trades":
+            self.tid += 1
+            return {"channel": "trades", "data": [{"coin": coin, "side": "B", "px": f"{self.mid[coin]:.1f}",
+                                                   "sz": "0.01", "time": now, "hash": "0x" + "0" * 64,
+                                                   "tid": self.tid}]}
+        if sub["type"] == "candle":
+            t, px = now // 60_000 * 60_000, self.mid[coin]
+            return {"channel": "candle", "data": {"t": t, "T": t + 59_999, "s": coin, "i": sub["interval"],
+                                                  "o": f"{px:.1f}", "c": f"{px:.1f}", "h": f"{px + 2:.1f}",
+                                                  "l": f"{px - 2:.1f}", "v": "0.5", "n": 2}}
+        return None
 
 
 if __name__ == "__main__":

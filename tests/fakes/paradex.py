@@ -4,7 +4,6 @@ frames; wispd turns Paradex's binary SBE encoding off). Paths keep the real host
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -74,38 +73,29 @@ class FakeParadex(FakeExchange):
 
         return await self.websocket(request, on_message)
 
-    async def run_feeds(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if self.silent:
-                continue
-            for m in self.mid:
-                self.mid[m] += self.rng.choice((-0.5, 0.0, 0.5))
-            now = int(time.time() * 1000)
-            for ws, channels in list(self.subs.items()):
-                if ws.closed:
-                    self.subs.pop(ws, None)
-                    continue
-                for channel in list(channels):
-                    kind, _, rest = channel.partition(".")
-                    market = rest.split(".")[0]
-                    if market not in self.mid:
-                        continue
-                    mid = self.mid[market]
-                    if kind == "order_book":
-                        self.seq += 1
-                        inserts = [{"side": "BUY", "price": f"{mid - 0.5 - i:.1f}", "size": "0.5"} for i in range(15)]
-                        inserts += [{"side": "SELL", "price": f"{mid + 0.5 + i:.1f}", "size": "0.5"} for i in range(15)]
-                        data: Any = {"seq_no": self.seq, "market": market, "last_updated_at": now, "update_type": "s",
-                                     "inserts": inserts, "updates": [], "deletes": []}
-                    elif kind == "trades":
-                        self.trade += 1
-                        data = {"id": str(self.trade), "market": market, "side": "BUY", "size": "0.01",
-                                "price": f"{mid:.1f}", "created_at": now, "trade_type": "FILL"}
-                    else:
-                        continue
-                    await self.push(ws, {"jsonrpc": "2.0", "method": "subscription",
-                                         "params": {"channel": channel, "data": data}})
+    def tick(self) -> None:
+        for m in self.mid:
+            self.mid[m] += self.rng.choice((-0.5, 0.0, 0.5))
+
+    def frame(self, channel: str) -> Any:
+        kind, _, rest = channel.partition(".")
+        market, now = rest.split(".")[0], int(time.time() * 1000)
+        if market not in self.mid:
+            return None
+        mid = self.mid[market]
+        if kind == "order_book":
+            self.seq += 1
+            inserts = [{"side": "BUY", "price": f"{mid - 0.5 - i:.1f}", "size": "0.5"} for i in range(15)]
+            inserts += [{"side": "SELL", "price": f"{mid + 0.5 + i:.1f}", "size": "0.5"} for i in range(15)]
+            data: Any = {"seq_no": self.seq, "market": market, "last_updated_at": now, "update_type": "s",
+                         "inserts": inserts, "updates": [], "deletes": []}
+        elif kind == "trades":
+            self.trade += 1
+            data = {"id": str(self.trade), "market": market, "side": "BUY", "size": "0.01", "price": f"{mid:.1f}",
+                    "created_at": now, "trade_type": "FILL"}
+        else:
+            return None
+        return {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
 
 
 if __name__ == "__main__":
