@@ -189,3 +189,15 @@ def test_plane_cross_references(tmp_path):
     assert 'strategies.s.account = "b": expected a configured executor (have: a)' in text
     assert 'strategies.s.pairs[0] = "venus:BTC-USDT": expected a configured exchange' in text
     assert any('executors.a.mode' in m for m in issues(tmp_path, '[executors.a]\nexchanges = []\nmode = "live"\n'))
+
+
+def test_each_driver_accepts_only_the_markets_it_supports(tmp_path):
+    msgs = issues(tmp_path, '[exchanges.bn]\ndriver = "binance"\nmarket = "perp"\n'
+                            '[exchanges.hl]\ndriver = "hyperliquid"\nmarket = "perp"\npairs = ["spot:HYPE-USDC"]\n')
+    assert any('exchanges.bn.market = "perp": expected a market binance supports: spot' in m for m in msgs)
+    assert any('exchanges.hl.pairs[0] = "spot:HYPE-USDC": expected a pair on a market hyperliquid supports: perp'
+               in m for m in msgs)
+    (msg,) = issues(tmp_path, '[exchanges.x]\ndriver = "kraken"\n')
+    assert 'exchanges.x.driver = "kraken": expected one of "sim", "binance", "bybit", "hyperliquid", "paradex"' in msg
+    (msg,) = issues(tmp_path, '[exchanges.x]\ndriver = "binance"\napi_base = "https://api.binance.com"\n')
+    assert "only loopback" in msg

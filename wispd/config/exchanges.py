@@ -12,7 +12,10 @@ from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfi
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
 from wispd.supervisor.kinds import INGESTOR
 
-DRIVERS = ("sim", "binance", "bybit", "hyperliquid", "paradex")
+# The markets each driver supports in this version (each one tested against a loopback fake).
+MARKETS = {"sim": ("spot", "perp"), "binance": ("spot",), "bybit": ("spot", "perp"), "hyperliquid": ("perp",),
+           "paradex": ("perp",)}
+DRIVERS = tuple(MARKETS)
 
 
 def _loopback(value: str) -> str | None:
@@ -95,6 +98,15 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
     for name, item in raw.items():
         if not item.get("driver"):
             continue
+        file, supported = str(daemon.config_path), MARKETS[item["driver"]]
+        if item["market"] not in supported:
+            issues.append(ConfigIssue(file, f"exchanges.{name}.market", item["market"],
+                                      f"a market {item['driver']} supports: {', '.join(supported)}"))
+        for i, text in enumerate(item["pairs"] or []):
+            market = parse_pair(text, item["market"])[0]
+            if market not in supported:
+                issues.append(ConfigIssue(file, f"exchanges.{name}.pairs[{i}]", text,
+                                          f"a pair on a market {item['driver']} supports: {', '.join(supported)}"))
         eps = endpoints(name, item, daemon)
         args = {
             "exchange": name,
