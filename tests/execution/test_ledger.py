@@ -36,3 +36,22 @@ def test_spot_balances_and_strategy_pnl():
     pnl = ledger.strategy_pnl("s1", {("sim", "spot", "BTC-USDT"): D("120")})
     assert pnl == {"realized": D("10"), "unrealized": D("20"), "fees": D("0.62"), "total": D("29.38")}
     assert ledger.exposure("s1", {("sim", "spot", "BTC-USDT"): D("120")}) == 120
+
+
+def test_journal_row_cache_matches_the_database(tmp_path):
+    from wispd.execution.journal import Journal
+
+    j = Journal(tmp_path / "j.sqlite")
+    j.record_intent({"client_id": "wd1", "strategy": "s", "signal_id": "g", "action": 0, "exchange": "sim",
+                     "market": "spot", "symbol": "BTC-USDT", "side": "buy", "order_type": "limit", "qty": "1",
+                     "price": "100", "tif": "GTC", "flags": {"post_only": True}})
+    j.update_order("wd1", status="open")
+    j.update_order("wd1", status="partially_filled", filled="0.5", avg_price="100", fees="0.01")
+    j.commit()
+    cached = j.order("wd1")
+    fresh = dict(j.db.execute("SELECT * FROM orders WHERE client_id='wd1'").fetchone())
+    assert cached == fresh
+    j.close()
+    reopened = Journal(tmp_path / "j.sqlite")
+    assert reopened.order("wd1") == fresh and reopened.order("nope") is None
+    reopened.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections import OrderedDict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 OPEN_STATES = ("intent", "accepted", "open", "partially_filled")
+ORDER_COLUMNS = ("client_id", "strategy", "signal_id", "action", "exchange", "market", "symbol", "side", "order_type",
+                 "qty", "price", "tif")
+ROW_CACHE = 10_000
 
 
 def client_order_id(strategy: str, signal_id: str, action: int) -> str:
@@ -70,6 +74,7 @@ class Journal:
         self.db.executescript(SCHEMA)
         self.db.row_factory = sqlite3.Row
         self._in_tx = False
+        self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()  # write-through cache of order rows
         self.commits = 0
         self.commit_seconds: list[float] = []
 
@@ -114,21 +119,33 @@ class Journal:
                         (status, reason, strategy, signal_id))
 
     # ------------------------------------------------------------------ orders
+    def _remember(self, row: dict[str, Any]) -> None:
+        self._rows[row["client_id"]] = row
+        self._rows.move_to_end(row["client_id"])
+        if len(self._rows) > ROW_CACHE:
+            self._rows.popitem(last=False)
+
     def record_intent(self, o: dict[str, Any]) -> None:
         self.begin()
         t = now_ms()
+        flags = orjson.dumps(o.get("flags") or {})
         self.db.execute(
             "INSERT INTO orders (client_id, strategy, signal_id, action, exchange, market, symbol, side, order_type,"
             " qty, price, tif, flags, status, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (o["client_id"], o["strategy"], o["signal_id"], o["action"], o["exchange"], o["market"], o["symbol"],
-             o["side"], o["order_type"], o["qty"], o["price"], o["tif"], orjson.dumps(o.get("flags") or {}),
-             "intent", t, t))
+             o["side"], o["order_type"], o["qty"], o["price"], o["tif"], flags, "intent", t, t))
+        self._remember({**{k: o[k] for k in ORDER_COLUMNS if k in o}, "flags": flags, "status": "intent",
+                        "filled": "0", "avg_price": None, "fees": "0", "exchange_id": None, "reason": "",
+                        "created_ms": t, "updated_ms": t})
 
     def update_order(self, client_id: str, **fields: Any) -> None:
         self.begin()
         fields["updated_ms"] = now_ms()
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE orders SET {cols} WHERE client_id=?", (*fields.values(), client_id))
+        cached = self._rows.get(client_id)
+        if cached is not None:
+            cached.update(fields)
 
     def record_fill(self, client_id: str, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str) -> None:
         self.begin()
@@ -136,8 +153,15 @@ class Journal:
                         (client_id, now_ms(), str(price), str(qty), str(fee), liquidity))
 
     def order(self, client_id: str) -> dict[str, Any] | None:
+        """The order's row (from the write-through cache when this process wrote or read it recently)."""
+        cached = self._rows.get(client_id)
+        if cached is not None:
+            return dict(cached)
         row = self.db.execute("SELECT * FROM orders WHERE client_id=?", (client_id,)).fetchone()
-        return dict(row) if row else None
+        if row is None:
+            return None
+        self._remember(dict(row))
+        return dict(row)
 
     def orders(self, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         if states is None:
