@@ -8,10 +8,11 @@ from wispd.sdk import Param, Strategy, pair, signal
 class Idle(Strategy):
     """Watches a pair and waits: a known strategy name for signals sent by the tests themselves."""
 
-    params = {"exchange": Param(str, "sim")}
+    params = {"exchange": Param(str, "sim"), "market": Param(str, "spot"), "pair": Param(str, "BTC-USDT")}
 
     def on_start(self, ctx):
-        ctx.spot.watch_pair(self.p.exchange, pair("BTC", "USDT"))
+        domain = ctx.perp if self.p.market == "perp" else ctx.spot
+        domain.watch_pair(self.p.exchange, self.p.pair)
 
     def run(self, ctx):
         while not ctx.sleep(0.5):

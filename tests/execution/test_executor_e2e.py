@@ -184,3 +184,36 @@ def test_kill9_between_intent_and_send_never_duplicates(daemon):
         assert len(intent_rows()) == 1
     finally:
         t.close()
+
+
+def test_paper_trading_on_a_ccxt_exchange(daemon, fake_exchange):
+    """Paper mode is not sim-only: it fills against the book a ccxt.pro ingestor publishes."""
+    fake = fake_exchange("tests.fakes.hyperliquid")
+    d = daemon(f"""
+[exchanges.hl]
+driver = "hyperliquid"
+market = "perp"
+pairs = ["BTC-USDC"]
+api_base = "{fake.base}"
+[executors.paper]
+exchanges = ["hl"]
+[executors.paper.paper]
+balances = {{ USDC = "100000" }}
+latency_ms = 0.0
+[strategies.tester]
+module = "tests.sample_strategies"
+class = "Idle"
+params = {{ exchange = "hl", market = "perp", pair = "BTC-USDC" }}
+""")
+    t = Trader(d)
+    try:
+        sig = order_signal(exchange="hl", market="perp", symbol="BTC-USDC", qty="0.01")
+        t.send(sig)
+        final = t.reports(sig["id"])[-1]
+        assert final["status"] == "filled", final
+        wait_for(lambda: orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"], 10)
+        (pos,) = orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"]
+        assert pos["exchange"] == "hl" and pos["market"] == "perp" and pos["qty"] == "0.01"
+        assert 59000 < float(pos["avg_price"]) < 61000  # the fake's ask, walked by the paper engine
+    finally:
+        t.close()
