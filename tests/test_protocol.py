@@ -64,3 +64,18 @@ def test_control_and_link_messages():
     assert p.parse_control_request(b"{}") is None and p.parse_control_request(b"\x00") is None
     assert p.parse_link_identity(p.link_identity("ingestor.sim", 3)) == ("ingestor.sim", 3)
     assert p.parse_link_message(b'{"t": 5}') is None
+
+
+def test_terminal_log_lines_are_readable_and_still_mask_secrets(monkeypatch, capsys):
+    from wispd.logs import setup_logging
+
+    monkeypatch.setenv("WISPD_LOG_FORMAT", "text")
+    log = setup_logging("demo", None)
+    log.info("child_state", name="rsi", new="RUNNING", api_key="sk-live-123")
+    err = capsys.readouterr().err
+    assert "INFO" in err and "child_state name=rsi new=RUNNING" in err and "sk-live-123" not in err
+    monkeypatch.setenv("WISPD_LOG_FORMAT", "json")
+    log = setup_logging("demo", None)
+    log.info("x", secret="s3")
+    line = capsys.readouterr().err.strip()
+    assert orjson.loads(line)["secret"] == "***"

@@ -1,8 +1,8 @@
 """Structured JSON-lines logging shared by the supervisor and every child.
 
 Each line is one orjson object: ``ts`` (UTC, ms), ``level``, ``child``, ``pid``, ``event`` and the event's
-fields. Lines go to stderr (journald under systemd) and to ``<log_dir>/<child>.log`` with size rotation,
-which ``wispctl logs`` reads. Field names that look like secrets are masked before anything is written, so a
+fields. Lines go to stderr (journald under systemd; readable text when stderr is a terminal, or with
+``WISPD_LOG_FORMAT=text``) and to ``<log_dir>/<child>.log`` with size rotation, which ``wispctl logs`` reads. Field names that look like secrets are masked before anything is written, so a
 careless ``log.info("connect", api_key=...)`` cannot leak a key.
 """
 
@@ -62,6 +62,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc, default=str).decode()
 
 
+class TextFormatter(JsonFormatter):
+    """For a terminal: ``HH:MM:SS.mmm LEVEL child event key=value ...`` (files and journald stay JSON)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = orjson.loads(super().format(record))
+        fields = " ".join(f"{k}={v}" for k, v in doc.items()
+                          if k not in ("ts", "level", "child", "pid", "event", "traceback") and v is not None)
+        line = f"{doc['ts'][11:23]} {doc['level'].upper():<7} {doc['child']:<14} {doc['event']} {fields}".rstrip()
+        return line + ("\n" + doc["traceback"].rstrip() if doc.get("traceback") else "")
+
+
+def _terminal_format() -> bool:
+    choice = os.environ.get("WISPD_LOG_FORMAT", "auto")
+    return choice == "text" or (choice == "auto" and sys.stderr.isatty())
+
+
 class EventLogger:
     """``log.info("event_name", key=value, ...)``: events with fields instead of formatted prose."""
 
@@ -117,7 +133,7 @@ def setup_logging(
     formatter = JsonFormatter()
     if stderr:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(formatter)
+        stream.setFormatter(TextFormatter() if _terminal_format() else formatter)
         root.addHandler(stream)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
