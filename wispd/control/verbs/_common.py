@@ -24,6 +24,13 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the reply as JSON")
 
 
+def print_json(doc: Any) -> None:
+    """The one way a verb prints its --json output (indented, Decimal values as strings)."""
+    import orjson
+
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
 def no_request_args(ns: argparse.Namespace) -> dict[str, Any]:
     return {}
 

@@ -6,12 +6,9 @@ The same verdict is served at http://<metrics bind>/health (200 or 503) for load
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import orjson
-
-from wispd.control.verbs._common import EXIT_NOT_RUNNING, EXIT_OK, json_flag, no_request_args
+from wispd.control.verbs._common import EXIT_NOT_RUNNING, EXIT_OK, json_flag, no_request_args, print_json
 
 NAME = "health"
 HELP = "exit 0 when every wanted child runs and every feed is fresh, 3 otherwise"
@@ -30,7 +27,7 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     doc = reply["result"]
     if ns.json:
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(doc)
     elif doc.get("healthy"):
         print("healthy: every wanted child runs, every feed is fresh")
     else:

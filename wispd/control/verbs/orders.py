@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import orjson
-
-from wispd.control.verbs._common import EXIT_OK, json_flag, no_request_args
+from wispd.control.verbs._common import EXIT_OK, json_flag, no_request_args, print_json
 from wispd.control.verbs.positions import executor_states
 
 NAME = "orders"
@@ -28,7 +25,7 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     orders = reply["result"]["orders"]
     if ns.json:
-        sys.stdout.write(orjson.dumps(reply["result"], option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(reply["result"])
         return EXIT_OK
     for o in orders:
         print(f"{o['account']:<10} {o['strategy']:<16} {o['client_id']} {o['side']:<4} {o['qty']} "

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import orjson
-
-from wispd.control.verbs._common import EXIT_OK, json_flag, no_request_args
+from wispd.control.verbs._common import EXIT_OK, json_flag, no_request_args, print_json
 
 NAME = "positions"
 HELP = "positions, PnL and balances per strategy and account (Decimal strings in --json)"
@@ -37,7 +34,7 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     accounts = reply["result"]["accounts"]
     if ns.json:
-        sys.stdout.write(orjson.dumps(reply["result"], option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(reply["result"])
         return EXIT_OK
     for acc in accounts:
         print(f"account {acc['account']}{' (HALTED)' if acc['halted'] else ''}: balances "

@@ -10,10 +10,8 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
 from wispd import protocol
-from wispd.control.verbs._common import EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN
+from wispd.control.verbs._common import EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN, print_json
 
 NAME = "status"
 HELP = "show children: state, pid, uptime, restarts, last exit, CPU, memory, strategy status"
@@ -75,7 +73,7 @@ def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
         return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
     doc = reply["result"]
     if ns.json:
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        print_json(doc)
     else:
         for child in doc["children"]:
             print(format_line(child))
