@@ -82,7 +82,7 @@ class FakeServer:
         import orjson
 
         url = f"{self.base}/_ctl/{action}" + ("?" + urllib.parse.urlencode(query) if query else "")
-        method = "GET" if action == "log" else "POST"
+        method = "GET" if action in ("log", "orders") else "POST"
         return orjson.loads(urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5).read())
 
     def stop(self) -> None:

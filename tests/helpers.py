@@ -142,6 +142,11 @@ class Daemon:
         return subprocess.run([str(BIN / "wispctl"), "--config", str(self.config), *args], env=self.env(),
                               capture_output=True, text=True, timeout=timeout)
 
+    def child_log(self, name: str) -> str:
+        """A child's whole log file as text (rotated parts not included)."""
+        path = self.tmp / "log" / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
     def log_events(self, name: str = "wispd") -> list[dict[str, Any]]:
         path = self.tmp / "log" / f"{name}.log"
         if not path.exists():

@@ -188,7 +188,9 @@ def test_plane_cross_references(tmp_path):
     assert 'strategies.s.file = "nope.py": expected a readable Python file' in text
     assert 'strategies.s.account = "b": expected a configured executor (have: a)' in text
     assert 'strategies.s.pairs[0] = "venus:BTC-USDT": expected a configured exchange' in text
-    assert any('executors.a.mode' in m for m in issues(tmp_path, '[executors.a]\nexchanges = []\nmode = "live"\n'))
+    live = "\n".join(issues(tmp_path, '[executors.a]\nexchanges = []\nmode = "live"\n'))
+    assert "executors.a.exchanges = []: expected exactly one exchange for a live account" in live
+    assert any('executors.a.mode' in m for m in issues(tmp_path, '[executors.a]\nexchanges = []\nmode = "lve"\n'))
 
 
 def test_each_driver_accepts_only_the_markets_it_supports(tmp_path):

@@ -41,15 +41,17 @@ class = "Idle"
 class Trader:
     """Plays strategy "tester": PUSHes raw signals, SUBscribes to its reports."""
 
-    def __init__(self, d) -> None:
+    def __init__(self, d, account: str = "paper") -> None:
         ctx = zmq.Context.instance()
         self.push = ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)
-        self.push.connect(f"ipc://{d.tmp / 'run' / 'exec-paper.pull'}")
+        self.push.connect(f"ipc://{d.tmp / 'run' / f'exec-{account}.pull'}")
         self.sub = ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"exec.tester ")
-        self.sub.connect(f"ipc://{d.tmp / 'run' / 'exec-paper.pub'}")
+        self.sub.connect(f"ipc://{d.tmp / 'run' / f'exec-{account}.pub'}")
+        self.backlog: list[dict] = []
+        self.skipped: list[dict] = []
         time.sleep(0.3)  # slow joiner
 
     def send(self, raw: bytes | dict) -> None:
@@ -57,15 +59,28 @@ class Trader:
 
     def reports(self, signal_id: str, until: tuple[str, ...] = ("filled", "rejected", "cancelled", "accepted"),
                 timeout: float = 10.0) -> list[dict]:
+        """Reports of one signal up to the first whose status is in ``until``; reports of other signals that
+        arrive meanwhile are kept for later calls, as are this signal's reports after the one returned."""
         got, end = [], time.monotonic() + timeout
-        while time.monotonic() < end:
+        while True:
+            while self.backlog:
+                body = self.backlog.pop(0)
+                if body["signal_id"] != signal_id:
+                    self.skipped.append(body)
+                    continue
+                got.append(body)
+                if body["status"] in until:
+                    self.backlog[:0] = self.skipped
+                    self.skipped = []
+                    return got
+            if time.monotonic() >= end:
+                self.backlog[:0] = self.skipped
+                self.skipped = []
+                raise AssertionError(f"no final report for {signal_id}: {got}")
             if self.sub.poll(100):
                 env = orjson.loads(self.sub.recv().split(b" ", 1)[1])
-                if env["kind"] == "report" and env["body"]["signal_id"] == signal_id:
-                    got.append(env["body"])
-                    if env["body"]["status"] in until:
-                        return got
-        raise AssertionError(f"no final report for {signal_id}: {got}")
+                if env["kind"] == "report":
+                    self.backlog.append(env["body"])
 
     def close(self) -> None:
         self.push.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from wispd.execution.paper import Done, Fill, PaperEngine, PaperOrder
+from wispd.execution.orders import Done, Fill, WorkingOrder
+from wispd.execution.paper import PaperEngine
 
 KEY = ("sim", "spot", "BTC-USDT")
 BIDS = [(D("99"), D("1")), (D("98"), D("2")), (D("97"), D("5"))]
@@ -18,7 +19,7 @@ def engine(latency: float = 0) -> PaperEngine:
 
 
 def order(side: str, qty: str, price: str | None = None, tif: str = "GTC", post: bool = False, cid: str = "c1"):
-    return PaperOrder(cid, "s", *KEY, side, D(qty), D(price) if price else None, tif, post)
+    return WorkingOrder(cid, "s", *KEY, side, D(qty), D(price) if price else None, tif, post)
 
 
 def fills(events):

@@ -1,6 +1,8 @@
 """A loopback Binance spot: REST exchangeInfo / depth / klines and WebSocket streams (SUBSCRIBE + ack,
 depthUpdate diffs with U/u sequence numbers consistent with the REST snapshot's lastUpdateId, trades,
-klines), in the formats ccxt.pro parses. Paths keep the real host first (host-in-path redirect)."""
+klines), in the formats ccxt.pro parses. Paths keep the real host first (host-in-path redirect).
+
+The private API (``binance_private``) checks Binance's HMAC-SHA256 signature on every signed call."""
 
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ class FakeBinance(FakeExchange):
         self.app.router.add_get(API + "/klines", self.klines)
         self.app.router.add_get(WS, self.ws)
         self.app.router.add_get(WS + "/{idx}", self.ws)
+        from tests.fakes.binance_private import install
+
+        install(self)
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         self.record(request)

@@ -2,12 +2,14 @@
 
 An executor receives the signals of the strategies whose ``account`` names it, checks risk, journals the
 intent, then orders. ``mode = "paper"`` fills against the market-data plane's books (any exchange, the sim
-included). Credentials are named, never written here: ``*_env`` variable names or a ``secrets_file`` of mode
-0600; the executor process reads them itself.
+included); ``mode = "live"`` trades one real exchange account through ccxt. Credentials are named, never
+written here: ``*_env`` variable names or a ``secrets_file`` of mode 0600 (``API_KEY=``/``API_SECRET=``);
+the executor process reads them itself.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
@@ -44,8 +46,20 @@ PAPER_SPEC = Table({
     "taker_fee": Field(str, "a fee rate, e.g. \"0.0005\"", check=_decimal),
 })
 
+LIVE_SPEC = Table({
+    "unknown_orders": Field(str, "what to do with open exchange orders the journal does not know",
+                            default="report", check=one_of("report", "cancel")),
+    "poll_interval_s": Field(float, "seconds between order polls while the private streams are up (faster "
+                             "while they are down)", default=10.0, check=positive),
+    "account_poll_s": Field(float, "seconds between balance/position reads", default=30.0, check=positive),
+    "request_timeout_s": Field(float, "seconds before a REST request counts as an unknown outcome",
+                               default=10.0, check=positive),
+    "rate_limit_ms": Field(float, "override ccxt's rate limit: milliseconds per request unit (one budget "
+                           "per account)", check=positive),
+}, doc="live trading through ccxt")
+
 SPEC = MapOf(Table({
-    "mode": Field(str, "the execution mode", default="paper", check=one_of("paper")),
+    "mode": Field(str, "the execution mode", default="paper", check=one_of("paper", "live")),
     "exchanges": Field(list, "exchanges (from [exchanges]) this account trades on", required=True, item_type=str),
     "api_key_env": Field(str, "the NAME of an environment variable holding the API key"),
     "secret_env": Field(str, "the NAME of an environment variable holding the API secret"),
@@ -53,6 +67,7 @@ SPEC = MapOf(Table({
     "signals_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
     "reports_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
     "paper": PAPER_SPEC,
+    "live": LIVE_SPEC,
     "risk": RISK_SPEC,
     "restart": RESTART_SPEC,
     "limits": LIMITS_SPEC,
@@ -64,6 +79,35 @@ def endpoints(name: str, item: dict[str, Any], daemon: DaemonConfig) -> dict[str
         "signals": item.get("signals_endpoint") or f"ipc://{daemon.run_dir}/exec-{name}.pull",
         "reports": item.get("reports_endpoint") or f"ipc://{daemon.run_dir}/exec-{name}.pub",
     }
+
+
+def secrets_path(value: str, daemon: DaemonConfig) -> Path:
+    return Path(value) if Path(value).is_absolute() else daemon.config_path.parent / value
+
+
+def _live_issues(file: str, path: str, item: dict[str, Any], data: dict[str, Any],
+                 issues: list[ConfigIssue]) -> dict[str, Any] | None:
+    """A live account is one exchange with credentials; returns what its executor needs to reach it."""
+    from wispd.config.exchanges import MARKETS
+    from wispd.execution.live.drivers import LIVE_DRIVERS
+
+    names = item["exchanges"] or []
+    if len(names) != 1:
+        issues.append(ConfigIssue(file, f"{path}.exchanges", names, "exactly one exchange for a live account"))
+        return None
+    ex = data["exchanges"].get(names[0])
+    if ex is None:
+        return None
+    if ex.get("driver") not in LIVE_DRIVERS:
+        issues.append(ConfigIssue(file, f"{path}.exchanges[0]", names[0], "an exchange whose driver trades live: "
+                                  f"{', '.join(LIVE_DRIVERS)} (it is {ex.get('driver')})"))
+        return None
+    has_env = bool(item["api_key_env"]) and bool(item["secret_env"])
+    if not has_env and not item["secrets_file"]:
+        issues.append(ConfigIssue(file, f"{path}.api_key_env", None, "credentials for a live account: api_key_env "
+                                  "and secret_env, or a secrets_file with API_KEY= and API_SECRET="))
+    return {"driver": ex["driver"], "api_base": ex.get("api_base"), "keepalive_s": ex.get("keepalive_s", 15.0),
+            "markets": list(MARKETS[ex["driver"]])}
 
 
 def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
@@ -84,6 +128,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
                 issues += check_env(file, f"{path}.{key}", item[key])
         if item["secrets_file"]:
             issues += check_file(file, f"{path}.secrets_file", item["secrets_file"], daemon.config_path.parent)
+        venue = _live_issues(file, path, item, data, issues) if item["mode"] == "live" else None
         eps = endpoints(name, item, daemon)
         users = sorted(s for s, st in strategies.items()
                        if (st.get("account") or (next(iter(raw)) if len(raw) == 1 else None)) == name)
@@ -92,9 +137,10 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "reports_endpoint": eps["reports"], "strategies": users,
             "exchanges": {ex: exchanges_section.endpoints(ex, data["exchanges"][ex], daemon)
                           for ex in item["exchanges"] or [] if ex in data["exchanges"]},
-            "paper": item["paper"], "risk": item["risk"],
+            "paper": item["paper"], "risk": item["risk"], "live": item["live"], "venue": venue,
             "credentials": {"api_key_env": item["api_key_env"], "secret_env": item["secret_env"],
-                            "secrets_file": item["secrets_file"]},
+                            "secrets_file": str(secrets_path(item["secrets_file"], daemon))
+                            if item["secrets_file"] else None},
         }
         specs.append(child_spec(f"executor.{name}", EXECUTOR, args, item, daemon))
     return specs

@@ -61,6 +61,13 @@ def parse_signal(msg: dict[str, Any] | None) -> dict[str, Any]:
             if not isinstance(a.get("client_id"), str):
                 raise Reject("bad_schema", "cancel needs client_id")
             parsed.append({"type": "cancel", "client_id": a["client_id"]})
+        elif kind == "amend":
+            if not isinstance(a.get("client_id"), str):
+                raise Reject("bad_schema", "amend needs client_id")
+            price, qty = _dec(a, "price", False), _dec(a, "qty", False)
+            if price is None and qty is None:
+                raise Reject("bad_schema", "amend needs a new price, a new qty, or both")
+            parsed.append({"type": "amend", "client_id": a["client_id"], "price": price, "qty": qty})
         elif kind == "close":
             parsed.append({"type": "close", **_where(a)})
         else:

@@ -21,7 +21,8 @@ from wispd import protocol
 from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, check_rules, parse_signal
 from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
 from wispd.execution.ledger import Ledger
-from wispd.execution.paper import Done, Event, Fill, PaperEngine, PaperOrder, parse_levels
+from wispd.execution.orders import Done, Event, Fill, WorkingOrder
+from wispd.execution.paper import PaperEngine, parse_levels
 from wispd.execution.reconcile import reconcile_paper
 from wispd.execution.snapshots import metric_series, order_doc, state_doc
 from wispd.metrics.registry import Registry
@@ -31,6 +32,8 @@ from wispd.transport import bind
 
 MarketKey = tuple[str, str, str]  # exchange, market, symbol
 PAUSE_ENV = "WISPD_TEST_PAUSE_AFTER_INTENT"  # test hook: seconds to sleep between commit and send
+PAUSE_ACK_ENV = "WISPD_TEST_PAUSE_AFTER_ACK"  # test hook: seconds to sleep between an ack and its commit
+FINAL_STATES = ("filled", "cancelled", "rejected")
 
 
 class Executor:
@@ -45,7 +48,12 @@ class Executor:
         self.journal = Journal(ctx.state_dir / f"journal-{self.account}.sqlite")
         start = {k.upper(): Decimal(v) for k, v in (paper.get("balances") or {}).items()}
         self.ledger = Ledger(self.journal.balances() or start)
-        self.engine = PaperEngine(self._fees, float(paper.get("latency_ms", 20.0)))
+        self.mode = args.get("mode", "paper")
+        self.live_cfg: dict[str, Any] = args.get("live") or {}
+        self.foreign_orders = 0
+        self.cancel_requests: dict[str, tuple[str, str]] = {}  # order client id -> (strategy, cancel signal id)
+        self.engine: Any = self._live_engine(args) if self.mode == "live" else \
+            PaperEngine(self._fees, float(paper.get("latency_ms", 20.0)))
         self.rules: dict[MarketKey, MarketRules] = {}
         self.halted = False
         self.rejects: Counter[str] = Counter()
@@ -70,6 +78,18 @@ class Executor:
             sub.setsockopt(zmq.LINGER, 0)
             sub.connect(eps["pub"])
             self.subs[name] = sub
+
+    def _live_engine(self, args: dict[str, Any]) -> Any:
+        from wispd.execution.live.drivers import CredentialError, load_credentials
+        from wispd.execution.live.engine import LiveEngine
+
+        venue = args["venue"]
+        try:
+            creds = load_credentials(venue["driver"], args["credentials"])
+        except (CredentialError, OSError) as exc:
+            self.log.error("credentials_unavailable", error=str(exc))
+            raise SystemExit(78) from exc
+        return LiveEngine(venue["driver"], venue, self.live_cfg, creds, self.journal, self.log)
 
     # ------------------------------------------------------------------ market data and rules
     def _fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
@@ -167,9 +187,9 @@ class Executor:
             self._report(strategy, signal_id, "rejected", rej.message, rej.code)
 
     # ------------------------------------------------------------------ signals
-    def _signals(self) -> list[tuple[PaperOrder, dict[str, Any]]]:
+    def _signals(self) -> list[tuple[WorkingOrder, dict[str, Any]]]:
         """Validate, dedupe, check and journal every queued signal; returns the orders to send after commit."""
-        to_send: list[tuple[PaperOrder, dict[str, Any]]] = []
+        to_send: list[tuple[WorkingOrder, dict[str, Any]]] = []
         for _ in range(1000):
             try:
                 frame = self.pull.recv(zmq.NOBLOCK)
@@ -206,18 +226,34 @@ class Executor:
     def _marks(self) -> dict[MarketKey, Decimal]:
         return {k: m for k in self.engine.books if (m := self.engine.mid(k)) is not None}
 
-    def _actions(self, sig: dict[str, Any]) -> list[tuple[PaperOrder, dict[str, Any]]]:
+    def _open_row(self, client_id: str, strategy: str) -> dict[str, Any]:
+        row = self.journal.order(client_id)
+        if row is None or row["strategy"] != strategy or row["status"] not in OPEN_STATES or \
+                client_id not in self.engine.orders:
+            raise Reject("unknown_order", f"no open order {client_id} of {strategy}")
+        return row
+
+    def _actions(self, sig: dict[str, Any]) -> list[tuple[WorkingOrder, dict[str, Any]]]:
         strategy, out = sig["strategy"], []
         open_count = len(self.engine.orders)
         for idx, action in enumerate(sig["actions"]):
+            replaces = None
             if action["type"] == "cancel":
-                row = self.journal.order(action["client_id"])
-                if row is None or row["strategy"] != strategy or row["status"] not in OPEN_STATES:
-                    raise Reject("unknown_order", f"no open order {action['client_id']} of {strategy}")
-                for event in self.engine.cancel(action["client_id"]):
-                    self._apply_events([event])
-                self._pending_reports.append((action["client_id"], "cancelled", "cancelled on request", sig["id"]))
+                self._open_row(action["client_id"], strategy)
+                self.cancel_requests[action["client_id"]] = (strategy, sig["id"])
+                self._apply_events(self.engine.cancel(action["client_id"]))
                 continue
+            if action["type"] == "amend":
+                row = self._open_row(action["client_id"], strategy)
+                if row["price"] is None:
+                    raise Reject("bad_schema", "only limit orders can be amended")
+                flags = protocol.loads_dict(row["flags"] or b"{}") or {}
+                replaces, open_count = row["client_id"], open_count - 1
+                action = {"type": "order", "exchange": row["exchange"], "market": row["market"],
+                          "symbol": row["symbol"], "side": row["side"], "tif": row["tif"],
+                          "qty": action["qty"] or Decimal(row["qty"]), "price": action["price"] or Decimal(row["price"]),
+                          "post_only": bool(flags.get("post_only")), "reduce_only": bool(flags.get("reduce_only")),
+                          "short": False, "leverage": None}
             if action["type"] == "close":
                 pos = self.ledger.positions.get((strategy, action["exchange"], action["market"], action["symbol"]))
                 if pos is None or pos.qty == 0:
@@ -240,11 +276,13 @@ class Executor:
                 ("exchange", "market", "symbol"), key, strict=True)), "side": action["side"],
                 "order_type": "market" if action["price"] is None else "limit", "qty": dec_str(action["qty"]),
                 "price": dec_str(action["price"]) if action["price"] is not None else None, "tif": action["tif"],
-                "flags": {k: action[k] for k in ("post_only", "reduce_only", "short")}}
+                "flags": {**{k: action[k] for k in ("post_only", "reduce_only", "short")},
+                          **({"replaces": replaces} if replaces else {})}}
             self.journal.record_intent(intent)
             open_count += 1
-            out.append((PaperOrder(cid, strategy, *key, action["side"], action["qty"], action["price"],
-                                   action["tif"], action["post_only"]), sig))
+            out.append((WorkingOrder(cid, strategy, *key, action["side"], action["qty"], action["price"],
+                                     action["tif"], action["post_only"], reduce_only=action["reduce_only"],
+                                     ref_price=mid, replaces=replaces), sig))
         return out
 
     def _check_funds(self, action: dict[str, Any], key: MarketKey, mid: Decimal, rules: MarketRules) -> None:
@@ -272,41 +310,64 @@ class Executor:
                                  account=self.account)
             if isinstance(ev, Fill):
                 key = (order.strategy, order.exchange, order.market, order.symbol)
+                if not self.journal.record_fill(order.client_id, ev.price, ev.qty, ev.fee, ev.liquidity,
+                                                ev.trade_id):
+                    continue  # this exchange trade is journaled already
                 self.ledger.apply_fill(key, order.side, ev.qty, ev.price, ev.fee)
                 pos = self.ledger.positions[key]
-                self.journal.record_fill(order.client_id, ev.price, ev.qty, ev.fee, ev.liquidity)
                 self.journal.save_position(*key, pos.qty, pos.avg, pos.realized, pos.fees)
                 for asset in key[3].split("-"):
                     self.journal.save_balance(asset, self.ledger.balances.get(asset, Decimal(0)))
                 row = self.journal.order(order.client_id) or {}
                 fees = Decimal(row.get("fees") or "0") + ev.fee
+                status = row.get("status") if row.get("status") in FINAL_STATES else \
+                    "filled" if order.remaining <= 0 else "partially_filled"  # a late fill keeps a final status
                 self.journal.update_order(order.client_id, filled=dec_str(order.filled),
-                                          avg_price=dec_str(order.avg_price), fees=dec_str(fees),
-                                          status="filled" if order.remaining <= 0 else "partially_filled")
+                                          avg_price=dec_str(order.avg_price), fees=dec_str(fees), status=status)
                 self.fills += 1
                 self.reg.inc("wispd_fills_total", account=self.account)
-                if order.remaining > 0:
+                if order.remaining > 0 and status == "partially_filled":
                     self._report_order(order.client_id, "partially_filled")
             elif isinstance(ev, Done):
-                status = "accepted" if ev.status == "open" else ev.status
-                self.journal.update_order(order.client_id, status="open" if ev.status == "open" else ev.status,
-                                          reason=ev.reason)
-                self._report_order(order.client_id, status, ev.reason)
+                self._done(ev)
 
-    def _report_order(self, client_id: str, status: str, reason: str = "") -> None:
-        self._pending_reports.append((client_id, status, reason, None))
+    def _done(self, ev: Done) -> None:
+        order = ev.order
+        status = "accepted" if ev.status == "open" else ev.status
+        fields: dict[str, Any] = {"status": "open" if ev.status == "open" else ev.status, "reason": ev.reason}
+        if order.exchange_id:
+            fields["exchange_id"] = order.exchange_id
+        self.journal.update_order(order.client_id, **fields)
+        self._report_order(order.client_id, status, ev.reason, ev.code)
+        if ev.code and self.mode == "live":
+            self.reg.inc("wispd_exchange_errors_total", account=self.account, code=ev.code)
+        if ev.status != "open" and order.client_id in self.cancel_requests:
+            strategy, signal_id = self.cancel_requests.pop(order.client_id)
+            if ev.status == "cancelled":
+                self._pending_reports.append((order.client_id, "cancelled", ev.reason, signal_id, ""))
+            else:
+                self._pending_reports.append((order.client_id, "rejected", f"the order was {ev.status} before the "
+                                              "cancel took effect", signal_id, "too_late"))
+
+    def _report_order(self, client_id: str, status: str, reason: str = "", code: str = "") -> None:
+        self._pending_reports.append((client_id, status, reason, None, code))
 
     def _flush_reports(self) -> None:
         """Reports go out after the journal commit that recorded what they report."""
-        for client_id, status, reason, signal_id in self._pending_reports:
+        for client_id, status, reason, signal_id, code in self._pending_reports:
             row = self.journal.order(client_id)
             if row is not None:
-                self._report(row["strategy"], signal_id or row["signal_id"], status, reason, "", order_doc(row))
+                self._report(row["strategy"], signal_id or row["signal_id"], status, reason, code, order_doc(row))
         self._pending_reports = []
 
     # ------------------------------------------------------------------ startup reconciliation
     def reconcile(self) -> dict[str, int]:
-        summary = reconcile_paper(self)
+        if self.mode == "live":
+            from wispd.execution.live.reconcile import reconcile_live
+
+            summary = reconcile_live(self, self.engine)
+        else:
+            summary = reconcile_paper(self)
         self.journal.commit()
         self._flush_reports()
         return summary
@@ -331,7 +392,7 @@ class Executor:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        self._pending_reports: list[tuple[str, str, str, str | None]] = []
+        self._pending_reports: list[tuple[str, str, str, str | None, str]] = []
         summary = self.reconcile()
         self.log.info("reconciled", **summary)
         poller = zmq.Poller()
@@ -339,8 +400,11 @@ class Executor:
         poller.register(self.ctx.link_socket, zmq.POLLIN)
         for sub in self.subs.values():
             poller.register(sub, zmq.POLLIN)
+        if self.mode == "live":
+            poller.register(self.engine.wake_r, zmq.POLLIN)
         self.ctx.ready(**summary)
         pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+        pause_ack = float(os.environ.get(PAUSE_ACK_ENV, "0") or 0)
         last_state = 0.0
         while not self.ctx.stopping:
             events = dict(poller.poll(20))
@@ -357,8 +421,13 @@ class Executor:
             for order, sig in to_send:
                 sent = now_ms()
                 self.submitted_at[order.client_id] = sent
-                evs += self.engine.submit(order, sent)
-                self.journal.update_order(order.client_id, status="accepted")
+                expires = sig["ts"] + sig["ttl_ms"]
+                if order.replaces:
+                    evs += self.engine.amend(order.replaces, order, sent, expires)
+                else:
+                    evs += self.engine.submit(order, sent, expires)
+                if self.mode == "paper":
+                    self.journal.update_order(order.client_id, status="accepted")
                 self.reg.inc("wispd_orders_total", account=self.account)
                 self.reg.observe("wispd_signal_to_order_seconds", max(0.0, sent - sig["ts"]) / 1000,
                                  account=self.account)
@@ -367,6 +436,9 @@ class Executor:
                     evs += self._market_data(sub)
             evs += self.engine.tick(now_ms())
             self._apply_events(evs)
+            if pause_ack and any(isinstance(e, Done) and e.status == "open" for e in evs):
+                self.log.warning("test_pause_after_ack", seconds=pause_ack)
+                time.sleep(pause_ack)
             self._commit()
             self._flush_reports()
             self.ctx.beat()
@@ -387,16 +459,26 @@ class Executor:
         for strategy in users:
             self._publish(strategy, "state", self.state(strategy))
         full = self.state(None)
+        gauges: dict[str, float] = {}
+        note = ""
+        if self.mode == "live":
+            if self.engine.account is not None:
+                self.ledger.balances.update(self.engine.account.balances)
+            gauges = {"wispd_order_stream_up": float(self.engine.stream_up),
+                      "wispd_unknown_exchange_orders": float(self.foreign_orders)}
+            note = "" if self.engine.stream_up else ", order streams down (polling)"
         self.ctx.metrics({"exec": full, "rejects": dict(self.rejects), "outcomes": dict(self.outcomes),
                           "fills": self.fills, "bad_frames": self.bad_frames,
                           "journal_commits": self.journal.commits,
                           "prom": metric_series(self.reg, self.account, full, self.ledger, self._marks(),
-                                                len(self.engine.orders), self.bad_frames)})
+                                                len(self.engine.orders), self.bad_frames, gauges)})
         self.ctx.status("halted" if self.halted else "trading",
-                        f"{len(self.engine.orders)} open orders, {len(full['positions'])} positions",
-                        fills=self.fills, rejects=sum(self.rejects.values()))
+                        f"{self.mode}: {len(self.engine.orders)} open orders, {len(full['positions'])} positions"
+                        f"{note}", fills=self.fills, rejects=sum(self.rejects.values()))
 
     def close(self) -> None:
+        if self.mode == "live":
+            self.engine.close()
         self.journal.close()
         for sock in [self.pull, self.pub, *self.subs.values()]:
             sock.close()

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
 CREATE TABLE IF NOT EXISTS fills (
     id INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, ts_ms REAL NOT NULL, price TEXT NOT NULL,
-    qty TEXT NOT NULL, fee TEXT NOT NULL, liquidity TEXT NOT NULL);
+    qty TEXT NOT NULL, fee TEXT NOT NULL, liquidity TEXT NOT NULL, trade_id TEXT);
 CREATE TABLE IF NOT EXISTS positions (
     strategy TEXT NOT NULL, exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL,
     qty TEXT NOT NULL, avg_price TEXT NOT NULL, realized TEXT NOT NULL, fees TEXT NOT NULL,
@@ -72,11 +72,20 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._migrate()
         self.db.row_factory = sqlite3.Row
         self._in_tx = False
         self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()  # write-through cache of order rows
         self.commits = 0
         self.commit_seconds: list[float] = []
+
+    def _migrate(self) -> None:
+        """Journals written by earlier versions lack the fills' trade id; add it (NULL for paper fills)."""
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(fills)")}
+        if "trade_id" not in cols:
+            self.db.execute("ALTER TABLE fills ADD COLUMN trade_id TEXT")
+        self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills(trade_id) WHERE trade_id IS NOT NULL")
+        self.db.execute("CREATE INDEX IF NOT EXISTS orders_exchange_id ON orders(exchange_id)")
 
     # ------------------------------------------------------------------ transactions
     def begin(self) -> None:
@@ -118,6 +127,11 @@ class Journal:
         self.db.execute("UPDATE signals SET status=?, reason=? WHERE strategy=? AND signal_id=?",
                         (status, reason, strategy, signal_id))
 
+    def signal_payload(self, strategy: str, signal_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT payload FROM signals WHERE strategy=? AND signal_id=?",
+                              (strategy, signal_id)).fetchone()
+        return orjson.loads(row[0]) if row and row[0] else None
+
     # ------------------------------------------------------------------ orders
     def _remember(self, row: dict[str, Any]) -> None:
         self._rows[row["client_id"]] = row
@@ -147,10 +161,25 @@ class Journal:
         if cached is not None:
             cached.update(fields)
 
-    def record_fill(self, client_id: str, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str) -> None:
+    def record_fill(self, client_id: str, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str,
+                    trade_id: str | None = None) -> bool:
+        """False if this exchange trade id is already journaled (a replayed fill is never counted twice)."""
         self.begin()
-        self.db.execute("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity) VALUES (?,?,?,?,?,?)",
-                        (client_id, now_ms(), str(price), str(qty), str(fee), liquidity))
+        try:
+            self.db.execute("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity, trade_id)"
+                            " VALUES (?,?,?,?,?,?,?)",
+                            (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    def trade_ids(self, since_ms: float = 0) -> set[str]:
+        rows = self.db.execute("SELECT trade_id FROM fills WHERE trade_id IS NOT NULL AND ts_ms >= ?", (since_ms,))
+        return {r[0] for r in rows}
+
+    def client_id_of(self, exchange_id: str) -> str | None:
+        row = self.db.execute("SELECT client_id FROM orders WHERE exchange_id=?", (exchange_id,)).fetchone()
+        return row[0] if row else None
 
     def order(self, client_id: str) -> dict[str, Any] | None:
         """The order's row (from the write-through cache when this process wrote or read it recently)."""

@@ -18,57 +18,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from wispd.execution.orders import Done, Event, Fill, WorkingOrder
+
 ZERO = Decimal(0)
 Levels = list[tuple[Decimal, Decimal]]
 
 
-@dataclass
-class PaperOrder:
-    client_id: str
-    strategy: str
-    exchange: str
-    market: str
-    symbol: str
-    side: str
-    qty: Decimal
-    price: Decimal | None
-    tif: str = "GTC"
-    post_only: bool = False
-    active_at: float = 0.0
-    filled: Decimal = ZERO
-    cost: Decimal = ZERO
-    status: str = "pending"  # pending -> open -> partially_filled -> filled | cancelled | rejected
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.qty - self.filled
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        return self.cost / self.filled if self.filled else None
-
-    @property
-    def book_key(self) -> tuple[str, str, str]:
-        return self.exchange, self.market, self.symbol
-
-
-@dataclass
-class Fill:
-    order: PaperOrder
-    price: Decimal
-    qty: Decimal
-    fee: Decimal
-    liquidity: str  # maker | taker
-
-
-@dataclass
-class Done:
-    order: PaperOrder
-    status: str  # open (now resting) | filled | cancelled | rejected
-    reason: str = ""
-
-
-Event = Fill | Done
 FeeRates = Callable[[str, str], tuple[Decimal, Decimal]]  # (exchange, symbol) -> (maker, taker)
 
 
@@ -93,7 +48,7 @@ class PaperEngine:
         self.fees = fees
         self.latency_ms = latency_ms
         self.books: dict[tuple[str, str, str], Book] = {}
-        self.orders: dict[str, PaperOrder] = {}  # every order not yet final
+        self.orders: dict[str, WorkingOrder] = {}  # every order not yet final
 
     def mid(self, key: tuple[str, str, str]) -> Decimal | None:
         book = self.books.get(key)
@@ -102,7 +57,7 @@ class PaperEngine:
         return (book.bids[0][0] + book.asks[0][0]) / 2
 
     # ------------------------------------------------------------------ order entry
-    def submit(self, order: PaperOrder, now_ms: float) -> list[Event]:
+    def submit(self, order: WorkingOrder, now_ms: float, expires_ms: float | None = None) -> list[Event]:
         order.active_at = now_ms + self.latency_ms
         self.orders[order.client_id] = order
         return self._activate(order) if self.latency_ms <= 0 else []
@@ -114,6 +69,12 @@ class PaperEngine:
         order.status = "cancelled"
         return [Done(order, "cancelled", reason)]
 
+    def amend(self, old_client_id: str, new: WorkingOrder, now_ms: float,
+              expires_ms: float | None = None) -> list[Event]:
+        """Replace a resting order: the old one is cancelled, the new one (its own client id) is submitted
+        and goes through the same latency and matching; queue priority is lost, as on most exchanges."""
+        return self.cancel(old_client_id, f"replaced by {new.client_id}") + self.submit(new, now_ms)
+
     def tick(self, now_ms: float) -> list[Event]:
         """Activate orders whose latency has passed."""
         events: list[Event] = []
@@ -122,7 +83,7 @@ class PaperEngine:
                 events += self._activate(order)
         return events
 
-    def _activate(self, order: PaperOrder) -> list[Event]:
+    def _activate(self, order: WorkingOrder) -> list[Event]:
         book = self.books.get(order.book_key)
         if book is None or (not book.bids and not book.asks):
             return self._final(order, "rejected", "no order book for this symbol yet")
@@ -144,15 +105,15 @@ class PaperEngine:
 
     # ------------------------------------------------------------------ matching
     @staticmethod
-    def _better_or_equal(order: PaperOrder, level_price: Decimal) -> bool:
+    def _better_or_equal(order: WorkingOrder, level_price: Decimal) -> bool:
         assert order.price is not None
         return level_price <= order.price if order.side == "buy" else level_price >= order.price
 
-    def _fillable(self, order: PaperOrder, levels: Levels) -> Decimal:
+    def _fillable(self, order: WorkingOrder, levels: Levels) -> Decimal:
         return sum((size for price, size in levels if order.price is None or self._better_or_equal(order, price)),
                    ZERO)
 
-    def _take(self, order: PaperOrder, levels: Levels) -> list[Event]:
+    def _take(self, order: WorkingOrder, levels: Levels) -> list[Event]:
         _, taker = self.fees(order.exchange, order.symbol)
         events: list[Event] = []
         for price, size in levels:
@@ -162,13 +123,13 @@ class PaperEngine:
             events.append(self._fill(order, price, qty, taker, "taker"))
         return events
 
-    def _fill(self, order: PaperOrder, price: Decimal, qty: Decimal, rate: Decimal, liquidity: str) -> Fill:
+    def _fill(self, order: WorkingOrder, price: Decimal, qty: Decimal, rate: Decimal, liquidity: str) -> Fill:
         order.filled += qty
         order.cost += qty * price
         order.status = "filled" if order.remaining <= 0 else "partially_filled"
         return Fill(order, price, qty, qty * price * rate, liquidity)
 
-    def _final(self, order: PaperOrder, status: str, reason: str = "") -> list[Event]:
+    def _final(self, order: WorkingOrder, status: str, reason: str = "") -> list[Event]:
         order.status = status
         self.orders.pop(order.client_id, None)
         return [Done(order, status, reason)]

@@ -11,10 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from wispd import protocol
 from wispd.execution.checks import Reject
 from wispd.execution.journal import OPEN_STATES
-from wispd.execution.paper import PaperOrder
+from wispd.execution.orders import order_from_row
 
 if TYPE_CHECKING:
     from wispd.execution.executor import Executor
@@ -41,11 +40,7 @@ def reconcile_paper(ex: Executor) -> dict[str, int]:
             ex.ensure_market(key)
         except Reject:
             continue
-        order = PaperOrder(row["client_id"], row["strategy"], *key, row["side"], Decimal(row["qty"]),
-                           Decimal(row["price"]) if row["price"] else None, row["tif"],
-                           bool((protocol.loads_dict(row["flags"] or b"{}") or {}).get("post_only")))
-        order.filled = Decimal(row["filled"])
-        order.cost = order.filled * Decimal(row["avg_price"] or "0")
+        order = order_from_row(row)
         order.status = "partially_filled" if order.filled else "open"
         ex.engine.orders[order.client_id] = order
         restored += 1

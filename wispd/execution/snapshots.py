@@ -41,7 +41,8 @@ def state_doc(account: str, halted: bool, ledger: Ledger, journal: Journal, mark
 
 
 def metric_series(counts: Registry, account: str, full: dict[str, Any], ledger: Ledger,
-                  marks: dict[MarketKey, Decimal], open_orders: int, bad_frames: int) -> dict[str, Any]:
+                  marks: dict[MarketKey, Decimal], open_orders: int, bad_frames: int,
+                  gauges: dict[str, float] | None = None) -> dict[str, Any]:
     """The executor's counters and histograms plus its current gauges, as one registry snapshot."""
     reg = Registry()
     reg.counters, reg.hists = dict(counts.counters), dict(counts.hists)
@@ -56,5 +57,7 @@ def metric_series(counts: Registry, account: str, full: dict[str, Any], ledger: 
             reg.set("wispd_pnl_quote", float(value), account=account, strategy=strategy,
                     component=component)
     reg.set("wispd_open_orders", open_orders, account=account)
+    for name, value in (gauges or {}).items():
+        reg.set(name, value, account=account)
     return reg.snapshot()
 

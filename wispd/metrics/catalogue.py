@@ -86,6 +86,14 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_pnl_quote": Metric("gauge", "PnL in quote units by component (realized, unrealized, fees, total)",
                               ("account", "strategy", "component"), "executor"),
     "wispd_open_orders": Metric("gauge", "working orders", ("account",), "executor"),
+    "wispd_order_stream_up": Metric("gauge", "live accounts: 1 while the private order and trade streams are "
+                                    "connected (polling covers the gaps)", ("account",), "executor"),
+    "wispd_exchange_errors_total": Metric("counter", "live accounts: orders the exchange refused or could not "
+                                          "place, by code (insufficient_funds, invalid_order, rate_limited, auth, "
+                                          "not_placed, ...)", ("account", "code"), "executor"),
+    "wispd_unknown_exchange_orders": Metric("gauge", "live accounts: open orders on the exchange the journal does "
+                                            "not know (found at reconciliation; left alone unless configured)",
+                                            ("account",), "executor"),
 }
 
 

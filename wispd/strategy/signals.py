@@ -69,6 +69,20 @@ class CancelAction:
 
 
 @dataclass(frozen=True)
+class AmendAction:
+    """Replace a resting limit order with a new price and/or quantity. The replacement is a new order with
+    its own client id (reported under this signal); the old one is reported cancelled, "replaced by ..."."""
+    client_id: str
+    price: Decimal | None = None
+    qty: Decimal | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return {"type": "amend", "client_id": self.client_id,
+                "price": dec_str(self.price) if self.price is not None else None,
+                "qty": dec_str(self.qty) if self.qty is not None else None}
+
+
+@dataclass(frozen=True)
 class CloseAction:
     exchange: str
     market: str
@@ -78,7 +92,7 @@ class CloseAction:
         return {"type": "close", "exchange": self.exchange, "market": self.market, "symbol": self.symbol}
 
 
-Action = OrderAction | CancelAction | CloseAction
+Action = OrderAction | CancelAction | AmendAction | CloseAction
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,17 @@ class SignalBuilder:
         self._actions.append(CancelAction(client_id))
         return self
 
+    def amend(self, order: Order | str, price: Any = None, qty: Any = None) -> SignalBuilder:
+        client_id = order.client_id if isinstance(order, Order) else order
+        if not client_id:
+            raise SignalError("amend needs an order or its client id")
+        if price is None and qty is None:
+            raise SignalError("amend needs a new price, a new qty, or both")
+        new_price = self._price("amend", price) if price is not None else None
+        new_qty = self._price("amend qty", qty) if qty is not None else None
+        self._actions.append(AmendAction(client_id, new_price, new_qty))
+        return self
+
     def close(self, position: Position) -> SignalBuilder:
         self._actions.append(CloseAction(position.exchange, position.market, position.symbol))
         return self
@@ -157,6 +182,7 @@ class SignalBuilder:
         return self
 
     def _price(self, what: str, value: Any) -> Decimal:
+        """A positive Decimal (prices, and the quantity of an amend)."""
         try:
             price = D(value)
         except (TypeError, ValueError) as exc:

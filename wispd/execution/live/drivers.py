@@ -1,0 +1,112 @@
+"""Per-exchange setup of a trading ccxt.pro instance: credentials, options, client ids, no third-party tags.
+
+Money decisions made here, each checked by a test against the loopback fakes:
+- Hyperliquid: ccxt approves a builder fee for its own address and sets its referral code on the first
+  private call, and tags every order with ``builder``. The subclass never approves, ``refSet`` stops the
+  referral, and with ``approvedBuilderFee`` false no order carries a builder field.
+- Binance: ccxt prefixes generated client ids with its broker id; we always send our own
+  ``newClientOrderId`` and clear the broker table so no code path can add the prefix.
+- Bybit: ccxt sends ``Referer: CCXT`` (its broker id) on every POST; the subclass removes the header.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from wispd.config.secrets import read_secrets_file
+from wispd.execution.orders import WorkingOrder
+
+LIVE_DRIVERS = ("binance", "bybit", "hyperliquid")
+HL_PREFIX = "0x77"  # Hyperliquid wants a 128-bit hex cloid: 0x + "77" + our 30 hex digits
+
+
+class CredentialError(Exception):
+    pass
+
+
+def load_credentials(driver: str, creds: dict[str, Any]) -> dict[str, str]:
+    """Read the key and secret named by the config (env variable names or a 0600 KEY=VALUE file with
+    API_KEY and API_SECRET). Hyperliquid's key is the wallet address and its secret the private key."""
+    values: dict[str, str] = {}
+    if creds.get("secrets_file"):
+        values = read_secrets_file(Path(creds["secrets_file"]))
+    key = os.environ.get(creds["api_key_env"] or "", "") if creds.get("api_key_env") else values.get("API_KEY", "")
+    secret = os.environ.get(creds["secret_env"] or "", "") if creds.get("secret_env") else values.get("API_SECRET", "")
+    if not key or not secret:
+        raise CredentialError("live trading needs an API key and secret (api_key_env/secret_env or a "
+                              "secrets_file with API_KEY= and API_SECRET=)")
+    if driver == "hyperliquid":
+        return {"walletAddress": key, "privateKey": secret}
+    return {"apiKey": key, "secret": secret}
+
+
+def options(driver: str, markets: list[str]) -> dict[str, Any]:
+    """Only the market types wispd trades on this driver are loaded (no margin, currency or other calls)."""
+    kinds = [{"spot": "spot", "perp": "linear" if driver in ("binance", "bybit") else "swap"}[m] for m in markets]
+    opts: dict[str, Any] = {"fetchMarkets": {"types": kinds}, "defaultType": "spot" if "spot" in markets else "swap",
+                            "warnOnFetchOpenOrdersWithoutSymbol": False}
+    if driver == "binance":
+        opts.update({"fetchMargins": False, "fetchCurrencies": False, "adjustForTimeDifference": True,
+                     "broker": {}})
+    elif driver == "bybit":
+        opts.update({"enableUnifiedAccount": True, "enableUnifiedMargin": False, "brokerId": ""})
+    elif driver == "hyperliquid":
+        opts.update({"builderFee": False, "approvedBuilderFee": False, "refSet": True})
+    return opts
+
+
+def exchange_class(driver: str) -> type:
+    import ccxt.pro
+
+    base = getattr(ccxt.pro, driver)
+    if driver == "hyperliquid":
+        class HyperliquidNoBuilder(base):  # type: ignore[misc, valid-type]
+            async def handle_builder_fee_approval(self) -> bool:
+                return True  # never approve a builder fee for a third party
+
+        return HyperliquidNoBuilder
+    if driver == "bybit":
+        class BybitNoBroker(base):  # type: ignore[misc, valid-type]
+            def sign(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+                request = super().sign(*args, **kwargs)
+                (request.get("headers") or {}).pop("Referer", None)
+                return request
+
+        return BybitNoBroker
+    return base
+
+
+def venue_client_id(driver: str, client_id: str) -> str:
+    return HL_PREFIX + client_id[2:] if driver == "hyperliquid" else client_id
+
+
+def our_client_id(driver: str, venue_id: Any) -> str | None:
+    """Our client id back from the exchange's form of it; None for orders wispd did not place."""
+    if not isinstance(venue_id, str):
+        return None
+    if driver == "hyperliquid":
+        return "wd" + venue_id[4:] if venue_id.startswith(HL_PREFIX) and len(venue_id) == 34 else None
+    return venue_id if venue_id.startswith("wd") and len(venue_id) == 32 else None
+
+
+def client_id_param(driver: str, client_id: str) -> dict[str, str]:
+    vid = venue_client_id(driver, client_id)
+    return {"newClientOrderId": vid} if driver == "binance" else {"clientOrderId": vid}
+
+
+def order_params(driver: str, order: WorkingOrder) -> dict[str, Any]:
+    params: dict[str, Any] = client_id_param(driver, order.client_id)
+    if order.price is not None:
+        params["timeInForce"] = order.tif
+        if order.post_only:
+            params["postOnly"] = True
+    if order.reduce_only and order.market == "perp":
+        params["reduceOnly"] = True
+    return params
+
+
+def lookup_params(driver: str, client_id: str) -> dict[str, str]:
+    vid = venue_client_id(driver, client_id)
+    return {"origClientOrderId": vid} if driver == "binance" else {"clientOrderId": vid}
