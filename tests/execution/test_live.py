@@ -18,9 +18,9 @@ HL_WALLET = "0x" + "ab" * 20
 HL_KEY = "0x" + "11" * 32
 VENUES = {
     "binance": {"module": "tests.fakes.binance", "driver": "binance", "market": "spot", "symbol": "BTC-USDT",
-                "price_off": 50.0, "key": "fake-binance-key", "secret": "fake-binance-secret", "qty": "0.01"},
+                "price_off": 200.0, "key": "fake-binance-key", "secret": "fake-binance-secret", "qty": "0.01"},
     "hyperliquid": {"module": "tests.fakes.hyperliquid", "driver": "hyperliquid", "market": "perp",
-                    "symbol": "BTC-USDC", "price_off": 50.0, "key": HL_WALLET, "secret": HL_KEY, "qty": "0.01"},
+                    "symbol": "BTC-USDC", "price_off": 200.0, "key": HL_WALLET, "secret": HL_KEY, "qty": "0.01"},
 }
 
 
@@ -120,12 +120,7 @@ def test_place_fill_cancel_amend(live):
     (placed,) = [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, cid)]
     assert placed["status"] == "open" and placed["qty"] == float(v["qty"])
     fake.ctl("fill", cid=venue_cid(v, cid), qty="0.004")
-    try:
-        part = t.reports(sig["id"], until=("partially_filled",))[-1]
-    except AssertionError:
-        print(d.child_log("executor.live")[-6000:])
-        print(json.dumps(fake.ctl("log")[-10:]))
-        raise
+    part = t.reports(sig["id"], until=("partially_filled",))[-1]
     assert part["order"]["filled"] == "0.004"
     fake.ctl("fill", cid=venue_cid(v, cid))
     final = t.reports(sig["id"], until=("filled",))[-1]

@@ -26,6 +26,9 @@ class FakeHyperliquid(FakeExchange):
         self.rng = random.Random(4)
         self.app.router.add_post(HOST + "/info", self.info)
         self.app.router.add_get(HOST + "/ws", self.ws)
+        from tests.fakes.hyperliquid_private import install
+
+        self.private = install(self)
 
     def ctxs(self) -> list[Any]:
         universe = [{"name": c, "szDecimals": d, "maxLeverage": 50, "onlyIsolated": False} for c, (_, d) in COINS.items()]
@@ -55,6 +58,9 @@ class FakeHyperliquid(FakeExchange):
                 out.append({"t": t, "T": t + step - 1, "s": req["coin"], "i": req["interval"], "o": f"{px:.1f}",
                             "c": f"{px + 5:.1f}", "h": f"{px + 10:.1f}", "l": f"{px - 10:.1f}", "v": "1.5", "n": 3})
             return web.json_response(out)
+        handled = await self.private.info(body)
+        if handled is not None:
+            return handled
         return web.json_response({"error": f"fake: unhandled info type {kind}"}, status=400)
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -63,8 +69,9 @@ class FakeHyperliquid(FakeExchange):
             if msg.get("method") == "ping":
                 await ws.send_str(json.dumps({"channel": "pong"}))
             elif msg.get("method") == "subscribe":
-                self.subs.setdefault(ws, []).append(msg["subscription"])
                 await ws.send_str(json.dumps({"channel": "subscriptionResponse", "data": msg}))
+                if not await self.private.subscribe(ws, msg["subscription"]):
+                    self.subs.setdefault(ws, []).append(msg["subscription"])
             elif msg.get("method") == "unsubscribe":
                 subs = self.subs.get(ws, [])
                 if msg["subscription"] in subs:

@@ -36,6 +36,7 @@ from wispd.ingest.ccxt_source import redirect
 from wispd.logs import EventLogger
 
 FINAL = ("closed", "canceled", "expired", "rejected")
+UP_AFTER_S = 2.0
 LOOKUP_WAITS = (0.3, 1.0, 2.0)  # a lookup that finds nothing is repeated this way before we conclude
 
 
@@ -221,15 +222,27 @@ class ExchangeThread:
             if msg is not None:
                 self.post(msg)
 
+    def _mark_up(self, what: str) -> None:
+        if not self.stream_up[what]:
+            self.stream_up[what] = True
+            self.log.info("order_stream_up", stream=what)
+            self.post(StreamMsg(all(self.stream_up.values())))
+            self.spawn(self.poll())  # whatever happened while the stream was down
+
     async def _watch(self, what: str) -> None:
+        """A private stream is quiet while nothing trades, so "up" means: the subscription has held for
+        UP_AFTER_S without an error (a refused, closed or unauthorised stream fails well within that)."""
         delay = 0.5
         while not self.closing:
+            call = self.ex.watch_orders() if what == "orders" else self.ex.watch_my_trades()
+            task = asyncio.ensure_future(call)
             try:
-                if what == "orders":
-                    items = await self.ex.watch_orders()
-                else:
-                    items = await self.ex.watch_my_trades()
+                done, _ = await asyncio.wait({task}, timeout=UP_AFTER_S)
+                if not done:
+                    self._mark_up(what)
+                items = await task
             except asyncio.CancelledError:
+                task.cancel()
                 raise
             except Exception as exc:  # noqa: BLE001 - a stream error means: reconnect and poll
                 if self.stream_up[what] or delay == 0.5:
@@ -240,11 +253,7 @@ class ExchangeThread:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, 30.0)
                 continue
-            if not self.stream_up[what]:
-                self.stream_up[what] = True
-                self.log.info("order_stream_up", stream=what)
-                self.post(StreamMsg(all(self.stream_up.values())))
-                self.spawn(self.poll())  # whatever happened while the stream was down
+            self._mark_up(what)
             delay = 0.5
             if what == "orders":
                 for o in items:

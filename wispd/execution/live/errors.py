@@ -13,6 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Answers ccxt files under another class, though they mean the key or signature was refused: Binance
+# -2015/-2014/-1022 come with HTTP 401, which ccxt reports as DDoSProtection (it would be retried);
+# Hyperliquid's unknown signer is an InvalidOrder to ccxt.
+AUTH_MARKERS = ('"code": -2015', '"code": -2014', '"code": -1022', '"code":-2015', '"code":-2014', '"code":-1022',
+                "User or API Wallet ")
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -24,6 +30,9 @@ def classify(exc: BaseException) -> Outcome:
     import aiohttp
     import ccxt
 
+    text = str(exc)
+    if any(marker in text for marker in AUTH_MARKERS):
+        return Outcome("reject", "auth")
     if isinstance(exc, ccxt.DuplicateOrderId):
         return Outcome("unknown", "duplicate_client_id")  # the id exists there: the lookup will find it
     if isinstance(exc, ccxt.InsufficientFunds):
