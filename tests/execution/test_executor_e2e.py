@@ -4,8 +4,10 @@ duplicate order after a kill -9 between the journaled intent and the send."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sqlite3
+import threading
 import time
 import uuid
 
@@ -39,20 +41,38 @@ class = "Idle"
 
 
 class Trader:
-    """Plays strategy "tester": PUSHes raw signals, SUBscribes to its reports."""
+    """Plays strategy "tester": PUSHes raw signals, SUBscribes to its reports.
+
+    Like a real strategy's receiver, a thread reads the SUB socket all the time: a SUB with unread
+    messages does not reconnect to a restarted executor until they are read (libzmq keeps the old pipe)."""
 
     def __init__(self, d, account: str = "paper") -> None:
         ctx = zmq.Context.instance()
         self.push = ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)
         self.push.connect(f"ipc://{d.tmp / 'run' / f'exec-{account}.pull'}")
-        self.sub = ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"exec.tester ")
-        self.sub.connect(f"ipc://{d.tmp / 'run' / f'exec-{account}.pub'}")
+        self.endpoint = f"ipc://{d.tmp / 'run' / f'exec-{account}.pub'}"
+        self.inbox: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self.backlog: list[dict] = []
         self.skipped: list[dict] = []
+        self.stop = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         time.sleep(0.3)  # slow joiner
+
+    def _read(self) -> None:
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"exec.tester ")
+        sub.connect(self.endpoint)
+        try:
+            while not self.stop.is_set():
+                if sub.poll(50):
+                    env = orjson.loads(sub.recv().split(b" ", 1)[1])
+                    if env["kind"] == "report":
+                        self.inbox.put(env["body"])
+        finally:
+            sub.close()
 
     def send(self, raw: bytes | dict) -> None:
         self.push.send(raw if isinstance(raw, bytes) else orjson.dumps(raw))
@@ -77,14 +97,15 @@ class Trader:
                 self.backlog[:0] = self.skipped
                 self.skipped = []
                 raise AssertionError(f"no final report for {signal_id}: {got}")
-            if self.sub.poll(100):
-                env = orjson.loads(self.sub.recv().split(b" ", 1)[1])
-                if env["kind"] == "report":
-                    self.backlog.append(env["body"])
+            try:
+                self.backlog.append(self.inbox.get(timeout=0.1))
+            except queue.Empty:
+                pass
 
     def close(self) -> None:
+        self.stop.set()
+        self.reader.join(5)
         self.push.close()
-        self.sub.close()
 
 
 def order_signal(sid: str | None = None, **action) -> dict:
@@ -173,6 +194,7 @@ def test_limit_rests_and_cancel_and_halt_resume(daemon):
 
 def test_kill9_between_intent_and_send_never_duplicates(daemon):
     d = daemon(BODY, env={"WISPD_TEST_PAUSE_AFTER_INTENT": "5"})
+    d.ctl("stop", "strategy.tester")  # the Trader plays "tester": the only subscriber to its reports
     t = Trader(d)
     journal = d.tmp / "state" / "journal-paper.sqlite"
     try:
@@ -194,6 +216,7 @@ def test_kill9_between_intent_and_send_never_duplicates(daemon):
                  what="executor restarted")
         rows = intent_rows()
         assert len(rows) == 1 and rows[0][1] == "rejected"  # resolved, not resent
+        assert t.reports(sig["id"])[-1]["code"] == "not_sent"  # told, once its SUB is back
         t.send(sig)  # the strategy retries the same signal: still one order
         assert t.reports(sig["id"])[-1]["code"] == "duplicate"
         assert len(intent_rows()) == 1

@@ -5,6 +5,9 @@ request; reconciliation (unknown orders reported, fills recovered)."""
 from __future__ import annotations
 
 import json
+import os
+import signal as signals
+import sqlite3
 import time
 import uuid
 
@@ -85,7 +88,9 @@ def live(request, daemon, fake_exchange):
     fake = fake_exchange(v["module"])
 
     def start(extra: str = "", **kw):
-        d = daemon(body(v, fake.base, extra), env=env(v), **kw)
+        kw.setdefault("env", env(v))
+        d = daemon(body(v, fake.base, extra), **kw)
+        d.ctl("stop", "strategy.tester")  # the Trader plays "tester": the only subscriber to its reports
         return d, Trader(d, "live")
 
     traders = []
@@ -247,8 +252,60 @@ def test_reconciliation_reports_unknown_orders_and_recovers_fills(live):
     fake.ctl("fill", cid=venue_cid(v, cid))  # filled while the executor was stopped
     fake.ctl("foreign")  # an order placed by hand on the same account
     d.ctl("start", "executor.live")
-    final = t.reports(sig["id"], until=("filled",), timeout=30)[-1]
+    try:
+        final = t.reports(sig["id"], until=("filled",), timeout=30)[-1]
+    except AssertionError:
+        print(d.child_log("executor.live"))
+        raise
     assert final["order"]["filled"] == v["qty"]
     log = d.child_log("executor.live")
     assert '"unknown_exchange_order"' in log and '"left alone"' in log
     assert [o["status"] for o in fake_orders(fake) if not o["cid"].startswith(("wd", "0x77"))] == ["open"]
+
+
+def journal_rows(d, signal_id: str) -> list[tuple]:
+    db = sqlite3.connect(f"file:{d.tmp / 'state' / 'journal-live.sqlite'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT client_id, status, exchange_id, qty, price FROM orders WHERE signal_id=?",
+                          (signal_id,)).fetchall()
+    finally:
+        db.close()
+
+
+def kill_executor(d) -> None:
+    old = d.child("executor.live")
+    os.kill(old["pid"], signals.SIGKILL)
+    wait_for(lambda: (c := d.child("executor.live"))["state"] == "RUNNING" and c["pid"] != old["pid"], 30,
+             what="executor restarted")
+
+
+@pytest.mark.parametrize("point", ["after_intent", "at_exchange_before_answer", "after_ack_before_commit"])
+def test_kill9_between_intent_and_ack_leaves_exactly_one_order(live, point):
+    """Whatever instant the executor dies at, the restart leaves one order per signal on the exchange, and
+    the journal agrees with it (status, exchange id, quantity, price)."""
+    v, fake, start = live
+    pause = {"after_intent": {"WISPD_TEST_PAUSE_AFTER_INTENT": "30"},
+             "after_ack_before_commit": {"WISPD_TEST_PAUSE_AFTER_ACK": "30"}}.get(point, {})
+    d, t = start(env={**env(v), **pause})
+    if point == "at_exchange_before_answer":
+        fake.ctl("hold", s="30")
+    sig = signal(v, price=limit_price(v), order_type="limit", ttl_ms=120_000)
+    t.send(sig)
+    if point == "after_intent":
+        wait_for(lambda: '"test_pause_after_intent"' in d.child_log("executor.live"), 20, what="paused after intent")
+        assert [r[1] for r in journal_rows(d, sig["id"])] == ["intent"] and fake_orders(fake) == []
+    elif point == "at_exchange_before_answer":
+        wait_for(lambda: fake_orders(fake), 20, what="the order at the exchange")
+        assert [r[1] for r in journal_rows(d, sig["id"])] == ["intent"]
+    else:
+        wait_for(lambda: '"test_pause_after_ack"' in d.child_log("executor.live"), 20, what="paused after ack")
+    kill_executor(d)
+    (row,) = wait_for(lambda: [r for r in journal_rows(d, sig["id"]) if r[1] == "open"], 30, what="journal open")
+    on_exchange = [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, row[0])]
+    assert len(on_exchange) == 1 and len(fake_orders(fake)) == 1
+    (o,) = on_exchange
+    assert o["status"] == "open" and str(o["id"]) == row[2]
+    assert float(row[3]) == o["qty"] and float(row[4]) == o["price"]
+    t.send(sig)  # the strategy retries the same signal: a duplicate, never a second order
+    assert t.reports(sig["id"], until=("rejected",))[-1]["code"] == "duplicate"
+    assert len(fake_orders(fake)) == 1

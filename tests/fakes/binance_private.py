@@ -96,10 +96,10 @@ def install(fake: FakeBinance) -> None:
         price = float(p.get("price") or (ask if p["side"] == "BUY" else bid))
         order = account.place(cid, p["symbol"], p["side"].lower(), kind, float(p["quantity"]), price,
                               p.get("timeInForce", "GTC"))
+        await account.held()  # placed, but nothing is said about it (neither answer nor stream) for a while
         await account.after_place(order, bid, ask)
         if failure == "lost_response":
             await asyncio.sleep(30)  # the client has given up long before: an unknown outcome
-        await account.held()
         return web.json_response({**order_json(order), "transactTime": int(time.time() * 1000), "fills": []})
 
     async def order(request: web.Request) -> web.Response:

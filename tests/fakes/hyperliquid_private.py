@@ -103,6 +103,7 @@ class Private:
             tif = w["t"]["limit"]["tif"]
             o = self.account.place(cid, coin, "buy" if w["b"] else "sell", "limit", float(w["s"]), float(w["p"]),
                                    tif, bool(w.get("r")))
+            await self.account.held()  # placed, but nothing is said about it for a while
             mid = self.fake.mid[coin]
             await self.account.after_place(o, mid - 1, mid + 1)
             if o.status == "filled":
@@ -114,7 +115,6 @@ class Private:
                 statuses.append({"resting": {"oid": o.id, "cloid": w.get("c")}})
         if failure == "lost_response":
             await asyncio.sleep(30)
-        await self.account.held()
         return statuses if raw else ok("order", statuses)
 
     async def info(self, body: dict[str, Any]) -> web.Response | None:

@@ -34,7 +34,7 @@ MarketKey = tuple[str, str, str]  # exchange, market, symbol
 PAUSE_ENV = "WISPD_TEST_PAUSE_AFTER_INTENT"  # test hook: seconds to sleep between commit and send
 PAUSE_ACK_ENV = "WISPD_TEST_PAUSE_AFTER_ACK"  # test hook: seconds to sleep between an ack and its commit
 FINAL_STATES = ("filled", "cancelled", "rejected")
-PUB_SETTLE_S = 3.0
+HOLD_REPORTS_S = 15.0  # after a start, reports wait this long at most for their strategy to subscribe
 
 
 class Executor:
@@ -69,11 +69,16 @@ class Executor:
         self.pull.setsockopt(zmq.RCVHWM, 100_000)
         self.pull.setsockopt(zmq.LINGER, 0)
         bind(self.pull, args["signals_endpoint"])
-        self.pub = self.zctx.socket(zmq.PUB)
+        # XPUB: the executor sees each strategy (re)subscribe, so reports made before a strategy's SUB
+        # reconnected to a restarted executor (reconciliation) are held for it instead of reaching nobody.
+        self.pub = self.zctx.socket(zmq.XPUB)
+        self.pub.setsockopt(zmq.XPUB_VERBOSE, 1)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
         self.pub.setsockopt(zmq.LINGER, 1000)
         bind(self.pub, args["reports_endpoint"])
         self.pub_since = time.monotonic()
+        self.listeners: set[str] = set()
+        self.held: dict[str, list[bytes]] = {}
         self.subs: dict[str, zmq.Socket] = {}
         for name, eps in self.exchanges.items():
             sub = self.zctx.socket(zmq.SUB)
@@ -172,7 +177,34 @@ class Executor:
     def _publish(self, strategy: str, kind: str, body: dict[str, Any]) -> None:
         self.report_seq += 1
         env = {"v": 1, "kind": kind, "src": self.ctx.name, "seq": self.report_seq, "ts": now_ms(), "body": body}
-        self.pub.send(f"exec.{strategy} ".encode() + protocol.dumps(env), zmq.NOBLOCK)
+        frame = f"exec.{strategy} ".encode() + protocol.dumps(env)
+        if strategy not in self.listeners and time.monotonic() - self.pub_since < HOLD_REPORTS_S:
+            self.held.setdefault(strategy, []).append(frame)
+            return
+        self.pub.send(frame, zmq.NOBLOCK)
+
+    def _subscriptions(self) -> None:
+        """Strategies (re)subscribing to their reports: anything held for them goes out now."""
+        while True:
+            try:
+                msg = self.pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            topic = msg[1:].decode("utf-8", "replace").strip()
+            if not topic.startswith("exec."):
+                continue
+            name = topic[len("exec."):]
+            if msg[:1] == b"\x01":
+                self.listeners.add(name)
+                for frame in self.held.pop(name, []):
+                    self.pub.send(frame, zmq.NOBLOCK)
+            else:
+                self.listeners.discard(name)
+        if self.held and time.monotonic() - self.pub_since >= HOLD_REPORTS_S:
+            for frames in self.held.values():
+                for frame in frames:
+                    self.pub.send(frame, zmq.NOBLOCK)
+            self.held = {}
 
     def _report(self, strategy: str, signal_id: str, status: str, reason: str = "", code: str = "",
                 order: dict[str, Any] | None = None) -> None:
@@ -355,12 +387,7 @@ class Executor:
         self._pending_reports.append((client_id, status, reason, None, code))
 
     def _flush_reports(self) -> None:
-        """Reports go out after the journal commit that recorded what they report, and not in the first
-        seconds after binding: strategies' SUB sockets reconnect to a restarted executor on their own
-        schedule, and reports made during reconciliation would otherwise reach nobody (measured: over
-        1.7 s in the live reconciliation test)."""
-        if time.monotonic() - self.pub_since < PUB_SETTLE_S:
-            return
+        """Reports go out after the journal commit that recorded what they report."""
         for client_id, status, reason, signal_id, code in self._pending_reports:
             row = self.journal.order(client_id)
             if row is not None:
@@ -405,6 +432,7 @@ class Executor:
         poller = zmq.Poller()
         poller.register(self.pull, zmq.POLLIN)
         poller.register(self.ctx.link_socket, zmq.POLLIN)
+        poller.register(self.pub, zmq.POLLIN)
         for sub in self.subs.values():
             poller.register(sub, zmq.POLLIN)
         if self.mode == "live":
@@ -418,6 +446,8 @@ class Executor:
             if self.ctx.link_socket in events:
                 self.ctx.handle_link()
             self._commands()
+            if self.pub in events or self.held:
+                self._subscriptions()
             to_send = self._signals() if self.pull in events else []
             self._commit()  # every intent of the batch is durable before any order leaves
             self._flush_reports()

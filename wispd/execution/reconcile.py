@@ -30,7 +30,7 @@ def reconcile_paper(ex: Executor) -> dict[str, int]:
         if row["status"] == "intent":
             ex.journal.update_order(row["client_id"], status="rejected",
                                       reason="executor restarted before the order was sent; not resent")
-            ex._report_order(row["client_id"], "rejected", "executor restarted before the order was sent")
+            ex._report_order(row["client_id"], "rejected", "executor restarted before the order was sent", "not_sent")
             lost += 1
             continue
         key = (row["exchange"], row["market"], row["symbol"])
