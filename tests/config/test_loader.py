@@ -203,3 +203,33 @@ def test_each_driver_accepts_only_the_markets_it_supports(tmp_path):
     assert 'exchanges.x.driver = "kraken": expected one of "sim", "binance", "bybit", "hyperliquid", "paradex"' in msg
     (msg,) = issues(tmp_path, '[exchanges.x]\ndriver = "binance"\napi_base = "https://api.binance.com"\n')
     assert "only loopback" in msg
+
+
+LIVE = """
+[exchanges.bn]
+driver = "{driver}"
+[exchanges.other]
+driver = "sim"
+[executors.real]
+mode = "live"
+exchanges = {exchanges}
+{creds}
+"""
+
+
+def test_live_accounts_need_one_live_exchange_and_credentials(tmp_path, monkeypatch):
+    monkeypatch.setenv("WT_KEY", "key-value-4711")
+    monkeypatch.setenv("WT_SECRET", "secret-value-0815")
+    ok = LIVE.format(driver="binance", exchanges='["bn"]', creds='api_key_env = "WT_KEY"\nsecret_env = "WT_SECRET"')
+    cfg = load_config(write(tmp_path, ok))
+    (spec,) = [c for c in cfg.children if c.name == "executor.real"]
+    assert spec.args["venue"]["driver"] == "binance" and spec.args["mode"] == "live"
+    assert "4711" not in str(spec.args) and "0815" not in str(spec.args)  # names only, never the values
+    text = "\n".join(issues(tmp_path, LIVE.format(driver="binance", exchanges='["bn"]', creds="")))
+    assert "executors.real.api_key_env: missing required key (expected credentials for a live account" in text
+    text = "\n".join(issues(tmp_path, LIVE.format(driver="sim", exchanges='["bn"]', creds='secrets_file = "x"')))
+    assert 'executors.real.exchanges[0] = "bn": expected an exchange whose driver trades live' in text
+    text = "\n".join(issues(tmp_path, LIVE.format(driver="binance", exchanges='["bn", "other"]', creds="")))
+    assert 'executors.real.exchanges = ["bn", "other"]: expected exactly one exchange for a live account' in text
+    text = "\n".join(issues(tmp_path, ok + '[executors.real.live]\nunknown_orders = "panic"\n'))
+    assert 'executors.real.live.unknown_orders = "panic"' in text

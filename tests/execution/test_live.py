@@ -165,17 +165,17 @@ def test_place_fill_cancel_amend(live):
     assert t.reports(sig["id"], until=("cancelled",))[-1]["reason"].startswith("replaced by")
 
 
-@pytest.mark.parametrize("kind,code", [("insufficient_funds", "insufficient_funds"),
-                                       ("invalid_order", "invalid_order"), ("auth", "auth")])
-def test_exchange_errors_become_clear_rejections(live, kind, code):
+def test_exchange_errors_become_clear_rejections(live):
     v, fake, start = live
     d, t = start()
-    fake.ctl("fail", kind=kind)
-    sig = signal(v, price=limit_price(v), order_type="limit")
-    t.send(sig)
-    rej = t.reports(sig["id"], until=("rejected", "accepted"))[-1]
-    assert rej["status"] == "rejected" and rej["code"] == code, rej
-    assert not [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, rej["order"]["client_id"])]
+    for kind, code in (("insufficient_funds", "insufficient_funds"), ("invalid_order", "invalid_order"),
+                       ("auth", "auth")):
+        fake.ctl("fail", kind=kind)
+        sig = signal(v, price=limit_price(v), order_type="limit")
+        t.send(sig)
+        rej = t.reports(sig["id"], until=("rejected", "accepted"))[-1]
+        assert rej["status"] == "rejected" and rej["code"] == code, rej
+        assert not [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, rej["order"]["client_id"])]
     sig = signal(v, price=limit_price(v), order_type="limit")  # the executor goes on
     t.send(sig)
     assert t.reports(sig["id"], until=("accepted", "rejected"))[-1]["status"] == "accepted"

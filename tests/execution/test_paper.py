@@ -90,3 +90,13 @@ def test_latency_delays_activation_and_cancel():
 def test_no_book_rejects():
     e = PaperEngine(lambda ex, sym: (D(0), D(0)), 0)
     assert e.submit(order("buy", "1"), 0)[-1].status == "rejected"
+
+
+def test_amend_replaces_a_resting_order_and_the_new_one_can_cross():
+    e = engine()
+    e.submit(order("buy", "1", "100", cid="old"), 0)
+    ev = e.amend("old", order("buy", "1.5", "101", cid="new"), 0)
+    assert [(x.order.client_id, x.status, x.reason) for x in ev if isinstance(x, Done)] == [
+        ("old", "cancelled", "replaced by new"), ("new", "open", "")]
+    assert fills(ev) == [(D("101"), D("1"), D("0.202"), "taker")]  # the new price takes the 101 ask
+    assert set(e.orders) == {"new"} and e.orders["new"].remaining == D("0.5")

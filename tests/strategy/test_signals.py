@@ -37,6 +37,16 @@ def test_market_perp_short_leverage_tif_reduce_only_cancel_close():
     assert sig.actions[1].reduce_only and sig.actions[2].client_id == "wdabc"
 
 
+def test_amend_names_the_order_and_what_changes():
+    order = Order("wdabc", "s1", "sim", "spot", "BTC-USDT", "buy", D("1"), D("100"), "open")
+    sig = signal("reprice").amend(order, price="99.5").amend("wdother", qty="2").build()
+    assert [a.wire() for a in sig.actions] == [
+        {"type": "amend", "client_id": "wdabc", "price": "99.5", "qty": None},
+        {"type": "amend", "client_id": "wdother", "price": None, "qty": "2"}]
+    with pytest.raises(SignalError, match="new price, a new qty"):
+        signal("x").amend(order)
+
+
 @pytest.mark.parametrize("build,message", [
     (lambda: signal("x").build(), "has no action"),
     (lambda: signal("x").buy(BTC, "sim", "0").build(), "greater than 0"),

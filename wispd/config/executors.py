@@ -105,7 +105,7 @@ def _live_issues(file: str, path: str, item: dict[str, Any], data: dict[str, Any
     has_env = bool(item["api_key_env"]) and bool(item["secret_env"])
     if not has_env and not item["secrets_file"]:
         issues.append(ConfigIssue(file, f"{path}.api_key_env", None, "credentials for a live account: api_key_env "
-                                  "and secret_env, or a secrets_file with API_KEY= and API_SECRET="))
+                                  "and secret_env, or a secrets_file with API_KEY= and API_SECRET=", missing=True))
     return {"driver": ex["driver"], "api_base": ex.get("api_base"), "keepalive_s": ex.get("keepalive_s", 15.0),
             "markets": list(MARKETS[ex["driver"]])}
 

@@ -4,8 +4,8 @@ Money decisions made here, each checked by a test against the loopback fakes:
 - Hyperliquid: ccxt approves a builder fee for its own address and sets its referral code on the first
   private call, and tags every order with ``builder``. The subclass never approves, ``refSet`` stops the
   referral, and with ``approvedBuilderFee`` false no order carries a builder field.
-- Binance: ccxt prefixes generated client ids with its broker id; we always send our own
-  ``newClientOrderId`` and clear the broker table so no code path can add the prefix.
+- Binance: ccxt prefixes the client ids it generates with its broker id; we always send our own
+  ``newClientOrderId``, and the subclass refuses to generate one, so no code path can add the prefix.
 - Bybit: ccxt sends ``Referer: CCXT`` (its broker id) on every POST; the subclass removes the header.
 """
 
@@ -48,8 +48,7 @@ def options(driver: str, markets: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {"fetchMarkets": {"types": kinds}, "defaultType": "spot" if "spot" in markets else "swap",
                             "warnOnFetchOpenOrdersWithoutSymbol": False}
     if driver == "binance":
-        opts.update({"fetchMargins": False, "fetchCurrencies": False, "adjustForTimeDifference": True,
-                     "broker": {}})
+        opts.update({"fetchMargins": False, "fetchCurrencies": False, "adjustForTimeDifference": True})
     elif driver == "bybit":
         opts.update({"enableUnifiedAccount": True, "enableUnifiedMargin": False, "brokerId": ""})
     elif driver == "hyperliquid":
@@ -67,6 +66,12 @@ def exchange_class(driver: str) -> type:
                 return True  # never approve a builder fee for a third party
 
         return HyperliquidNoBuilder
+    if driver == "binance":
+        class BinanceOwnIds(base):  # type: ignore[misc, valid-type]
+            def generate_client_order_id(self, *args: Any, **kwargs: Any) -> str:
+                raise ValueError("wispd sends its own client order id with every order (no broker prefix)")
+
+        return BinanceOwnIds
     if driver == "bybit":
         class BybitNoBroker(base):  # type: ignore[misc, valid-type]
             def sign(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
