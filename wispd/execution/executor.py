@@ -21,23 +21,23 @@ from wispd import protocol
 from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, check_rules, parse_signal
 from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
 from wispd.execution.ledger import Ledger
+from wispd.execution.market import MarketData, MarketKey
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder
-from wispd.execution.paper import PaperEngine, parse_levels
+from wispd.execution.paper import PaperEngine
 from wispd.execution.reconcile import reconcile_paper
+from wispd.execution.reports import ReportPublisher
 from wispd.execution.snapshots import metric_series, order_doc, state_doc
 from wispd.metrics.registry import Registry
-from wispd.protocol import Topic, dec_str
+from wispd.protocol import dec_str
 from wispd.runtime.context import ChildContext
 from wispd.transport import bind
 
-MarketKey = tuple[str, str, str]  # exchange, market, symbol
 PAUSE_ENV = "WISPD_TEST_PAUSE_AFTER_INTENT"  # test hook: seconds to sleep between commit and send
 PAUSE_ACK_ENV = "WISPD_TEST_PAUSE_AFTER_ACK"  # test hook: seconds to sleep between an ack and its commit
 FINAL_STATES = ("filled", "cancelled", "rejected")
-HOLD_REPORTS_S = 15.0  # after a start, reports wait this long at most for their strategy to subscribe
 
 
-class Executor:
+class Executor(MarketData):
     def __init__(self, ctx: ChildContext, args: dict[str, Any]) -> None:
         self.ctx, self.args, self.log = ctx, args, ctx.log
         self.account = args["account"]
@@ -61,7 +61,6 @@ class Executor:
         self.outcomes: Counter[str] = Counter()
         self.fills = 0
         self.bad_frames = 0
-        self.report_seq = 0
         self.reg = Registry()  # counters and histograms since this process started
         self.submitted_at: dict[str, float] = {}  # client id -> when sent, until its first acknowledgement
         self.zctx = zmq.Context()
@@ -69,16 +68,7 @@ class Executor:
         self.pull.setsockopt(zmq.RCVHWM, 100_000)
         self.pull.setsockopt(zmq.LINGER, 0)
         bind(self.pull, args["signals_endpoint"])
-        # XPUB: the executor sees each strategy (re)subscribe, so reports made before a strategy's SUB
-        # reconnected to a restarted executor (reconciliation) are held for it instead of reaching nobody.
-        self.pub = self.zctx.socket(zmq.XPUB)
-        self.pub.setsockopt(zmq.XPUB_VERBOSE, 1)
-        self.pub.setsockopt(zmq.SNDHWM, 100_000)
-        self.pub.setsockopt(zmq.LINGER, 1000)
-        bind(self.pub, args["reports_endpoint"])
-        self.pub_since = time.monotonic()
-        self.listeners: set[str] = set()
-        self.held: dict[str, list[bytes]] = {}
+        self.reports = ReportPublisher(self.zctx, args["reports_endpoint"], ctx.name)
         self.subs: dict[str, zmq.Socket] = {}
         for name, eps in self.exchanges.items():
             sub = self.zctx.socket(zmq.SUB)
@@ -98,113 +88,9 @@ class Executor:
             raise SystemExit(78) from exc
         return LiveEngine(venue["driver"], venue, self.live_cfg, creds, self.journal, self.log)
 
-    # ------------------------------------------------------------------ market data and rules
-    def _fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
-        rules = next((r for (ex, _, sym), r in self.rules.items() if ex == exchange and sym == symbol), None)
-        maker = Decimal(self.fee_override[0]) if self.fee_override[0] else (rules.maker_fee if rules else Decimal(0))
-        taker = Decimal(self.fee_override[1]) if self.fee_override[1] else (rules.taker_fee if rules else Decimal(0))
-        return maker, taker
-
-    def _request(self, exchange: str, op: str, timeout: float = 3.0, **fields: Any) -> dict[str, Any]:
-        sock = self.zctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        try:
-            sock.connect(self.exchanges[exchange]["snapshot"])
-            rid, frame = protocol.snap_request(op, **fields)
-            sock.send(frame)
-            end = time.monotonic() + timeout
-            while (left := end - time.monotonic()) > 0:
-                if sock.poll(int(left * 1000) + 1):
-                    reply = protocol.loads_dict(sock.recv()) or {}
-                    if reply.get("id") == rid:
-                        return reply
-            return {"ok": False, "error": f"ingestor of {exchange} did not answer {op}"}
-        finally:
-            sock.close()
-
-    def ensure_market(self, key: MarketKey) -> MarketRules:
-        """Rules and a first book for a symbol, fetched once; its book and trades are followed from then on."""
-        if key in self.rules:
-            return self.rules[key]
-        exchange, market, symbol = key
-        reply = self._request(exchange, "markets", symbols=[[market, symbol]])
-        raw = (reply.get("markets") or {}).get(f"{market}:{symbol}") if reply.get("ok") else None
-        if raw is None:
-            raise Reject("unknown_symbol", f"{exchange} has no {market} market {symbol}")
-        rules = self.rules[key] = MarketRules.from_wire(raw)
-        for channel in ("book", "trades"):
-            self.subs[exchange].setsockopt(zmq.SUBSCRIBE, Topic(exchange, market, symbol, channel).encode() + b" ")
-        snap = self._request(exchange, "snapshot", topic=Topic(exchange, market, symbol, "book").encode().decode())
-        env = snap.get("envelope")
-        if protocol.valid_envelope(env):
-            self._apply_events(self.engine.on_book(key, parse_levels(env["body"].get("bids")),
-                                                   parse_levels(env["body"].get("asks")), now_ms()))
-        return rules
-
-    def _market_data(self, sock: zmq.Socket) -> list[Event]:
-        events: list[Event] = []
-        latest_books: dict[bytes, dict[str, Any]] = {}
-        for _ in range(5000):
-            try:
-                frame = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            parsed = protocol.parse_md_frame(frame)
-            topic = protocol.parse_topic(parsed[0]) if parsed else None
-            if parsed is None or topic is None:
-                self.bad_frames += 1
-                continue
-            key = (topic.exchange, topic.market, topic.symbol)
-            env = parsed[1]
-            if env["kind"] == "book":
-                latest_books[parsed[0]] = env
-            elif env["kind"] == "trades":
-                trades = []
-                for t in env["body"].get("trades") or []:
-                    px, qty = protocol.to_decimal(t.get("px")), protocol.to_decimal(t.get("qty"))
-                    if px is not None and qty is not None:
-                        trades.append((px, qty))
-                events += self.engine.on_trades(key, trades, now_ms())
-        for topic_bytes, env in latest_books.items():
-            topic = protocol.parse_topic(topic_bytes)
-            assert topic is not None
-            events += self.engine.on_book((topic.exchange, topic.market, topic.symbol),
-                                          parse_levels(env["body"].get("bids")), parse_levels(env["body"].get("asks")),
-                                          now_ms())
-        return events
-
     # ------------------------------------------------------------------ reports
     def _publish(self, strategy: str, kind: str, body: dict[str, Any]) -> None:
-        self.report_seq += 1
-        env = {"v": 1, "kind": kind, "src": self.ctx.name, "seq": self.report_seq, "ts": now_ms(), "body": body}
-        frame = f"exec.{strategy} ".encode() + protocol.dumps(env)
-        if strategy not in self.listeners and time.monotonic() - self.pub_since < HOLD_REPORTS_S:
-            self.held.setdefault(strategy, []).append(frame)
-            return
-        self.pub.send(frame, zmq.NOBLOCK)
-
-    def _subscriptions(self) -> None:
-        """Strategies (re)subscribing to their reports: anything held for them goes out now."""
-        while True:
-            try:
-                msg = self.pub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            topic = msg[1:].decode("utf-8", "replace").strip()
-            if not topic.startswith("exec."):
-                continue
-            name = topic[len("exec."):]
-            if msg[:1] == b"\x01":
-                self.listeners.add(name)
-                for frame in self.held.pop(name, []):
-                    self.pub.send(frame, zmq.NOBLOCK)
-            else:
-                self.listeners.discard(name)
-        if self.held and time.monotonic() - self.pub_since >= HOLD_REPORTS_S:
-            for frames in self.held.values():
-                for frame in frames:
-                    self.pub.send(frame, zmq.NOBLOCK)
-            self.held = {}
+        self.reports.publish(strategy, kind, body)
 
     def _report(self, strategy: str, signal_id: str, status: str, reason: str = "", code: str = "",
                 order: dict[str, Any] | None = None) -> None:
@@ -256,9 +142,6 @@ class Executor:
                 self.journal.set_signal_status(strategy, signal_id, "rejected", rej.code)
                 self._reject(strategy, signal_id, rej)
         return to_send
-
-    def _marks(self) -> dict[MarketKey, Decimal]:
-        return {k: m for k in self.engine.books if (m := self.engine.mid(k)) is not None}
 
     def _open_row(self, client_id: str, strategy: str) -> dict[str, Any]:
         row = self.journal.order(client_id)
@@ -432,7 +315,7 @@ class Executor:
         poller = zmq.Poller()
         poller.register(self.pull, zmq.POLLIN)
         poller.register(self.ctx.link_socket, zmq.POLLIN)
-        poller.register(self.pub, zmq.POLLIN)
+        poller.register(self.reports.sock, zmq.POLLIN)
         for sub in self.subs.values():
             poller.register(sub, zmq.POLLIN)
         if self.mode == "live":
@@ -446,8 +329,8 @@ class Executor:
             if self.ctx.link_socket in events:
                 self.ctx.handle_link()
             self._commands()
-            if self.pub in events or self.held:
-                self._subscriptions()
+            if self.reports.sock in events or self.reports.held:
+                self.reports.subscriptions()
             to_send = self._signals() if self.pull in events else []
             self._commit()  # every intent of the batch is durable before any order leaves
             self._flush_reports()
@@ -517,6 +400,6 @@ class Executor:
         if self.mode == "live":
             self.engine.close()
         self.journal.close()
-        for sock in [self.pull, self.pub, *self.subs.values()]:
+        for sock in [self.pull, self.reports.sock, *self.subs.values()]:
             sock.close()
         self.zctx.term()
