@@ -53,7 +53,7 @@ def test_hyperliquid_never_approves_a_builder_fee():
 
 def test_client_ids_round_trip_in_each_exchange_form():
     cid = client_order_id("strategy", "signal-1", 3)
-    for driver in drivers.LIVE_DRIVERS:
+    for driver in (*drivers.LIVE_DRIVERS, "bybit"):
         vid = drivers.venue_client_id(driver, cid)
         assert drivers.our_client_id(driver, vid) == cid
     hl = drivers.venue_client_id("hyperliquid", cid)
