@@ -27,6 +27,13 @@ VENUES = {
 }
 
 
+def credentials(v: dict) -> str:
+    """Binance reads its credentials from environment variables, Hyperliquid from a 0600 secrets file."""
+    if v["driver"] == "hyperliquid":
+        return 'secrets_file = "hl.secrets"'
+    return 'api_key_env = "WT_API_KEY"\nsecret_env = "WT_API_SECRET"'
+
+
 def body(v: dict, base: str, extra: str = "") -> str:
     return f"""
 [exchanges.ex]
@@ -37,8 +44,7 @@ api_base = "{base}"
 [executors.live]
 mode = "live"
 exchanges = ["ex"]
-api_key_env = "WT_API_KEY"
-secret_env = "WT_API_SECRET"
+{credentials(v)}
 [executors.live.live]
 poll_interval_s = 1.0
 account_poll_s = 2.0
@@ -83,12 +89,16 @@ def venue_cid(v: dict, cid: str) -> str:
 
 
 @pytest.fixture(params=sorted(VENUES))
-def live(request, daemon, fake_exchange):
+def live(request, daemon, fake_exchange, short_tmp):
     v = VENUES[request.param]
+    daemon_tmp = short_tmp
     fake = fake_exchange(v["module"])
 
     def start(extra: str = "", **kw):
         kw.setdefault("env", env(v))
+        secrets = daemon_tmp / "hl.secrets"
+        secrets.write_text(f"# test account\nAPI_KEY={v['key']}\nAPI_SECRET={v['secret']}\n")
+        secrets.chmod(0o600)
         d = daemon(body(v, fake.base, extra), **kw)
         d.ctl("stop", "strategy.tester")  # the Trader plays "tester": the only subscriber to its reports
         return d, Trader(d, "live")
@@ -107,6 +117,10 @@ def live(request, daemon, fake_exchange):
 
 def fake_orders(fake) -> list[dict]:
     return fake.ctl("orders")
+
+
+def by_status(fake, status: str) -> list[dict]:
+    return [o for o in fake_orders(fake) if o["status"] == status]
 
 
 def requests_sent(fake) -> list[dict]:
@@ -163,6 +177,14 @@ def test_place_fill_cancel_amend(live):
     assert by_cid[venue_cid(v, old)]["status"] == "canceled"
     assert by_cid[venue_cid(v, new)]["status"] == "open" and by_cid[venue_cid(v, new)]["price"] == float(new_price)
     assert t.reports(sig["id"], until=("cancelled",))[-1]["reason"].startswith("replaced by")
+
+    # wispctl halt --cancel: working orders are cancelled on the exchange, new ones refused until resume
+    assert d.ctl("halt", "--cancel").returncode == 0
+    wait_for(lambda: by_status(fake, "open") == [], 20, what="halt --cancel to reach the exchange")
+    sig = signal(v, price=limit_price(v), order_type="limit")
+    t.send(sig)
+    assert t.reports(sig["id"], until=("rejected",))[-1]["code"] == "halted"
+    assert d.ctl("resume").returncode == 0
 
 
 def test_exchange_errors_become_clear_rejections(live):
@@ -226,6 +248,8 @@ def test_no_third_party_tags_on_any_request(live):
     sig = signal(v)
     t.send(sig)
     t.reports(sig["id"], until=("filled",))
+    logs = "".join(p.read_text() for p in (d.tmp / "log").glob("*.log*"))
+    assert v["secret"] not in logs and v["secret"] not in d.stderr()  # no secret ever reaches a log
     log = requests_sent(fake)
     text = json.dumps(log)
     assert all(r.get("host", "127.0.0.1").startswith("127.0.0.1") for r in log)

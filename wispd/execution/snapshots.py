@@ -13,7 +13,7 @@ from wispd.protocol import dec_str
 
 MarketKey = tuple[str, str, str]
 ORDER_FIELDS = ("client_id", "signal_id", "strategy", "exchange", "market", "symbol", "side", "order_type", "qty",
-                "price", "tif", "status", "filled", "avg_price", "fees", "reason")
+                "price", "tif", "status", "filled", "avg_price", "fees", "reason", "exchange_id")
 
 
 def order_doc(row: dict[str, Any]) -> dict[str, Any]:
