@@ -100,7 +100,7 @@ def live(request, daemon, fake_exchange, short_tmp):
         secrets.write_text(f"# test account\nAPI_KEY={v['key']}\nAPI_SECRET={v['secret']}\n")
         secrets.chmod(0o600)
         d = daemon(body(v, fake.base, extra), **kw)
-        d.ctl("stop", "strategy.tester")  # the Trader plays "tester": the only subscriber to its reports
+        assert d.ctl("stop", "tester").returncode == 0  # the Trader plays "tester": its only report subscriber
         return d, Trader(d, "live")
 
     traders = []
