@@ -177,6 +177,9 @@ class Journal:
         rows = self.db.execute("SELECT trade_id FROM fills WHERE trade_id IS NOT NULL AND ts_ms >= ?", (since_ms,))
         return {r[0] for r in rows}
 
+    def has_trade(self, trade_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM fills WHERE trade_id=?", (trade_id,)).fetchone() is not None
+
     def client_id_of(self, exchange_id: str) -> str | None:
         row = self.db.execute("SELECT client_id FROM orders WHERE exchange_id=?", (exchange_id,)).fetchone()
         return row[0] if row else None

@@ -69,6 +69,9 @@ class ExchangeThread:
 
     def stop(self) -> None:
         self.closing = True
+        if not self.thread.is_alive():  # never started (stopped before connecting)
+            self.loop.close()
+            return
         for task in self.tasks:
             task.cancel()
         if self.ex is not None:

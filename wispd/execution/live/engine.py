@@ -41,7 +41,8 @@ class LiveEngine:
         self.finished: OrderedDict[str, WorkingOrder] = OrderedDict()
         self.by_exchange_id: dict[str, str] = {}
         self.seen_trades = journal.trade_ids(time.time() * 1000 - 7 * 86_400_000)
-        self.orphans: list[tuple[float, TradeMsg]] = []
+        self.orphans: list[tuple[float, TradeMsg]] = []  # trades not matched to an order yet (once a second)
+        self.orphans_tried = 0.0
         self.expires: dict[str, float] = {}
         self.inbox: queue.SimpleQueue[Msg] = queue.SimpleQueue()
         self.wake_r, self.wake_w = wake_pipe()
@@ -121,7 +122,8 @@ class LiveEngine:
             except queue.Empty:
                 break
             events += self._handle(msg)
-        if self.orphans:
+        if self.orphans and time.monotonic() - self.orphans_tried >= 1.0:
+            self.orphans_tried = time.monotonic()
             waiting, self.orphans = self.orphans, []
             for since, trade in waiting:
                 if time.monotonic() - since < ORPHAN_TTL_S:
@@ -146,8 +148,9 @@ class LiveEngine:
     def _ack(self, order: WorkingOrder, exchange_id: str | None) -> list[Event]:
         if exchange_id and not order.exchange_id:
             order.exchange_id = exchange_id
-        if order.exchange_id:
+        if order.exchange_id and order.exchange_id not in self.by_exchange_id:
             self.by_exchange_id[order.exchange_id] = order.client_id
+            self.orphans_tried = 0.0  # a new mapping: trades waiting for it are matched on this tick
         if order.status != "pending":
             return []
         order.status = "open"
@@ -173,8 +176,8 @@ class LiveEngine:
         return events
 
     def _trade(self, msg: TradeMsg, since: float) -> list[Event]:
-        if msg.trade_id in self.seen_trades:
-            return []
+        if msg.trade_id in self.seen_trades or self.journal.has_trade(msg.trade_id):
+            return []  # (a stream's snapshot can replay fills older than the preloaded week)
         cid = msg.client_id or (self.by_exchange_id.get(msg.exchange_id) if msg.exchange_id else None) or \
             (self.journal.client_id_of(msg.exchange_id) if msg.exchange_id else None)
         order = self.orders.get(cid) or self.finished.get(cid) if cid else None
