@@ -233,3 +233,13 @@ def test_live_accounts_need_one_live_exchange_and_credentials(tmp_path, monkeypa
     assert 'executors.real.exchanges = ["bn", "other"]: expected exactly one exchange for a live account' in text
     text = "\n".join(issues(tmp_path, ok + '[executors.real.live]\nunknown_orders = "panic"\n'))
     assert 'executors.real.live.unknown_orders = "panic"' in text
+
+
+def test_one_live_executor_per_exchange_account(tmp_path, monkeypatch):
+    monkeypatch.setenv("WT_KEY", "k1")
+    monkeypatch.setenv("WT_SECRET", "s1")
+    creds = 'api_key_env = "WT_KEY"\nsecret_env = "WT_SECRET"'
+    text = LIVE.format(driver="binance", exchanges='["bn"]', creds=creds) + \
+        '[executors.twin]\nmode = "live"\nexchanges = ["bn"]\n' + creds + "\n"
+    assert 'executors.twin.exchanges = ["bn"]: expected an account no other executor trades' in \
+        "\n".join(issues(tmp_path, text))

@@ -117,6 +117,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
     file = str(daemon.config_path)
     specs = []
     strategies = data.get("strategies") or {}
+    live_accounts: dict[tuple[Any, ...], str] = {}
     for name, item in raw.items():
         path = f"executors.{name}"
         for i, ex in enumerate(item["exchanges"] or []):
@@ -129,6 +130,14 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
         if item["secrets_file"]:
             issues += check_file(file, f"{path}.secrets_file", item["secrets_file"], daemon.config_path.parent)
         venue = _live_issues(file, path, item, data, issues) if item["mode"] == "live" else None
+        if venue is not None:
+            # One exchange account, one executor: so one rate-limit budget and one journal per account.
+            account = (tuple(item["exchanges"]), item["api_key_env"] or "", item["secrets_file"] or "")
+            if account in live_accounts:
+                issues.append(ConfigIssue(file, f"{path}.exchanges", item["exchanges"], "an account no other "
+                                          f"executor trades (executors.{live_accounts[account]} has the same "
+                                          "exchange and credentials)"))
+            live_accounts.setdefault(account, name)
         eps = endpoints(name, item, daemon)
         users = sorted(s for s, st in strategies.items()
                        if (st.get("account") or (next(iter(raw)) if len(raw) == 1 else None)) == name)
