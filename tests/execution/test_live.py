@@ -218,6 +218,12 @@ def test_rate_limit_is_retried_and_an_unknown_outcome_looked_up(live):
     rep = t.reports(sig["id"], until=("accepted", "rejected"), timeout=20)[-1]
     assert rep["status"] == "accepted", rep  # found by its client id, not sent again
     assert len([o for o in fake_orders(fake) if o["cid"] == venue_cid(v, rep["order"]["client_id"])]) == 1
+    fake.ctl("fail", kind="rate_limited", n=100)  # refused until the signal's TTL: then a clear rejection
+    sig = signal(v, price=limit_price(v), order_type="limit", ttl_ms=1500)
+    t.send(sig)
+    rep = t.reports(sig["id"], until=("accepted", "rejected"), timeout=20)[-1]
+    assert rep["status"] == "rejected" and rep["code"] == "rate_limited", rep
+    assert not [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, rep["order"]["client_id"])]
 
 
 def test_order_stream_reconnects_and_polling_covers_the_gap(live):
