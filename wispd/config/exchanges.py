@@ -68,6 +68,9 @@ SPEC = MapOf(
             "api_base": Field(str, "http://127.0.0.1:<port>", check=_loopback),
             "keepalive_s": Field(float, "seconds > 0 (WebSocket ping interval; silence is noticed after 2)",
                                  default=15.0, check=positive),
+            "coalesce_ms": Field(float, "milliseconds a busy topic's updates may wait to go out as one frame "
+                                 "(0 sends every update at once)", default=1.0,
+                                 check=lambda v: None if 0 <= v <= 1000 else "0 to 1000 milliseconds"),
             "pub_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
             "snapshot_endpoint": Field(str, "a ZeroMQ endpoint", check=endpoint),
             "sim": SIM_SPEC,
@@ -123,6 +126,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "market": item["market"],
             "api_base": item["api_base"],
             "keepalive_s": item["keepalive_s"],
+            "coalesce_ms": item["coalesce_ms"],
         }
         specs.append(child_spec(f"ingestor.{name}", INGESTOR, args, item, daemon))
     return specs

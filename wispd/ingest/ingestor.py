@@ -53,7 +53,8 @@ class Ingestor:
         self.snap = self.zctx.socket(zmq.ROUTER)
         self.snap.setsockopt(zmq.LINGER, 0)
         bind(self.snap, args["snapshot_endpoint"])
-        self.publisher = MdPublisher(self.pub, ctx.name)
+        self.publisher = MdPublisher(self.pub, ctx.name, float(args.get("coalesce_ms", 0.0)),
+                                     lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
         self.holders: dict[bytes, set[str]] = {}
         self.tasks: dict[bytes, asyncio.Task[None]] = {}
         self.started: dict[bytes, float] = {}

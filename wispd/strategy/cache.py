@@ -49,6 +49,7 @@ class MarketCache:
         self.received: dict[bytes, int] = {}  # per topic
         self.dropped = 0
         self.resyncs = 0
+        self.trades_received = 0  # trades decoded into the cache (a frame can carry many)
         # execution state, from the executor's reports
         self.orders: dict[str, Order] = {}
         self.positions: dict[tuple[str, str, str], Position] = {}
@@ -91,6 +92,7 @@ class MarketCache:
             trades = body.get("trades")
             if type(trades) is list:
                 dq.extend(trades)
+                self.trades_received += len(trades)
         elif kind == "book":
             self.raw_books[key] = (body, ts, env["seq"])
         elif kind == "ticker":
