@@ -277,6 +277,9 @@ def test_reconciliation_reports_unknown_orders_and_recovers_fills(live):
     v, fake, start = live
     policy = "cancel" if v["driver"] == "binance" else "report"
     d, t = start(f'unknown_orders = "{policy}"')
+    before = signal(v)  # a position made before the restart must survive it
+    t.send(before)
+    assert t.reports(before["id"], until=("filled", "rejected"))[-1]["status"] == "filled"
     sig = signal(v, price=limit_price(v), order_type="limit")
     t.send(sig)
     cid = t.reports(sig["id"], until=("accepted",))[-1]["order"]["client_id"]
@@ -294,7 +297,7 @@ def test_reconciliation_reports_unknown_orders_and_recovers_fills(live):
     else:
         assert '"left alone"' in log and foreign == ["open"]
     pos = wait_for(lambda: orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"], 10)
-    assert pos[0]["qty"] == v["qty"]  # the fill made while it was down is in the position
+    assert float(pos[0]["qty"]) == 2 * float(v["qty"])  # the position from before plus the fill made while down
 
 
 def journal_rows(d, signal_id: str) -> list[tuple]:

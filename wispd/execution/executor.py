@@ -24,7 +24,7 @@ from wispd.execution.ledger import Ledger
 from wispd.execution.market import MarketData, MarketKey
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder
 from wispd.execution.paper import PaperEngine
-from wispd.execution.reconcile import reconcile_paper
+from wispd.execution.reconcile import reconcile_paper, restore_positions
 from wispd.execution.reports import ReportPublisher
 from wispd.execution.snapshots import metric_series, order_doc, state_doc
 from wispd.metrics.registry import Registry
@@ -279,6 +279,7 @@ class Executor(MarketData):
 
     # ------------------------------------------------------------------ startup reconciliation
     def reconcile(self) -> dict[str, int]:
+        restore_positions(self)
         if self.mode == "live":
             from wispd.execution.live.reconcile import reconcile_live
 

@@ -19,13 +19,17 @@ if TYPE_CHECKING:
     from wispd.execution.executor import Executor
 
 
-def reconcile_paper(ex: Executor) -> dict[str, int]:
-    """Restore the paper book from the journal; returns what was restored and what was left unsent."""
-    restored = lost = 0
+def restore_positions(ex: Executor) -> None:
+    """Positions per strategy are the journal's (paper and live alike): reload them before anything else."""
     for (strategy, exchange, market, symbol, qty, avg, realized, fees) in (
             tuple(r.values()) for r in ex.journal.positions()):
         pos = ex.ledger.position((strategy, exchange, market, symbol))
         pos.qty, pos.avg, pos.realized, pos.fees = Decimal(qty), Decimal(avg), Decimal(realized), Decimal(fees)
+
+
+def reconcile_paper(ex: Executor) -> dict[str, int]:
+    """Restore the paper book from the journal; returns what was restored and what was left unsent."""
+    restored = lost = 0
     for row in ex.journal.orders(OPEN_STATES):
         if row["status"] == "intent":
             ex.journal.update_order(row["client_id"], status="rejected",

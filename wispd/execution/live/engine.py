@@ -75,8 +75,11 @@ class LiveEngine:
         return []
 
     # ------------------------------------------------------------------ order entry
+    def ccxt_symbol(self, market: str, symbol: str) -> str:
+        return ccxt_symbol(market, symbol, self.conn.ex.markets if self.conn.ex else None)
+
     def symbol(self, order: WorkingOrder) -> str:
-        return ccxt_symbol(order.market, order.symbol, self.conn.ex.markets if self.conn.ex else None)
+        return self.ccxt_symbol(order.market, order.symbol)
 
     def submit(self, order: WorkingOrder, now_ms: float, expires_ms: float | None = None) -> list[Event]:
         order.ref_price = order.ref_price or self.mid(order.book_key)

@@ -131,7 +131,7 @@ def _compare_positions(ex: Executor, engine: LiveEngine, positions: dict[str, De
     ours: dict[str, Decimal] = {}
     for (_strategy, _exchange, market, symbol), pos in ex.ledger.positions.items():
         if market == "perp":
-            sym = ccxt_name(engine, market, symbol)
+            sym = engine.ccxt_symbol(market, symbol)
             ours[sym] = ours.get(sym, Decimal(0)) + pos.qty
     mismatches = 0
     for sym in set(ours) | set(positions):
@@ -141,9 +141,3 @@ def _compare_positions(ex: Executor, engine: LiveEngine, positions: dict[str, De
                            exchange=str(positions.get(sym, 0)),
                            note="positions opened outside wispd, or fills before this journal")
     return mismatches
-
-
-def ccxt_name(engine: LiveEngine, market: str, symbol: str) -> str:
-    from wispd.ingest.ccxt_source import ccxt_symbol
-
-    return ccxt_symbol(market, symbol, engine.conn.ex.markets if engine.conn.ex else None)
