@@ -93,8 +93,22 @@ class Daemon:
         env = dict(os.environ)
         env[MARK_ENV] = self.mark
         env["PYTHONPATH"] = str(ROOT)
+        env["WISPD_TEST_BOOT_KEY_FILE"] = str(self.tmp / "boot.key")  # so tests can act as a strategy
         env.update(self.extra_env)
         return env
+
+    def credentials(self, strategy: str) -> tuple[bytes, bytes]:
+        """(user, password) of ``strategy`` on the data plane for the running boot of this daemon."""
+        from wispd.auth import token
+
+        key = bytes.fromhex(wait_for(lambda: (self.tmp / "boot.key").exists() and (self.tmp / "boot.key").read_text(),
+                                     10, what="boot key"))
+        return strategy.encode(), token(key, strategy).encode()
+
+    def as_strategy(self, sock: Any, strategy: str) -> Any:
+        """Make a PUSH/SUB socket present ``strategy``'s credentials to its executor."""
+        sock.plain_username, sock.plain_password = self.credentials(strategy)
+        return sock
 
     def start(self, wait_ready: bool = True) -> Daemon:
         self.proc = subprocess.Popen(

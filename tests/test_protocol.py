@@ -62,7 +62,8 @@ def test_control_and_link_messages():
     rid, frame = p.control_request("status", {"name": "x"})
     assert p.parse_control_request(frame) == {"id": rid, "verb": "status", "args": {"name": "x"}}
     assert p.parse_control_request(b"{}") is None and p.parse_control_request(b"\x00") is None
-    assert p.parse_link_identity(p.link_identity("ingestor.sim", 3)) == ("ingestor.sim", 3)
+    assert p.parse_link_identity(p.link_identity("ingestor.sim", 3, "ab12")) == ("ingestor.sim", 3, "ab12")
+    assert p.parse_link_identity(b"ingestor.sim#3") is None and p.parse_link_identity(b"\xff#1#x") is None
     assert p.parse_link_message(b'{"t": 5}') is None
 
 

@@ -43,6 +43,15 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are 0640 whatever the umask, the rotated ones included (they hold order ids and reasons)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.fchmod(fd, 0o640)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line."""
 
@@ -105,6 +114,28 @@ class EventLogger:
         self._log(logging.ERROR, event, fields, exc_info=sys.exc_info())
 
 
+class LimitedLog:
+    """Log lines about bad input, at most ``per_minute`` per kind: a flood of garbage must not rotate the
+    crash tracebacks out of the log. The next line after a quiet spell says how many were left out."""
+
+    def __init__(self, log: EventLogger, per_minute: float = 10.0) -> None:
+        from wispd.ratelimit import KeyedBuckets
+
+        self.log = log
+        self.buckets = KeyedBuckets(per_minute / 60.0, per_minute)
+        self.suppressed: dict[str, int] = {}
+
+    def __call__(self, level: str, event: str, kind: str = "", **fields: Any) -> None:
+        key = f"{event}:{kind}"
+        if not self.buckets.take(key):
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return
+        left_out = self.suppressed.pop(key, 0)
+        if left_out:
+            fields["suppressed_since_last"] = left_out
+        getattr(self.log, level)(event, **fields)
+
+
 def get_logger(component: str = "wispd") -> EventLogger:
     return EventLogger(logging.getLogger(f"wispd.{component}"))
 
@@ -137,10 +168,8 @@ def setup_logging(
         root.addHandler(stream)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.handlers.RotatingFileHandler(
-            log_path(log_dir, child), maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
+        fh = PrivateRotatingFileHandler(log_path(log_dir, child), maxBytes=max_bytes, backupCount=backups,
+                                        encoding="utf-8")
         fh.setFormatter(formatter)
         root.addHandler(fh)
-        os.chmod(log_path(log_dir, child), 0o640)
     return get_logger(child)

@@ -107,6 +107,10 @@ def _parse_topic(raw: bytes | str) -> Topic | None:
     return Topic(exchange, market, symbol, channel) if valid_channel(channel) else None
 
 
+def valid_symbol(symbol: str) -> bool:
+    return bool(_SYMBOL.match(symbol))
+
+
 def pair_prefix(exchange: str, market: str, symbol: str) -> bytes:
     """Subscription prefix for every channel of one pair."""
     return f"md.{exchange}.{market}.{symbol}.".encode()
@@ -154,15 +158,27 @@ def valid_envelope(env: Any) -> bool:
             and type(env.get("seq")) is int and type(env.get("epoch")) is int and type(env.get("body")) is dict)
 
 
+MAX_DIGITS = 40  # significant digits of any decimal that crosses a socket
+MAX_ADJUSTED = 30  # ... and its magnitude: 1e-30 < |x| < 1e31 (or 0)
+
+
 def to_decimal(value: Any) -> Decimal | None:
-    """Decimal from a wire string (or int); None for floats, NaN, infinities and garbage."""
+    """Decimal from a wire string (or int); None for floats, NaN, infinities, garbage and numbers no market
+    has (more than 40 digits, or beyond 1e+/-30): the one parser every plane uses at its edge, so a value
+    like "1E+100000" is refused where it enters and never reaches arithmetic."""
     if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    if isinstance(value, str) and len(value) > 64:
         return None
     try:
         d = Decimal(value)
     except (InvalidOperation, ValueError):
         return None
-    return d if d.is_finite() else None
+    if not d.is_finite():
+        return None
+    if d and (len(d.as_tuple().digits) > MAX_DIGITS or not -MAX_ADJUSTED <= d.adjusted() <= MAX_ADJUSTED):
+        return None
+    return d
 
 
 def dec_str(value: Any) -> str:
@@ -195,8 +211,10 @@ def parse_snap_request(frame: bytes) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- supervisor link
-# A child connects a DEALER whose identity is "<name>#<generation>" to the supervisor's ROUTER.
-# The generation makes a message from a previous incarnation of the same child recognisable (and ignored).
+# A child connects a DEALER whose identity is "<name>#<generation>#<nonce>" to the supervisor's ROUTER.
+# The generation makes a message from a previous incarnation recognisable; the nonce (random, made by the
+# supervisor for each spawn and handed over in the boot arguments, never on disk) makes the identity
+# unguessable, so no other local process can take the link of the child about to start.
 
 LINK_HELLO = "hello"  # child -> sup: process is up, link connected (pid)
 LINK_READY = "ready"  # child -> sup: ready per its kind's readiness rule
@@ -204,24 +222,46 @@ LINK_HEARTBEAT = "hb"  # child -> sup: main loop is alive (sent from the loop it
 LINK_STATUS = "status"  # child -> sup: phase, summary, fields (shown by wispctl status)
 LINK_DRAINING = "draining"  # child -> sup: drain acknowledged, extend: seconds still needed
 LINK_METRICS = "metrics"  # child -> sup: counters/gauges snapshot for the Prometheus endpoint
+LINK_EXIT = "exit"  # child -> sup: why it is about to exit (the exception type and message), for status
 LINK_DRAIN = "drain"  # sup -> child: stop taking new work, finish, exit 0
 LINK_COMMAND = "cmd"  # sup -> child: an operator command for this kind of child (halt, resume)
 
 
-def link_identity(name: str, generation: int) -> bytes:
-    return f"{name}#{generation}".encode()
+def link_identity(name: str, generation: int, nonce: str) -> bytes:
+    return f"{name}#{generation}#{nonce}".encode()
 
 
-def parse_link_identity(identity: bytes) -> tuple[str, int] | None:
+def parse_link_identity(identity: bytes) -> tuple[str, int, str] | None:
     try:
-        name, _, gen = identity.decode().rpartition("#")
-        return (name, int(gen)) if name else None
+        rest, _, nonce = identity.decode().rpartition("#")
+        name, _, gen = rest.rpartition("#")
+        return (name, int(gen), nonce) if name and nonce else None
     except (UnicodeDecodeError, ValueError):
         return None
 
 
 def link_message(kind: str, **fields: Any) -> bytes:
     return dumps({"t": kind, **fields})
+
+
+def bounded_text(value: Any, limit: int) -> str:
+    """A string from the wire, cut to ``limit`` characters (anything else becomes "")."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+STATUS_FIELDS_MAX = 4096  # encoded bytes of a status line's fields
+
+
+def clean_status(msg: dict[str, Any]) -> dict[str, Any] | None:
+    """A child's status line, bounded (phase 64 chars, summary 500, fields 4 KB encoded); None if malformed."""
+    fields = msg.get("fields") or {}
+    ts = msg.get("ts")
+    if not isinstance(fields, dict) or (ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float))):
+        return None
+    if len(dumps(fields)) > STATUS_FIELDS_MAX:
+        return None
+    return {"phase": bounded_text(msg.get("phase"), 64), "summary": bounded_text(msg.get("summary"), 500),
+            "fields": fields, "ts": ts}
 
 
 def parse_link_message(frame: bytes) -> dict[str, Any] | None:

@@ -26,3 +26,28 @@ def bind(sock: zmq.Socket, endpoint: str) -> None:
         os.umask(old)
     if path:
         os.chmod(path, 0o600)
+
+
+def limits(sock: zmq.Socket, *, max_msg: int | None = None, rcvhwm: int | None = None, sndhwm: int | None = None,
+           linger: int = 0) -> zmq.Socket:
+    """The bounds every socket gets (docs/security.md lists them per endpoint): ``max_msg`` is the largest
+    frame it accepts (libzmq drops a peer that sends a bigger one: nobody can make us buffer 20 MB), and
+    the high-water marks bound what queues in memory."""
+    if max_msg is not None:
+        sock.setsockopt(zmq.MAXMSGSIZE, max_msg)
+    if rcvhwm is not None:
+        sock.setsockopt(zmq.RCVHWM, rcvhwm)
+    if sndhwm is not None:
+        sock.setsockopt(zmq.SNDHWM, sndhwm)
+    sock.setsockopt(zmq.LINGER, linger)
+    return sock
+
+
+def unlink_ipc(endpoint: str) -> None:
+    """Remove the socket file of an ipc endpoint this process bound (on a clean stop: no files left)."""
+    path = ipc_path(endpoint)
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -46,9 +46,10 @@ class Trader:
     Like a real strategy's receiver, a thread reads the SUB socket all the time: a SUB with unread
     messages does not reconnect to a restarted executor until they are read (libzmq keeps the old pipe)."""
 
-    def __init__(self, d, account: str = "paper") -> None:
+    def __init__(self, d, account: str = "paper", strategy: str = "tester") -> None:
         ctx = zmq.Context.instance()
-        self.push = ctx.socket(zmq.PUSH)
+        self.d, self.strategy = d, strategy
+        self.push = d.as_strategy(ctx.socket(zmq.PUSH), strategy)
         self.push.setsockopt(zmq.LINGER, 0)
         self.push.connect(f"ipc://{d.tmp / 'run' / f'exec-{account}.pull'}")
         self.endpoint = f"ipc://{d.tmp / 'run' / f'exec-{account}.pub'}"
@@ -61,9 +62,9 @@ class Trader:
         time.sleep(0.3)  # slow joiner
 
     def _read(self) -> None:
-        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub = self.d.as_strategy(zmq.Context.instance().socket(zmq.SUB), self.strategy)
         sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"exec.tester ")
+        sub.setsockopt(zmq.SUBSCRIBE, f"exec.{self.strategy} ".encode())
         sub.connect(self.endpoint)
         try:
             while not self.stop.is_set():

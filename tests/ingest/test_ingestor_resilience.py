@@ -14,6 +14,7 @@ import zmq
 from tests.helpers import wait_for
 from wispd import protocol
 from wispd.ingest.ingestor import Ingestor
+from wispd.auth import Credentials, ServerKeys
 from wispd.logs import get_logger
 
 
@@ -21,6 +22,8 @@ class LinkStandIn:
     """What the ingestor uses of ChildContext, without a supervisor."""
 
     name = "ingestor.fake"
+    credentials = Credentials()
+    server_keys = ServerKeys()
 
     def __init__(self) -> None:
         self.log = get_logger("test")

@@ -47,7 +47,7 @@ def test_crash_loop_backoff_grows_then_fatal(daemon):
     fatal = d.wait_state("crashy", "FATAL", timeout=20)
     assert fatal["restarts"] == 4
     assert "crash loop" in fatal["reason"]
-    assert fatal["last_exit"] == "exit 70"
+    assert fatal["last_exit"] == "exit 70: RuntimeError: deliberate crash from tests.kinds.crasher"  # with the why
     delays = [float(e["reason"].rsplit("retry in ", 1)[1].rstrip("s"))
               for e in d.log_events() if e.get("event") == "child_state" and e.get("new") == "BACKOFF"]
     assert delays == [0.1, 0.2, 0.4, 0.8]

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from wispd import __version__
-from wispd.config import ConfigError, load_config
+from wispd.config import ConfigError
+from wispd.config.loader import load_control_endpoint, load_paths
 from wispd.control.client import Unreachable, call
 from wispd.control.verbs import VERBS
 
@@ -32,24 +33,26 @@ def main(argv: list[str] | None = None) -> int:
     module = VERBS[ns.verb]
     if getattr(module, "LOCAL", False):
         return int(module.run_local(ns))
-    config = None
     if ns.socket:
         endpoint = ns.socket if ns.socket.startswith("ipc://") else f"ipc://{ns.socket}"
     else:
-        try:
-            config = load_config(ns.config)
+        try:  # only the [daemon] section: no secrets, no writable state directory needed to reach wispd
+            endpoint = load_control_endpoint(ns.config)
         except ConfigError as exc:
             for issue in exc.issues:
                 print(f"wispctl: config error: {issue}", file=sys.stderr)
             return EXIT_ERROR
-        endpoint = config.daemon.control_endpoint
     if getattr(module, "INTERACTIVE", False) and sys.stdout.isatty():
         return int(module.run_interactive(ns, endpoint))
     try:
         reply = call(endpoint, module.NAME, module.request(ns), ns.timeout or module.TIMEOUT)
     except Unreachable as exc:
-        if config is not None and hasattr(module, "offline"):
-            return int(module.offline(ns, config))
+        if not ns.socket and hasattr(module, "offline") and not exc.denied:
+            try:
+                return int(module.offline(ns, load_paths(ns.config)))
+            except ConfigError as err:
+                print(f"wispctl: {exc}; and the config cannot be read: {err}", file=sys.stderr)
+                return EXIT_ERROR
         print(f"wispctl: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

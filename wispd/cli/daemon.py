@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wispd import __version__
@@ -25,15 +26,35 @@ def cmd_run(ns: argparse.Namespace) -> int:
         return EX_CONFIG
     from wispd.logs import setup_logging
     from wispd.supervisor.lock import AlreadyRunning
-    from wispd.supervisor.supervisor import Supervisor
+    from wispd.supervisor.supervisor import StartError, Supervisor
 
+    os.umask(0o077)  # every file wispd and its children create is private unless made 0640 on purpose (logs)
+    raise_fd_limit()
     d = config.daemon
     log = setup_logging("wispd", d.log_dir, d.log_level, d.log_max_bytes, d.log_backups)
+    for warning in config.warnings:
+        log.warning("config_warning", warning=warning)
     try:
         return Supervisor(config, log).run()
     except AlreadyRunning as exc:
         print(f"wispd: {exc}", file=sys.stderr)
         return 1
+    except StartError as exc:
+        print(f"wispd: {exc}", file=sys.stderr)
+        return EX_CONFIG
+
+
+def raise_fd_limit() -> None:
+    """Up to the hard limit: held /metrics connections and many children must not meet 1024 fds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < min(target, 65536):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(target, 65536), hard))
+        except (ValueError, OSError):
+            pass
 
 
 def cmd_check(ns: argparse.Namespace) -> int:
@@ -41,6 +62,8 @@ def cmd_check(ns: argparse.Namespace) -> int:
     if config is None:
         return EX_CONFIG
     print(f"{config.daemon.config_path}: OK, {len(config.children)} children")
+    for warning in config.warnings:
+        print(f"warning: {warning}")
     for spec in config.children:
         print(f"  {spec.name:<20} {spec.kind:<9} restart={spec.restart.policy} autostart={spec.autostart}")
     return 0

@@ -17,12 +17,17 @@ from wispd.config.schema import (
     Field,
     Table,
     at_least,
+    between,
     host_port,
     ipc_endpoint,
     non_negative,
     one_of,
-    positive,
 )
+from wispd.config.secrets import ENV_NAME, check_env, check_file
+
+
+def env_name(value: str) -> str | None:
+    return None if ENV_NAME.match(value) else "an environment variable name (A-Z, 0-9, _)"
 
 SPEC = Table(
     {
@@ -33,17 +38,26 @@ SPEC = Table(
                            check=one_of("debug", "info", "warning", "error")),
         "log_max_bytes": Field(int, "bytes, at least 4096", default=10 * 1024 * 1024, check=at_least(4096)),
         "log_backups": Field(int, "a count of 0 or more", default=5, check=non_negative),
-        "heartbeat_interval": Field(float, "seconds > 0", default=1.0, check=positive),
-        "heartbeat_timeout": Field(float, "seconds > 0", default=10.0, check=positive),
-        "drain_timeout": Field(float, "seconds of 0 or more", default=10.0, check=non_negative),
-        "stop_timeout": Field(float, "seconds > 0", default=5.0, check=positive),
-        "sample_interval": Field(float, "seconds > 0", default=1.0, check=positive),
+        "heartbeat_interval": Field(float, "seconds from 0.05 to 60", default=1.0, check=between(0.05, 60)),
+        "heartbeat_timeout": Field(float, "seconds from 0.2 to 3600 (more than heartbeat_interval)", default=10.0,
+                                   check=between(0.2, 3600)),
+        "drain_timeout": Field(float, "seconds from 0 to 3600", default=10.0, check=between(0, 3600)),
+        "stop_timeout": Field(float, "seconds from 0.1 to 3600", default=5.0, check=between(0.1, 3600)),
+        "sample_interval": Field(float, "seconds from 0.05 to 60", default=1.0, check=between(0.05, 60)),
         "python_path": Field(list, "a list of directory paths", default=[], item_type=str),
         "control_endpoint": Field(str, "an ipc:// endpoint", check=ipc_endpoint),
+        "curve_secret_file": Field(str, "a 0600 file with the daemon's z85 CURVE secret key (`wispctl keygen` "
+                                   "writes one); required when any endpoint is tcp://"),
+        "curve_authorized_keys": Field(str, "a file of '<z85 public key> <name>' lines: outside programs allowed "
+                                       "to connect to tcp:// endpoints"),
         "metrics": Table({
             "enabled": Field(bool, "true or false", default=True),
             "bind": Field(str, "host:port for /metrics and /health (port 0 = any free port)",
                           default="127.0.0.1:9464", check=host_port),
+            "bearer_token_env": Field(str, "the NAME of an environment variable holding a bearer token that "
+                                      "/metrics and /health then require", check=env_name),
+            "basic_auth_env": Field(str, "the NAME of an environment variable holding user:password for HTTP "
+                                    "basic auth on /metrics and /health", check=env_name),
         }),
     },
     doc="the daemon itself",
@@ -84,14 +98,33 @@ def _dir_problem(path: Path) -> str | None:
     return None
 
 
-def build(raw: dict[str, Any], config_path: Path, issues: list[ConfigIssue]) -> DaemonConfig:
+def directories(raw: dict[str, Any], config_path: Path) -> tuple[Path, Path, Path]:
+    """run_dir, state_dir, log_dir as the daemon will use them (no check that they are usable)."""
+    base = config_path.parent
+    run_dir = _resolve(base, raw.get("run_dir")) or _default_dir("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR", "", "")
+    state_dir = _resolve(base, raw.get("state_dir")) or _default_dir(
+        "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state", "")
+    log_dir = _resolve(base, raw.get("log_dir")) or (
+        Path(os.environ["LOGS_DIRECTORY"].split(":")[0]) if os.environ.get("LOGS_DIRECTORY") else state_dir / "log")
+    return run_dir, state_dir, log_dir
+
+
+def control_endpoint(raw: dict[str, Any], config_path: Path) -> str:
+    """Where the daemon of this config answers wispctl: all a client needs to know of the config."""
+    run_dir = directories(raw, config_path)[0]
+    value = raw.get("control_endpoint")
+    return value if isinstance(value, str) and value else f"ipc://{run_dir}/control.sock"
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
+
+
+def build(raw: dict[str, Any], config_path: Path, issues: list[ConfigIssue],
+          warnings: list[str] | None = None) -> DaemonConfig:
     file = str(config_path)
     base = config_path.parent
-    run_dir = _resolve(base, raw["run_dir"]) or _default_dir("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR", "", "")
-    state_dir = _resolve(base, raw["state_dir"]) or _default_dir(
-        "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state", "")
-    log_dir = _resolve(base, raw["log_dir"]) or (
-        Path(os.environ["LOGS_DIRECTORY"].split(":")[0]) if os.environ.get("LOGS_DIRECTORY") else state_dir / "log")
+    run_dir, state_dir, log_dir = directories(raw, config_path)
     for key, path in (("run_dir", run_dir), ("state_dir", state_dir), ("log_dir", log_dir)):
         problem = _dir_problem(path)
         if problem:
@@ -103,12 +136,35 @@ def build(raw: dict[str, Any], config_path: Path, issues: list[ConfigIssue]) -> 
             issues.append(ConfigIssue(file, f"daemon.python_path[{i}]", entry, "a readable directory"))
         else:
             python_path.append(str(path))
-    control = raw["control_endpoint"] or f"ipc://{run_dir}/control.sock"
+    control = control_endpoint(raw, config_path)
     link = f"ipc://{run_dir}/link.sock"
     for key, endpoint in (("control_endpoint", control), ("run_dir", link)):
         if len(endpoint.encode()) - len("ipc://") > 107:
             issues.append(ConfigIssue(file, f"daemon.{key}", endpoint,
                                       "a path shorter than 108 bytes (unix socket limit); use a shorter run_dir"))
+    if raw["heartbeat_timeout"] <= 2 * raw["heartbeat_interval"]:
+        issues.append(ConfigIssue(file, "daemon.heartbeat_timeout", raw["heartbeat_timeout"],
+                                  f"more than twice daemon.heartbeat_interval ({raw['heartbeat_interval']:g} s): "
+                                  "one late heartbeat must not look like a hang"))
+    metrics = raw["metrics"]
+    for key in ("bearer_token_env", "basic_auth_env"):
+        if metrics[key]:
+            issues += check_env(file, f"daemon.metrics.{key}", metrics[key])
+    if metrics["basic_auth_env"] and ":" not in os.environ.get(metrics["basic_auth_env"], ":"):
+        issues.append(ConfigIssue(file, "daemon.metrics.basic_auth_env", metrics["basic_auth_env"],
+                                  "a variable holding user:password"))
+    host = metrics["bind"].rpartition(":")[0]
+    if metrics["enabled"] and warnings is not None and not is_loopback(host) and \
+            not (metrics["bearer_token_env"] or metrics["basic_auth_env"]):
+        warnings.append(f"{file}: daemon.metrics.bind = {metrics['bind']!r} is reachable beyond this host and "
+                        "has no auth: set daemon.metrics.bearer_token_env or basic_auth_env")
+    curve_secret = _resolve(base, raw["curve_secret_file"])
+    if curve_secret is not None:
+        issues += check_file(file, "daemon.curve_secret_file", str(curve_secret), base)
+    authorized = _resolve(base, raw["curve_authorized_keys"])
+    if authorized is not None and not (authorized.is_file() and os.access(authorized, os.R_OK)):
+        issues.append(ConfigIssue(file, "daemon.curve_authorized_keys", raw["curve_authorized_keys"],
+                                  "a readable file of '<z85 public key> <name>' lines"))
     defaults = Limits(
         heartbeat_timeout=raw["heartbeat_timeout"],
         drain_timeout=raw["drain_timeout"],
@@ -128,5 +184,8 @@ def build(raw: dict[str, Any], config_path: Path, issues: list[ConfigIssue]) -> 
         control_endpoint=control,
         link_endpoint=link,
         defaults=defaults,
-        metrics_bind=raw["metrics"]["bind"] if raw["metrics"]["enabled"] else "",
+        metrics_bind=metrics["bind"] if metrics["enabled"] else "",
+        metrics_auth_env=(metrics["bearer_token_env"] or "", metrics["basic_auth_env"] or ""),
+        curve_secret_file=str(curve_secret) if curve_secret else "",
+        curve_authorized_keys=str(authorized) if authorized else "",
     )

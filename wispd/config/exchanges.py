@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
-from wispd.config.schema import ConfigIssue, Field, MapOf, Table, at_least, endpoint, one_of, positive
+from wispd.config.schema import ConfigIssue, Field, MapOf, Table, between, endpoint, one_of
 from wispd.supervisor.kinds import INGESTOR
 
 # The markets each driver supports in this version (each one tested against a loopback fake).
@@ -39,11 +39,13 @@ def _intervals(value: list[str]) -> str | None:
 SIM_SPEC = Table(
     {
         "seed": Field(int, "an integer seed", default=1),
-        "update_hz": Field(float, "updates per second > 0", default=5.0, check=positive),
-        "volatility": Field(float, "annualised volatility > 0 (0.8 = 80%)", default=0.8, check=positive),
-        "trade_rate": Field(float, "mean trades per second, 0 or more", default=2.0,
-                            check=lambda v: None if v >= 0 else "a number of 0 or more"),
-        "levels": Field(int, "book levels per side, at least 1", default=20, check=at_least(1)),
+        "update_hz": Field(float, "updates per second above 0, up to 1000", default=5.0,
+                           check=between(0, 1000, "updates per second", low_open=True)),
+        "volatility": Field(float, "annualised volatility above 0, up to 100 (0.8 = 80%)", default=0.8,
+                            check=between(0, 100, "a volatility", low_open=True)),
+        "trade_rate": Field(float, "mean trades per second from 0 to 1000", default=2.0,
+                            check=between(0, 1000, "trades per second")),
+        "levels": Field(int, "book levels per side from 1 to 1000", default=20, check=between(1, 1000, "levels")),
         "prices": Field(dict, 'a table of start prices, e.g. {BTC-USDT = 60000.0}', default={}),
         "ticks": Field(dict, 'a table of tick sizes, e.g. {BTC-USDT = "0.1"}', default={}),
         "steps": Field(dict, 'a table of quantity steps, e.g. {BTC-USDT = "0.0001"}', default={}),
@@ -62,12 +64,12 @@ SPEC = MapOf(
                             check=_intervals),
             "book_depth": Field(int, "order book levels per side, 1-100", default=10,
                                 check=lambda v: None if 1 <= v <= 100 else "an integer from 1 to 100"),
-            "stale_after": Field(float, "seconds > 0", default=10.0, check=positive),
-            "backoff_initial": Field(float, "seconds > 0", default=0.5, check=positive),
-            "backoff_max": Field(float, "seconds > 0", default=30.0, check=positive),
+            "stale_after": Field(float, "seconds from 0.1 to 3600", default=10.0, check=between(0.1, 3600)),
+            "backoff_initial": Field(float, "seconds from 0.01 to 3600", default=0.5, check=between(0.01, 3600)),
+            "backoff_max": Field(float, "seconds from 0.01 to 86400", default=30.0, check=between(0.01, 86400)),
             "api_base": Field(str, "http://127.0.0.1:<port>", check=_loopback),
             "keepalive_s": Field(float, "seconds > 0 (WebSocket ping interval; silence is noticed after 2)",
-                                 default=15.0, check=positive),
+                                 default=15.0, check=between(1, 600)),
             "coalesce_ms": Field(float, "milliseconds a busy topic's updates may wait to go out as one frame "
                                  "(0 sends every update at once)", default=1.0,
                                  check=lambda v: None if 0 <= v <= 1000 else "0 to 1000 milliseconds"),

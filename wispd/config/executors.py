@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
-from wispd.config.schema import ConfigIssue, Field, MapOf, Table, endpoint, non_negative, one_of, positive
+from wispd.config.schema import ConfigIssue, Field, MapOf, Table, between, endpoint, one_of
 from wispd.config.secrets import check_env, check_file
 from wispd.protocol import to_decimal
 from wispd.supervisor.kinds import EXECUTOR
@@ -32,16 +32,17 @@ def _decimal_table(value: dict[str, Any]) -> str | None:
 RISK_SPEC = Table({
     "max_order_notional": Field(str, "quote units per order", default="100000", check=_decimal),
     "max_position_notional": Field(str, "quote units per symbol and strategy", default="250000", check=_decimal),
-    "max_open_orders": Field(int, "a count of 0 or more", default=50, check=non_negative),
+    "max_open_orders": Field(int, "a count from 0 to 100000", default=50, check=between(0, 100000, "a count")),
     "strategy_budget": Field(str, "quote units each strategy may have at risk", default="500000", check=_decimal),
     "budgets": Field(dict, "per-strategy budgets, {name = \"amount\"}", default={}, check=_decimal_table),
-    "price_collar_pct": Field(float, "percent from mid a limit price may be", default=5.0, check=positive),
+    "price_collar_pct": Field(float, "percent from mid a limit price may be (above 0, up to 100)", default=5.0,
+                              check=between(0, 100, "percent", low_open=True)),
 })
 
 PAPER_SPEC = Table({
     "balances": Field(dict, 'starting balances, {USDT = "100000"}', default={"USDT": "100000"},
                       check=_decimal_table),
-    "latency_ms": Field(float, "milliseconds of 0 or more", default=20.0, check=non_negative),
+    "latency_ms": Field(float, "milliseconds from 0 to 60000", default=20.0, check=between(0, 60000, "milliseconds")),
     "maker_fee": Field(str, "a fee rate, e.g. \"0.0002\"", check=_decimal),
     "taker_fee": Field(str, "a fee rate, e.g. \"0.0005\"", check=_decimal),
 })
@@ -50,12 +51,13 @@ LIVE_SPEC = Table({
     "unknown_orders": Field(str, "what to do with open exchange orders the journal does not know",
                             default="report", check=one_of("report", "cancel")),
     "poll_interval_s": Field(float, "seconds between order polls while the private streams are up (faster "
-                             "while they are down)", default=10.0, check=positive),
-    "account_poll_s": Field(float, "seconds between balance/position reads", default=30.0, check=positive),
+                             "while they are down), 0.1 to 3600", default=10.0, check=between(0.1, 3600)),
+    "account_poll_s": Field(float, "seconds between balance/position reads, 1 to 86400", default=30.0,
+                            check=between(1, 86400)),
     "request_timeout_s": Field(float, "seconds before a REST request counts as an unknown outcome",
-                               default=10.0, check=positive),
+                               default=10.0, check=between(0.5, 600)),
     "rate_limit_ms": Field(float, "override ccxt's rate limit: milliseconds per request unit (one budget "
-                           "per account)", check=positive),
+                           "per account), 1 to 60000", check=between(1, 60000, "milliseconds")),
 }, doc="live trading through ccxt")
 
 SPEC = MapOf(Table({

@@ -7,6 +7,7 @@ Nothing starts until the whole file is valid: a config error exits 78 (EX_CONFIG
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from wispd.config import exchanges as exchanges_section
 from wispd.config import executors as executors_section
 from wispd.config import processes as processes_section
 from wispd.config import strategies as strategies_section
-from wispd.config.model import ChildSpec, Config
-from wispd.config.schema import ConfigError, ConfigIssue, Table, validate
+from wispd.config.model import ChildSpec, Config, DaemonConfig
+from wispd.config.schema import ConfigError, ConfigIssue, Table, ipc_endpoint, validate
 
 try:
     import tomllib
@@ -75,7 +76,8 @@ def load_config(path: str | Path | None = None) -> Config:
     raw = read_toml(config_path)
     file = str(config_path)
     data, issues = validate(raw, root_spec(), file)
-    daemon = daemon_section.build(data["daemon"], config_path, issues)
+    warnings: list[str] = []
+    daemon = daemon_section.build(data["daemon"], config_path, issues, warnings)
     children: list[ChildSpec] = []
     for key, _, builder in _PLANES:
         children.extend(builder(data[key], daemon, issues, data))
@@ -85,6 +87,72 @@ def load_config(path: str | Path | None = None) -> Config:
             issues.append(ConfigIssue(file, f"{spec.kind} {spec.name}", spec.name,
                                       f"a unique child name (already used by a {seen[spec.name]})"))
         seen[spec.name] = spec.kind
+    issues += _tcp_issues(file, daemon, children, warnings)
     if issues:
         raise ConfigError(issues)
-    return Config(daemon=daemon, children=tuple(children), sections=data)
+    return Config(daemon=daemon, children=tuple(children), sections=data, warnings=tuple(warnings))
+
+
+ENDPOINT_ARGS = ("pub_endpoint", "snapshot_endpoint", "signals_endpoint", "reports_endpoint")
+
+
+def _tcp_issues(file: str, daemon: DaemonConfig, children: list[ChildSpec], warnings: list[str]) -> list[ConfigIssue]:
+    """tcp:// endpoints are encrypted and authenticated (CURVE) or refused; beyond loopback they warn."""
+    out: list[ConfigIssue] = []
+    for spec in children:
+        for key in ENDPOINT_ARGS:
+            endpoint = spec.args.get(key)
+            if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
+                continue
+            where = f"{spec.name} {key}"
+            if not daemon.curve_secret_file:
+                out.append(ConfigIssue(file, where, endpoint, "an ipc:// endpoint, or set daemon.curve_secret_file: "
+                                       "tcp:// endpoints are encrypted and authenticated with CURVE (generate a key "
+                                       "with `wispctl keygen FILE`)"))
+            host = endpoint[len("tcp://"):].rpartition(":")[0].strip("[]")
+            if not daemon_section.is_loopback(host):
+                warnings.append(f"{file}: {where} = {endpoint!r} listens beyond this host (CURVE-protected)")
+    return out
+
+
+@dataclass(frozen=True)
+class Paths:
+    """What wispctl needs of a config when the daemon is not running: where things are, the child names."""
+
+    config_path: Path
+    run_dir: Path
+    state_dir: Path
+    log_dir: Path
+    children: tuple[str, ...]
+    accounts: tuple[str, ...]
+
+
+def load_paths(path: str | Path | None = None) -> Paths:
+    """Directories and child names from the file alone (no validation of the rest, no secrets read)."""
+    config_path = Path(path) if path else default_config_path()
+    config_path = config_path.expanduser().absolute()
+    raw = read_toml(config_path)
+    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
+    run_dir, state_dir, log_dir = daemon_section.directories(section, config_path)
+
+    def names(key: str) -> list[str]:
+        value = raw.get(key)
+        return list(value) if isinstance(value, dict) else []
+
+    children = [f"ingestor.{n}" for n in names("exchanges")] + [f"executor.{n}" for n in names("executors")]
+    children += names("strategies") + names("processes")
+    return Paths(config_path, run_dir, state_dir, log_dir, tuple(children), tuple(names("executors")))
+
+
+def load_control_endpoint(path: str | Path | None = None) -> str:
+    """The control endpoint of a config, from its ``[daemon]`` section alone: wispctl never needs the rest
+    (strategies, secrets, a writable state directory) to reach a running daemon."""
+    config_path = Path(path) if path else default_config_path()
+    config_path = config_path.expanduser().absolute()
+    raw = read_toml(config_path)
+    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
+    endpoint = daemon_section.control_endpoint(section, config_path)
+    problem = ipc_endpoint(endpoint)
+    if problem:
+        raise ConfigError([ConfigIssue(str(config_path), "daemon.control_endpoint", endpoint, problem)])
+    return endpoint

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from wispd.config.schema import Field, Table, at_least, non_negative, one_of, positive
+from wispd.config.schema import Field, Table, between, one_of
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,9 @@ class DaemonConfig:
     link_endpoint: str = ""
     defaults: Limits = field(default_factory=Limits)
     metrics_bind: str = ""  # "" = no metrics endpoint
+    metrics_auth_env: tuple[str, str] = ("", "")  # names of the bearer token and basic user:password variables
+    curve_secret_file: str = ""  # the daemon's CURVE secret key (tcp:// endpoints)
+    curve_authorized_keys: str = ""  # outside CURVE public keys allowed in
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Config:
     daemon: DaemonConfig
     children: tuple[ChildSpec, ...]
     sections: dict[str, Any]  # the validated raw sections, for planes that need more than a ChildSpec
+    warnings: tuple[str, ...] = ()  # valid but risky settings, logged at start and printed by `wispd check`
 
     def child(self, name: str) -> ChildSpec | None:
         return next((c for c in self.children if c.name == name), None)
@@ -92,28 +96,32 @@ RESTART_SPEC = Table(
     {
         "policy": Field(str, "permanent, transient or temporary",
                         check=one_of("permanent", "transient", "temporary")),
-        "backoff_initial": Field(float, "seconds > 0", default=RestartPolicy.backoff_initial, check=positive),
-        "backoff_max": Field(float, "seconds > 0", default=RestartPolicy.backoff_max, check=positive),
-        "backoff_factor": Field(float, "a factor of at least 1", default=RestartPolicy.backoff_factor,
-                                check=at_least(1.0)),
+        "backoff_initial": Field(float, "seconds from 0.01 to 3600", default=RestartPolicy.backoff_initial,
+                                 check=between(0.01, 3600)),
+        "backoff_max": Field(float, "seconds from 0.01 to 86400", default=RestartPolicy.backoff_max,
+                             check=between(0.01, 86400)),
+        "backoff_factor": Field(float, "a factor from 1 to 100", default=RestartPolicy.backoff_factor,
+                                check=between(1, 100, "a factor")),
         "jitter": Field(float, "a fraction between 0 and 1", default=RestartPolicy.jitter,
                         check=lambda v: None if 0 <= v < 1 else "a fraction between 0 and 1"),
-        "stable_after": Field(float, "seconds > 0", default=RestartPolicy.stable_after, check=positive),
-        "max_restarts": Field(int, "an integer of at least 1", default=RestartPolicy.max_restarts,
-                              check=at_least(1)),
-        "window": Field(float, "seconds > 0", default=RestartPolicy.window, check=positive),
+        "stable_after": Field(float, "seconds from 0.1 to 86400", default=RestartPolicy.stable_after,
+                              check=between(0.1, 86400)),
+        "max_restarts": Field(int, "an integer from 1 to 1000", default=RestartPolicy.max_restarts,
+                              check=between(1, 1000, "a count")),
+        "window": Field(float, "seconds from 0.1 to 86400", default=RestartPolicy.window, check=between(0.1, 86400)),
     },
     doc="restart policy of one child",
 )
 
 LIMITS_SPEC = Table(
     {
-        "memory_mb": Field(float, "megabytes (0 = no limit)", default=0.0, check=non_negative),
-        "memory_grace": Field(float, "seconds of 0 or more", default=Limits.memory_grace, check=non_negative),
-        "start_timeout": Field(float, "seconds > 0", check=positive),
-        "heartbeat_timeout": Field(float, "seconds > 0", check=positive),
-        "drain_timeout": Field(float, "seconds of 0 or more", check=non_negative),
-        "stop_timeout": Field(float, "seconds > 0", check=positive),
+        "memory_mb": Field(float, "megabytes from 0 (no limit) to 1048576", default=0.0,
+                           check=between(0, 1048576, "megabytes")),
+        "memory_grace": Field(float, "seconds from 0 to 3600", default=Limits.memory_grace, check=between(0, 3600)),
+        "start_timeout": Field(float, "seconds from 0.1 to 3600", check=between(0.1, 3600)),
+        "heartbeat_timeout": Field(float, "seconds from 0.2 to 3600", check=between(0.2, 3600)),
+        "drain_timeout": Field(float, "seconds from 0 to 3600", check=between(0, 3600)),
+        "stop_timeout": Field(float, "seconds from 0.1 to 3600", check=between(0.1, 3600)),
     },
     doc="resource and time limits of one child",
 )

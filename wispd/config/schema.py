@@ -7,6 +7,7 @@ of ``Field``/``Table``/``MapOf`` specs walked by one function does exactly that 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,6 +157,9 @@ def _leaf(value: Any, spec: Field, file: str, path: str, issues: list[ConfigIssu
     original = value
     if spec.type is float:
         value = float(value)
+        if not math.isfinite(value):
+            issues.append(ConfigIssue(file, path, original, f"a finite number ({spec.expected})"))
+            return spec.default
     if spec.type is list and spec.item_type is not None:
         for i, item in enumerate(value):
             if not _type_ok(item, spec.item_type):
@@ -170,6 +174,22 @@ def _leaf(value: Any, spec: Field, file: str, path: str, issues: list[ConfigIssu
 
 
 # --------------------------------------------------------------------------- reusable checks
+
+def between(low: float, high: float, unit: str = "seconds", low_open: bool = False) -> Check:
+    """A finite number in [low, high] (or (low, high] with ``low_open``): every duration and rate has a sane
+    range, so ``inf`` or ``1e-300`` cannot turn a safety off or spin a loop."""
+    def check(value: float) -> str | None:
+        ok = (value > low if low_open else value >= low) and value <= high
+        if ok:
+            return None
+        lo, hi = _plain(low), _plain(high)
+        return f"{unit} above {lo}, up to {hi}" if low_open else f"{unit} from {lo} to {hi}"
+    return check
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
 
 def positive(value: float) -> str | None:
     return None if value > 0 else "a number greater than 0"

@@ -30,10 +30,13 @@ def inline_secret_issues(file: str, path: str, table: dict[str, Any]) -> list[Co
     return issues
 
 
+_TAKEN: set[str] = set()  # variables wispd moved out of its environment into memory (SecretEnv)
+
+
 def check_env(file: str, path: str, name: str) -> list[ConfigIssue]:
     if not ENV_NAME.match(name):
         return [ConfigIssue(file, path, name, "an environment variable name (A-Z, 0-9, _)")]
-    if not os.environ.get(name):
+    if not os.environ.get(name) and name not in _TAKEN:
         return [ConfigIssue(file, path, name, f"an environment variable that is set (${name} is empty or unset)")]
     return []
 
@@ -53,6 +56,37 @@ def check_file(file: str, path: str, value: str, base: Path) -> list[ConfigIssue
     if not os.access(target, os.R_OK):
         return [ConfigIssue(file, path, value, "a secrets file this user can read")]
     return []
+
+
+def secret_env_names(config: Any) -> list[str]:
+    """Every environment variable the config names as holding a secret (executors' keys, metrics auth)."""
+    names = [n for n in config.daemon.metrics_auth_env if n]
+    for item in (config.sections.get("executors") or {}).values():
+        names += [item[k] for k in ("api_key_env", "secret_env") if item.get(k)]
+    return names
+
+
+class SecretEnv:
+    """Secrets named by the config, moved out of wispd's environment into memory before any child exists.
+
+    Children inherit the environment of the forkserver, so a secret left in os.environ would reach every
+    strategy and ingestor. Here each value is handed only to the child that needs it (a live executor gets
+    its own keys in its boot arguments; the metrics server its token), and ``os.environ`` no longer has
+    it. Names that appear later (a reload) are taken the same way when first asked for."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._values: dict[str, str] = {}
+        for name in names:
+            self.take(name)
+
+    def take(self, name: str) -> str:
+        if name not in self._values and name in os.environ:
+            self._values[name] = os.environ.pop(name)
+            _TAKEN.add(name)
+        return self._values.get(name, "")
+
+    def values(self, names: list[Any]) -> dict[str, str]:
+        return {n: self.take(n) for n in names if isinstance(n, str) and n and self.take(n)}
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:

@@ -15,15 +15,25 @@ from wispd import protocol
 class Unreachable(Exception):
     """The daemon cannot be reached; the message is one line meant for the operator."""
 
+    def __init__(self, message: str, denied: bool = False) -> None:
+        super().__init__(message)
+        self.denied = denied  # the daemon may well run: this user may not talk to it
+
 
 def _probe(path: str) -> None:
-    if not os.path.exists(path):
-        raise Unreachable(f"wispd is not running (no control socket at {path})")
+    try:
+        os.stat(path)
+    except PermissionError:
+        raise Unreachable(f"permission denied: {path} belongs to another user (run wispctl as the user wispd "
+                          "runs as)", denied=True) from None
+    except FileNotFoundError:
+        raise Unreachable(f"wispd is not running (no control socket at {path})") from None
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
     except PermissionError:
-        raise Unreachable(f"permission denied on control socket {path} (run as the wispd user)") from None
+        raise Unreachable(f"permission denied on control socket {path} (run as the wispd user)",
+                          denied=True) from None
     except OSError as exc:
         if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
             raise Unreachable(f"wispd is not running (stale control socket at {path})") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import zmq
 
 from wispd import protocol
+from wispd.auth import ZapHandler, user_id
 from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, check_rules, parse_signal
 from wispd.execution.journal import OPEN_STATES, Journal, client_order_id, now_ms
 from wispd.execution.ledger import Ledger
@@ -27,14 +29,22 @@ from wispd.execution.paper import PaperEngine
 from wispd.execution.reconcile import reconcile_paper, restore_positions
 from wispd.execution.reports import ReportPublisher
 from wispd.execution.snapshots import metric_series, order_doc, state_doc
+from wispd.logs import LimitedLog
 from wispd.metrics.registry import Registry
 from wispd.protocol import dec_str
+from wispd.ratelimit import KeyedBuckets
 from wispd.runtime.context import ChildContext
-from wispd.transport import bind
+from wispd.transport import bind, limits, unlink_ipc
 
 PAUSE_ENV = "WISPD_TEST_PAUSE_AFTER_INTENT"  # test hook: seconds to sleep between commit and send
 PAUSE_ACK_ENV = "WISPD_TEST_PAUSE_AFTER_ACK"  # test hook: seconds to sleep between an ack and its commit
 FINAL_STATES = ("filled", "cancelled", "rejected")
+MD_MAX_BYTES = 16 * 1024 * 1024  # a market-data frame from an ingestor (a coalesced burst of trades)
+MAX_SIGNAL_BYTES = 64 * 1024  # a signal of 20 actions is ~8 KB; a bigger frame drops its connection
+SIGNALS_PER_PASS = 1000
+# A strategy whose signals keep being rejected is throttled (its next signals are refused at once, nothing
+# journaled) until the bucket refills: bad input costs its sender, never the account's other strategies.
+BAD_SIGNAL_RATE, BAD_SIGNAL_BURST = 20.0, 100.0
 
 
 class Executor(MarketData):
@@ -61,18 +71,27 @@ class Executor(MarketData):
         self.outcomes: Counter[str] = Counter()
         self.fills = 0
         self.bad_frames = 0
+        self.internal_errors = 0
+        self.limited = LimitedLog(self.log)
+        self.bad_signals = KeyedBuckets(BAD_SIGNAL_RATE, BAD_SIGNAL_BURST)
+        self._pending_reports: list[tuple[str, str, str, str | None, str]] = []
+        self._pending_rejections: list[tuple[str, str, Reject]] = []
         self.reg = Registry()  # counters and histograms since this process started
         self.submitted_at: dict[str, float] = {}  # client id -> when sent, until its first acknowledgement
         self.zctx = zmq.Context()
+        # Strategies authenticate (docs/security.md): the ZAP handler accepts this account's strategies only,
+        # and every signal and subscription carries the name of the connection it came from.
+        self.zap = ZapHandler(self.zctx, lambda _d, _a, mech, creds: ctx.server_keys.verify(mech, creds,
+                                                                                             self.strategies))
         self.pull = self.zctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.RCVHWM, 100_000)
-        self.pull.setsockopt(zmq.LINGER, 0)
+        limits(self.pull, max_msg=MAX_SIGNAL_BYTES, rcvhwm=100_000)
+        ctx.server_keys.server(self.pull, args["signals_endpoint"])
         bind(self.pull, args["signals_endpoint"])
-        self.reports = ReportPublisher(self.zctx, args["reports_endpoint"], ctx.name)
+        self.reports = ReportPublisher(self.zctx, args["reports_endpoint"], ctx.name, ctx.server_keys)
         self.subs: dict[str, zmq.Socket] = {}
         for name, eps in self.exchanges.items():
-            sub = self.zctx.socket(zmq.SUB)
-            sub.setsockopt(zmq.LINGER, 0)
+            sub = limits(self.zctx.socket(zmq.SUB), max_msg=MD_MAX_BYTES, rcvhwm=100_000)
+            ctx.credentials.client(sub, eps["pub"], plain=False)
             sub.connect(eps["pub"])
             self.subs[name] = sub
 
@@ -82,7 +101,8 @@ class Executor(MarketData):
 
         venue = args["venue"]
         try:
-            creds = load_credentials(venue["driver"], args["credentials"])
+            creds = load_credentials(venue["driver"], args["credentials"], self.ctx.secrets)
+            self.ctx.secrets.clear()  # read once; the ccxt instance holds them from here
         except (CredentialError, OSError) as exc:
             self.log.error("credentials_unavailable", error=str(exc))
             raise SystemExit(78) from exc
@@ -100,48 +120,97 @@ class Executor(MarketData):
                                            "order": order})
 
     def _reject(self, strategy: str | None, signal_id: str | None, rej: Reject) -> None:
+        """Count, log (rate-limited) and report a rejection once the batch's commit is done."""
         self.rejects[rej.code] += 1
         self.reg.inc("wispd_rejects_total", account=self.account, reason=rej.code)
-        self.log.info("signal_rejected", strategy=strategy, signal_id=signal_id, code=rej.code, reason=rej.message)
+        self.limited("info", "signal_rejected", kind=f"{strategy}:{rej.code}", strategy=strategy,
+                     signal_id=signal_id, code=rej.code, reason=rej.message)
         if strategy and signal_id:
-            self._report(strategy, signal_id, "rejected", rej.message, rej.code)
+            self._pending_rejections.append((strategy, signal_id, rej))
+            if rej.code not in ("throttled", "duplicate"):
+                self.bad_signals.take(strategy)
 
     # ------------------------------------------------------------------ signals
     def _signals(self) -> list[tuple[WorkingOrder, dict[str, Any]]]:
-        """Validate, dedupe, check and journal every queued signal; returns the orders to send after commit."""
+        """Validate, dedupe, check and journal every queued signal; returns the orders to send after commit.
+
+        Each signal runs under its own journal savepoint and exception guard: whatever one frame does, the
+        executor goes on with the next, and a signal that fails half-way leaves nothing in the journal."""
         to_send: list[tuple[WorkingOrder, dict[str, Any]]] = []
-        for _ in range(1000):
+        for _ in range(SIGNALS_PER_PASS):
             try:
-                frame = self.pull.recv(zmq.NOBLOCK)
+                frame = self.pull.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
-            msg = protocol.loads_dict(frame)
-            strategy = msg.get("strategy") if msg and isinstance(msg.get("strategy"), str) else None
-            signal_id = msg.get("id") if msg and isinstance(msg.get("id"), str) else None
+            if frame.more:
+                while self.pull.getsockopt(zmq.RCVMORE):
+                    self.pull.recv(zmq.NOBLOCK)
+                self.bad_frames += 1
+                self.limited("warning", "bad_frame", kind="multipart", reason="a signal is exactly one frame")
+                continue
+            msg = protocol.loads_dict(frame.bytes)
+            user = user_id(frame)
+            if msg is not None and user is not None and msg.get("strategy", user) != user:
+                self._reject(user, msg.get("id") if isinstance(msg.get("id"), str) else None,
+                             Reject("wrong_strategy", f"this connection is strategy {user!r}; it cannot send "
+                                    f"signals as {str(msg.get('strategy'))[:64]!r}"))
+                continue
+            if msg is not None and user is not None:
+                msg["strategy"] = user  # who sent it is the connection's name, never the frame's say-so
+            self.journal.savepoint()
             try:
-                sig = parse_signal(msg)
-            except Reject as rej:
-                self.bad_frames += msg is None
-                self._reject(strategy if strategy in self.strategies else None, signal_id, rej)
-                continue
-            strategy, signal_id = sig["strategy"], sig["id"]
-            if strategy not in self.strategies:
-                self._reject(None, None, Reject("unknown_strategy", f"{strategy!r} does not trade on {self.account}"))
-                continue
-            if not self.journal.record_signal(strategy, signal_id, "received", "", msg):
-                self._reject(strategy, signal_id, Reject("duplicate", f"signal {signal_id} was already received"))
-                continue
-            if now_ms() > sig["ts"] + sig["ttl_ms"]:
-                self.journal.set_signal_status(strategy, signal_id, "rejected", "expired")
-                self._reject(strategy, signal_id, Reject("expired", "the signal's TTL passed before it arrived"))
-                continue
-            try:
-                to_send += self._actions(sig)
-                self.journal.set_signal_status(strategy, signal_id, "accepted")
-            except Reject as rej:
-                self.journal.set_signal_status(strategy, signal_id, "rejected", rej.code)
-                self._reject(strategy, signal_id, rej)
+                to_send += self._signal(msg)
+                self.journal.release_savepoint()
+            except Exception as exc:  # noqa: BLE001 - one bad frame never takes the account down
+                self.journal.rollback_to_savepoint()
+                self.internal_errors += 1
+                self.reg.inc("wispd_internal_errors_total", account=self.account, kind=type(exc).__name__)
+                self.limited("error", "signal_failed", kind=type(exc).__name__, error=f"{type(exc).__name__}: {exc}",
+                             traceback=traceback.format_exc(limit=8))
+                strategy = msg.get("strategy") if msg else None
+                signal_id = msg.get("id") if msg else None
+                if isinstance(strategy, str) and strategy in self.strategies and isinstance(signal_id, str):
+                    self._reject(strategy, signal_id[:64], Reject("internal_error", f"the executor could not "
+                                                                   f"process this signal ({type(exc).__name__})"))
         return to_send
+
+    def _signal(self, msg: dict[str, Any] | None) -> list[tuple[WorkingOrder, dict[str, Any]]]:
+        strategy = msg.get("strategy") if msg and isinstance(msg.get("strategy"), str) else None
+        signal_id = msg.get("id") if msg and isinstance(msg.get("id"), str) else None
+        known = strategy if strategy in self.strategies else None
+        if known and self.bad_signals.get(known).empty:
+            self._reject(known, signal_id, Reject("throttled", "too many rejected signals from this strategy; "
+                                                  "its signals are refused until the rate drops"))
+            return []
+        try:
+            sig = parse_signal(msg)
+        except Reject as rej:
+            self.bad_frames += msg is None
+            self._reject(known, signal_id, rej)
+            return []
+        strategy, signal_id = sig["strategy"], sig["id"]
+        if strategy not in self.strategies:
+            self._reject(None, None, Reject("unknown_strategy", f"{strategy!r} does not trade on {self.account}"))
+            return []
+        if not self.journal.healthy:
+            self._reject(strategy, signal_id, Reject("journal_unavailable", "the journal cannot be written "
+                                                     f"({self.journal.fault}); no new orders until it can"))
+            return []
+        if not self.journal.record_signal(strategy, signal_id, "received", "", msg):
+            self._reject(strategy, signal_id, Reject("duplicate", f"signal {signal_id} was already received"))
+            return []
+        if now_ms() > sig["ts"] + sig["ttl_ms"]:
+            self.journal.set_signal_status(strategy, signal_id, "rejected", "expired")
+            self._reject(strategy, signal_id, Reject("expired", "the signal's TTL passed before it arrived"))
+            return []
+        try:
+            out = self._actions(sig)
+            self.journal.set_signal_status(strategy, signal_id, "accepted")
+            return out
+        except Reject as rej:
+            self.journal.set_signal_status(strategy, signal_id, "rejected", rej.code)
+            self._reject(strategy, signal_id, rej)
+            return []
 
     def _open_row(self, client_id: str, strategy: str) -> dict[str, Any]:
         row = self.journal.order(client_id)
@@ -270,7 +339,13 @@ class Executor(MarketData):
         self._pending_reports.append((client_id, status, reason, None, code))
 
     def _flush_reports(self) -> None:
-        """Reports go out after the journal commit that recorded what they report."""
+        """Reports go out after the journal commit that recorded what they report (held while the journal
+        cannot be written: what they say is not durable yet)."""
+        for strategy, signal_id, rej in self._pending_rejections:
+            self._report(strategy, signal_id, "rejected", rej.message, rej.code)
+        self._pending_rejections = []
+        if not self.journal.healthy:
+            return
         for client_id, status, reason, signal_id, code in self._pending_reports:
             row = self.journal.order(client_id)
             if row is not None:
@@ -310,13 +385,13 @@ class Executor(MarketData):
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        self._pending_reports: list[tuple[str, str, str, str | None, str]] = []
         summary = self.reconcile()
         self.log.info("reconciled", **summary)
         poller = zmq.Poller()
         poller.register(self.pull, zmq.POLLIN)
         poller.register(self.ctx.link_socket, zmq.POLLIN)
         poller.register(self.reports.sock, zmq.POLLIN)
+        poller.register(self.zap.sock, zmq.POLLIN)
         for sub in self.subs.values():
             poller.register(sub, zmq.POLLIN)
         if self.mode == "live":
@@ -327,6 +402,8 @@ class Executor(MarketData):
         last_state = 0.0
         while not self.ctx.stopping:
             events = dict(poller.poll(20))
+            if self.zap.sock in events:
+                self.zap.handle()
             if self.ctx.link_socket in events:
                 self.ctx.handle_link()
             self._commands()
@@ -334,6 +411,9 @@ class Executor(MarketData):
                 self.reports.subscriptions()
             to_send = self._signals() if self.pull in events else []
             self._commit()  # every intent of the batch is durable before any order leaves
+            if to_send and not self.journal.healthy:
+                self._not_durable(to_send)
+                to_send = []
             self._flush_reports()
             if to_send and pause:
                 self.log.warning("test_pause_after_intent", seconds=pause)
@@ -371,9 +451,29 @@ class Executor(MarketData):
         return 0
 
     def _commit(self) -> None:
+        was = self.journal.fault
         took = self.journal.commit()
         if took:
             self.reg.observe("wispd_journal_commit_seconds", took, account=self.account)
+        if self.journal.fault != was:
+            if self.journal.fault:
+                self.log.error("journal_unavailable", error=self.journal.fault, path=str(self.journal.path),
+                               effect="no new orders on this account until a commit succeeds")
+            else:
+                self.log.warning("journal_recovered", path=str(self.journal.path))
+        if self.mode == "paper":
+            self.engine.frozen = not self.journal.healthy  # no paper fill that could not be journaled
+
+    def _not_durable(self, to_send: list[tuple[WorkingOrder, dict[str, Any]]]) -> None:
+        """The commit of these intents failed: they are never sent, and the journal will say so too."""
+        for order, sig in to_send:
+            self.journal.update_order(order.client_id, status="rejected", reason="journal_unavailable")
+            self.journal.set_signal_status(order.strategy, sig["id"], "rejected", "journal_unavailable")
+            rej = Reject("journal_unavailable", f"the intent could not be made durable ({self.journal.fault}); "
+                         "not sent")
+            if not any(r[1] == sig["id"] for r in self._pending_rejections):
+                self._reject(order.strategy, sig["id"], rej)
+        self._pending_reports = [r for r in self._pending_reports if r[0] not in {o.client_id for o, _ in to_send}]
 
     def _periodic(self) -> None:
         users = self.strategies | {k[0] for k in self.ledger.positions}
@@ -393,9 +493,13 @@ class Executor(MarketData):
                           "journal_commits": self.journal.commits,
                           "prom": metric_series(self.reg, self.account, full, self.ledger, self._marks(),
                                                 len(self.engine.orders), self.bad_frames, gauges)})
-        self.ctx.status("halted" if self.halted else "trading",
-                        f"{self.mode}: {len(self.engine.orders)} open orders, {len(full['positions'])} positions"
-                        f"{note}", fills=self.fills, rejects=sum(self.rejects.values()))
+        gauges["wispd_journal_healthy"] = float(self.journal.healthy)
+        phase = "halted: journal" if not self.journal.healthy else "halted" if self.halted else "trading"
+        if not self.journal.healthy:
+            note += f"; journal cannot be written: {self.journal.fault}"
+        self.ctx.status(phase, f"{self.mode}: {len(self.engine.orders)} open orders, {len(full['positions'])} "
+                        f"positions{note}", fills=self.fills, rejects=sum(self.rejects.values()),
+                        journal=self.journal.fault or "ok")
 
     def close(self) -> None:
         if self.mode == "live":
@@ -403,4 +507,7 @@ class Executor(MarketData):
         self.journal.close()
         for sock in [self.pull, self.reports.sock, *self.subs.values()]:
             sock.close()
+        self.zap.close()
         self.zctx.term()
+        for endpoint in (self.args["signals_endpoint"], self.args["reports_endpoint"]):
+            unlink_ipc(endpoint)

@@ -7,11 +7,19 @@ Rules it exists to enforce (brief section 7):
   the exchange (or the paper book) and nothing is sent twice.
 
 Writes of one poll batch share one transaction (``commit``), so bursts cost one fsync, not one per signal.
+
+A journal that cannot be written (disk full, read-only, I/O error) does not crash its executor: the write
+that failed and every later one are kept in order in memory (the *backlog*) and replayed in one
+transaction as soon as a commit succeeds again (``healthy`` tells the executor, which halts its account
+meanwhile). The executor's memory already holds what the backlog says, so a replay makes the file agree
+with it again; nothing is reported before the commit that records it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import sqlite3
 import time
 from collections import OrderedDict
@@ -45,6 +53,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 OPEN_STATES = ("intent", "accepted", "open", "partially_filled")
+FINAL_STATES = ("filled", "cancelled", "rejected")
+RETRY_S = 1.0  # a faulted journal tries to replay its backlog at most this often
 ORDER_COLUMNS = ("client_id", "strategy", "signal_id", "action", "exchange", "market", "symbol", "side", "order_type",
                  "qty", "price", "tif")
 ROW_CACHE = 10_000
@@ -64,18 +74,54 @@ def now_ms() -> float:
     return time.time() * 1000
 
 
+class JournalLocked(RuntimeError):
+    """Another process holds this journal: two writers would make two orders of one intent."""
+
+
+def lock_journal(path: Path) -> int:
+    """An exclusive flock on ``<journal>.lock`` for as long as this process lives (a lock dies with its
+    holder, so a killed executor never leaves a stale one)."""
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise JournalLocked(f"journal {path} is in use by another executor (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock_fd = lock_journal(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         self._migrate()
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            try:
+                os.chmod(f"{path}{suffix}", 0o600)  # journals hold what every strategy did: owner only
+            except OSError:
+                pass
         self.db.row_factory = sqlite3.Row
         self._in_tx = False
+        self._ops: list[tuple[str, tuple[Any, ...]]] = []  # this transaction's writes, in order
+        self.backlog: list[tuple[str, tuple[Any, ...]]] = []  # writes not yet durable because the file failed
+        self.fault: str | None = None  # why the journal cannot be written right now
+        self._next_retry = 0.0
+        self._undo: list[tuple[str, dict[str, Any] | None]] | None = None  # cache changes since the savepoint
+        self._mark = 0
         self._rows: OrderedDict[str, dict[str, Any]] = OrderedDict()  # write-through cache of order rows
+        self.open_rows: dict[str, dict[str, Any]] = {  # every order that is not final, kept current here
+            r["client_id"]: dict(r) for r in self.db.execute(
+                f"SELECT * FROM orders WHERE status IN ({','.join('?' * len(OPEN_STATES))}) ORDER BY created_ms",
+                OPEN_STATES)}
         self.commits = 0
         self.commit_seconds: list[float] = []
 
@@ -87,45 +133,156 @@ class Journal:
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills(trade_id) WHERE trade_id IS NOT NULL")
         self.db.execute("CREATE INDEX IF NOT EXISTS orders_exchange_id ON orders(exchange_id)")
 
-    # ------------------------------------------------------------------ transactions
-    def begin(self) -> None:
-        if not self._in_tx:
-            self.db.execute("BEGIN IMMEDIATE")
-            self._in_tx = True
+    # ------------------------------------------------------------------ writes and transactions
+    @property
+    def healthy(self) -> bool:
+        return self.fault is None
+
+    def _failed(self, exc: Exception) -> None:
+        """The file refused a write or a commit: keep this transaction's writes for the replay."""
+        if self.fault is None:
+            self.fault = f"{type(exc).__name__}: {exc}"
+        if self._in_tx:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._in_tx = False
+        self._mark += len(self.backlog)  # an open savepoint now starts inside the backlog
+        self.backlog += self._ops
+        self._ops = []
+        self._next_retry = time.monotonic() + RETRY_S
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        if self.fault is not None:
+            self.backlog.append((sql, params))
+            return
+        try:
+            if not self._in_tx:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._in_tx = True
+            self.db.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            self.backlog.append((sql, params))
+            return
+        self._ops.append((sql, params))
 
     def commit(self) -> float:
-        """Make everything written since ``begin`` durable; returns the seconds the commit took."""
+        """Make everything written since the last commit durable; returns the seconds the commit took.
+
+        While faulted, this is where the backlog is replayed (at most once per ``RETRY_S``)."""
+        if self.fault is not None:
+            return self._replay()
         if not self._in_tx:
             return 0.0
         t0 = time.perf_counter()
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return 0.0
         self._in_tx = False
+        self._ops = []
+        self._mark = 0
         took = time.perf_counter() - t0
         self.commits += 1
         self.commit_seconds.append(took)
         del self.commit_seconds[:-1000]
         return took
 
+    def _replay(self) -> float:
+        if time.monotonic() < self._next_retry:
+            return 0.0
+        self._next_retry = time.monotonic() + RETRY_S
+        t0 = time.perf_counter()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            for sql, params in self.backlog:
+                try:
+                    self.db.execute(sql, params)
+                except sqlite3.IntegrityError:
+                    pass  # already there (a row the failed commit did write): the file agrees already
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self.fault = f"{type(exc).__name__}: {exc}"
+            return 0.0
+        self.backlog, self.fault = [], None
+        self.commits += 1
+        return time.perf_counter() - t0
+
+    def savepoint(self) -> None:
+        """Start one signal's writes: ``rollback_to_savepoint`` undoes exactly those (file and caches)."""
+        self._mark = len(self.backlog) if self.fault is not None else len(self._ops)
+        self._undo = []
+        if self.fault is None:
+            try:
+                if not self._in_tx:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self._in_tx = True
+                self.db.execute("SAVEPOINT sig")
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                self._mark = len(self.backlog)
+
+    def release_savepoint(self) -> None:
+        if self.fault is None and self._in_tx:
+            try:
+                self.db.execute("RELEASE sig")
+            except sqlite3.Error as exc:
+                self._failed(exc)
+        self._undo = None
+
+    def rollback_to_savepoint(self) -> None:
+        if self.fault is None and self._in_tx:
+            try:
+                self.db.execute("ROLLBACK TO sig")
+                self.db.execute("RELEASE sig")
+                del self._ops[self._mark:]
+            except sqlite3.Error as exc:
+                self._failed(exc)
+        elif self.fault is not None:
+            del self.backlog[self._mark:]
+        for client_id, before in reversed(self._undo or []):
+            if before is None:
+                self._rows.pop(client_id, None)
+                self.open_rows.pop(client_id, None)
+            else:
+                self._cache(before)
+        self._undo = None
+
     def close(self) -> None:
-        if self._in_tx:
+        if self._in_tx or self.fault is not None:
+            self._next_retry = 0.0
             self.commit()
         self.db.close()
+        os.close(self._lock_fd)
 
     # ------------------------------------------------------------------ signals
     def record_signal(self, strategy: str, signal_id: str, status: str, reason: str, payload: Any) -> bool:
         """False if this (strategy, signal id) was seen before: a duplicate, never executed again."""
-        self.begin()
+        if self.fault is not None and self.has_signal(strategy, signal_id):
+            return False  # (healthy, the primary key says so)
         try:
-            self.db.execute("INSERT INTO signals VALUES (?,?,?,?,?,?)",
-                            (strategy, signal_id, now_ms(), status, reason, orjson.dumps(payload)))
-            return True
+            self._write("INSERT INTO signals VALUES (?,?,?,?,?,?)",
+                        (strategy, signal_id, now_ms(), status, reason[:500], orjson.dumps(payload)))
         except sqlite3.IntegrityError:
             return False
+        return True
+
+    def has_signal(self, strategy: str, signal_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM signals WHERE strategy=? AND signal_id=?",
+                               (strategy, signal_id)).fetchone() is not None
 
     def set_signal_status(self, strategy: str, signal_id: str, status: str, reason: str = "") -> None:
-        self.begin()
-        self.db.execute("UPDATE signals SET status=?, reason=? WHERE strategy=? AND signal_id=?",
-                        (status, reason, strategy, signal_id))
+        self._write("UPDATE signals SET status=?, reason=? WHERE strategy=? AND signal_id=?",
+                    (status, reason[:500], strategy, signal_id))
 
     def signal_payload(self, strategy: str, signal_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT payload FROM signals WHERE strategy=? AND signal_id=?",
@@ -133,45 +290,58 @@ class Journal:
         return orjson.loads(row[0]) if row and row[0] else None
 
     # ------------------------------------------------------------------ orders
-    def _remember(self, row: dict[str, Any]) -> None:
-        self._rows[row["client_id"]] = row
-        self._rows.move_to_end(row["client_id"])
+    def _cache(self, row: dict[str, Any]) -> None:
+        cid = row["client_id"]
+        self._rows[cid] = row
+        self._rows.move_to_end(cid)
         if len(self._rows) > ROW_CACHE:
             self._rows.popitem(last=False)
+        if row["status"] in OPEN_STATES:
+            self.open_rows[cid] = row
+        else:
+            self.open_rows.pop(cid, None)
+
+    def _remember_undo(self, client_id: str) -> None:
+        if self._undo is not None:
+            before = self._rows.get(client_id) or self.open_rows.get(client_id)
+            self._undo.append((client_id, dict(before) if before is not None else None))
 
     def record_intent(self, o: dict[str, Any]) -> None:
-        self.begin()
         t = now_ms()
         flags = orjson.dumps(o.get("flags") or {})
-        self.db.execute(
+        self._write(
             "INSERT INTO orders (client_id, strategy, signal_id, action, exchange, market, symbol, side, order_type,"
             " qty, price, tif, flags, status, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (o["client_id"], o["strategy"], o["signal_id"], o["action"], o["exchange"], o["market"], o["symbol"],
              o["side"], o["order_type"], o["qty"], o["price"], o["tif"], flags, "intent", t, t))
-        self._remember({**{k: o[k] for k in ORDER_COLUMNS if k in o}, "flags": flags, "status": "intent",
-                        "filled": "0", "avg_price": None, "fees": "0", "exchange_id": None, "reason": "",
-                        "created_ms": t, "updated_ms": t})
+        self._remember_undo(o["client_id"])
+        self._cache({**{k: o[k] for k in ORDER_COLUMNS if k in o}, "flags": flags, "status": "intent",
+                     "filled": "0", "avg_price": None, "fees": "0", "exchange_id": None, "reason": "",
+                     "created_ms": t, "updated_ms": t})
 
     def update_order(self, client_id: str, **fields: Any) -> None:
-        self.begin()
         fields["updated_ms"] = now_ms()
+        if isinstance(fields.get("reason"), str):
+            fields["reason"] = fields["reason"][:500]
         cols = ", ".join(f"{k}=?" for k in fields)
-        self.db.execute(f"UPDATE orders SET {cols} WHERE client_id=?", (*fields.values(), client_id))
-        cached = self._rows.get(client_id)
-        if cached is not None:
-            cached.update(fields)
+        self._write(f"UPDATE orders SET {cols} WHERE client_id=?", (*fields.values(), client_id))
+        row = self.order(client_id)
+        if row is not None:
+            self._remember_undo(client_id)
+            self._cache({**row, **fields})
 
     def record_fill(self, client_id: str, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str,
                     trade_id: str | None = None) -> bool:
         """False if this exchange trade id is already journaled (a replayed fill is never counted twice)."""
-        self.begin()
+        if trade_id is not None and self.fault is not None and (self.has_trade(trade_id) or any(
+                sql.startswith("INSERT INTO fills") and params[-1] == trade_id for sql, params in self.backlog)):
+            return False  # (healthy, the unique index says so)
         try:
-            self.db.execute("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity, trade_id)"
-                            " VALUES (?,?,?,?,?,?,?)",
-                            (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id))
-            return True
+            self._write("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity, trade_id) VALUES (?,?,?,?,?,?,?)",
+                        (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id))
         except sqlite3.IntegrityError:
             return False
+        return True
 
     def trade_ids(self, since_ms: float = 0) -> set[str]:
         rows = self.db.execute("SELECT trade_id FROM fills WHERE trade_id IS NOT NULL AND ts_ms >= ?", (since_ms,))
@@ -181,21 +351,27 @@ class Journal:
         return self.db.execute("SELECT 1 FROM fills WHERE trade_id=?", (trade_id,)).fetchone() is not None
 
     def client_id_of(self, exchange_id: str) -> str | None:
+        for row in self.open_rows.values():
+            if row.get("exchange_id") == exchange_id:
+                return str(row["client_id"])
         row = self.db.execute("SELECT client_id FROM orders WHERE exchange_id=?", (exchange_id,)).fetchone()
         return row[0] if row else None
 
     def order(self, client_id: str) -> dict[str, Any] | None:
         """The order's row (from the write-through cache when this process wrote or read it recently)."""
-        cached = self._rows.get(client_id)
+        cached = self._rows.get(client_id) or self.open_rows.get(client_id)
         if cached is not None:
             return dict(cached)
         row = self.db.execute("SELECT * FROM orders WHERE client_id=?", (client_id,)).fetchone()
         if row is None:
             return None
-        self._remember(dict(row))
+        self._cache(dict(row))
         return dict(row)
 
     def orders(self, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Rows by status; open ones come from memory (current even while the file cannot be written)."""
+        if states is not None and set(states) <= set(OPEN_STATES):
+            return [dict(r) for r in self.open_rows.values() if r["status"] in states]
         if states is None:
             rows = self.db.execute("SELECT * FROM orders ORDER BY created_ms").fetchall()
         else:
@@ -207,24 +383,21 @@ class Journal:
     # ------------------------------------------------------------------ positions and balances
     def save_position(self, strategy: str, exchange: str, market: str, symbol: str, qty: Decimal, avg: Decimal,
                       realized: Decimal, fees: Decimal) -> None:
-        self.begin()
-        self.db.execute("INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?)",
-                        (strategy, exchange, market, symbol, str(qty), str(avg), str(realized), str(fees)))
+        self._write("INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?)",
+                    (strategy, exchange, market, symbol, str(qty), str(avg), str(realized), str(fees)))
 
     def positions(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM positions").fetchall()]
 
     def save_balance(self, asset: str, amount: Decimal) -> None:
-        self.begin()
-        self.db.execute("INSERT OR REPLACE INTO balances VALUES (?,?)", (asset, str(amount)))
+        self._write("INSERT OR REPLACE INTO balances VALUES (?,?)", (asset, str(amount)))
 
     def balances(self) -> dict[str, Decimal]:
         return {r["asset"]: Decimal(r["amount"]) for r in self.db.execute("SELECT * FROM balances").fetchall()}
 
     def meta(self, key: str, value: str | None = None) -> str | None:
         if value is not None:
-            self.begin()
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
+            self._write("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
             return value
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None

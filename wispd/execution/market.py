@@ -28,6 +28,7 @@ class MarketData:
     """Mixed into the executor; uses its ``zctx``, ``exchanges``, ``subs``, ``rules``, ``engine``."""
 
     zctx: zmq.Context
+    ctx: Any
     exchanges: dict[str, dict[str, str]]
     subs: dict[str, zmq.Socket]
     rules: dict[MarketKey, MarketRules]
@@ -46,6 +47,7 @@ class MarketData:
         sock = self.zctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
+            self.ctx.credentials.client(sock, self.exchanges[exchange]["snapshot"], plain=False)
             sock.connect(self.exchanges[exchange]["snapshot"])
             rid, frame = protocol.snap_request(op, **fields)
             sock.send(frame)

@@ -49,6 +49,7 @@ class PaperEngine:
         self.latency_ms = latency_ms
         self.books: dict[tuple[str, str, str], Book] = {}
         self.orders: dict[str, WorkingOrder] = {}  # every order not yet final
+        self.frozen = False  # the journal cannot be written: books are followed, nothing is matched
 
     def mid(self, key: tuple[str, str, str]) -> Decimal | None:
         book = self.books.get(key)
@@ -77,6 +78,8 @@ class PaperEngine:
 
     def tick(self, now_ms: float) -> list[Event]:
         """Activate orders whose latency has passed."""
+        if self.frozen:
+            return []
         events: list[Event] = []
         for order in list(self.orders.values()):
             if order.status == "pending" and order.active_at <= now_ms:
@@ -136,6 +139,8 @@ class PaperEngine:
 
     def on_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels, now_ms: float) -> list[Event]:
         self.books[key] = Book(bids, asks)
+        if self.frozen:
+            return []
         events = self.tick(now_ms)
         for order in list(self.orders.values()):
             if order.book_key != key or order.status not in ("open", "partially_filled") or order.price is None:
@@ -151,6 +156,8 @@ class PaperEngine:
         return events
 
     def on_trades(self, key: tuple[str, str, str], trades: list[tuple[Decimal, Decimal]], now_ms: float) -> list[Event]:
+        if self.frozen:
+            return []
         events = self.tick(now_ms)
         for order in list(self.orders.values()):
             if order.book_key != key or order.status not in ("open", "partially_filled") or order.price is None:

@@ -23,14 +23,20 @@ import zmq
 import zmq.asyncio
 
 from wispd import protocol
+from wispd.auth import ZapHandler
 from wispd.ingest.publisher import SNDHWM, MdPublisher
 from wispd.ingest.source import Source
+from wispd.logs import LimitedLog
 from wispd.metrics.registry import Registry
 from wispd.protocol import Topic
 from wispd.runtime.context import ChildContext
-from wispd.transport import bind
+from wispd.transport import bind, limits, unlink_ipc
 
 HISTORY_MAX = 1500
+MAX_STREAMS = 2000  # topics one ingestor streams at most: subscriptions beyond it are refused (and logged)
+MAX_PENDING = 1000  # snapshot requests being answered at once; more are told "busy"
+SUBSCRIPTION_MAX_BYTES = 1024  # an XPUB subscription is a topic prefix
+REQUEST_MAX_BYTES = 64 * 1024  # a snapshot/history/markets/watch request
 
 
 def pair_channels(market: str) -> list[str]:
@@ -46,12 +52,16 @@ class Ingestor:
         self.backoff_initial = float(args.get("backoff_initial", 0.5))
         self.backoff_max = float(args.get("backoff_max", 30.0))
         self.zctx = zmq.asyncio.Context()
+        # Market data is open to any local process of this user on ipc:// (docs/security.md); tcp:// is CURVE.
+        self.zap = ZapHandler(self.zctx, lambda _d, _a, mech, creds: ctx.server_keys.verify(mech, creds)) \
+            if any(args[k].startswith("tcp://") for k in ("pub_endpoint", "snapshot_endpoint")) else None
         self.pub = self.zctx.socket(zmq.XPUB)
-        self.pub.setsockopt(zmq.SNDHWM, SNDHWM)
-        self.pub.setsockopt(zmq.LINGER, 0)
+        limits(self.pub, max_msg=SUBSCRIPTION_MAX_BYTES, sndhwm=SNDHWM)
+        ctx.server_keys.server(self.pub, args["pub_endpoint"], authenticate=False)
         bind(self.pub, args["pub_endpoint"])
         self.snap = self.zctx.socket(zmq.ROUTER)
-        self.snap.setsockopt(zmq.LINGER, 0)
+        limits(self.snap, max_msg=REQUEST_MAX_BYTES, rcvhwm=10_000)
+        ctx.server_keys.server(self.snap, args["snapshot_endpoint"], authenticate=False)
         bind(self.snap, args["snapshot_endpoint"])
         self.publisher = MdPublisher(self.pub, ctx.name, float(args.get("coalesce_ms", 0.0)),
                                      lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
@@ -64,6 +74,9 @@ class Ingestor:
         self.reconnects: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.bad_requests = 0
+        self.refused_streams = 0
+        self.pending = 0
+        self.limited = LimitedLog(self.log)
 
     # ------------------------------------------------------------------ watching
     def topics_for(self, market: str, symbol: str, channel: str | None) -> list[Topic]:
@@ -73,6 +86,11 @@ class Ingestor:
 
     def hold(self, topic: Topic, holder: str) -> None:
         key = topic.encode()
+        if key not in self.tasks and len(self.tasks) >= MAX_STREAMS:
+            self.refused_streams += 1
+            self.limited("warning", "stream_refused", topic=key.decode(), holder=holder[:80],
+                         reason=f"this ingestor already streams {MAX_STREAMS} topics")
+            return
         holders = self.holders.setdefault(key, set())
         holders.add(holder)
         if key not in self.tasks:
@@ -171,9 +189,23 @@ class Ingestor:
     async def _snapshots(self) -> None:
         while True:
             frames = await self.snap.recv_multipart()
+            if len(frames) < 2:
+                self.bad_requests += 1
+                continue
+            if self.pending >= MAX_PENDING:
+                await self.snap.send_multipart([*frames[:-1], protocol.dumps(
+                    {"id": "", "ok": False, "error": "busy: too many requests in flight"})])
+                continue
+            self.pending += 1
             asyncio.get_running_loop().create_task(self._answer(frames[:-1], frames[-1]))
 
     async def _answer(self, envelope: list[bytes], payload: bytes) -> None:
+        try:
+            await self._answer_one(envelope, payload)
+        finally:
+            self.pending -= 1
+
+    async def _answer_one(self, envelope: list[bytes], payload: bytes) -> None:
         req = protocol.parse_snap_request(payload)
         if req is None:
             self.bad_requests += 1
@@ -202,8 +234,11 @@ class Ingestor:
             topic = self._topic(req.get("topic"))
             key = topic.encode()
             if key in self.holders and key not in self.publisher.latest:
+                wait = req.get("wait", 2.0)
+                if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 10:
+                    raise ValueError("wait must be 0 to 10 seconds")
                 try:
-                    await asyncio.wait_for(self.first[key].wait(), float(req.get("wait", 2.0)))
+                    await asyncio.wait_for(self.first[key].wait(), float(wait))
                 except TimeoutError:
                     pass
             return {"envelope": self.publisher.snapshot(key)}
@@ -211,14 +246,21 @@ class Ingestor:
             topic = self._topic(req.get("topic"))
             if topic.interval is None:
                 raise ValueError("history needs a kline topic (md....kline.<interval>)")
-            limit = int(req.get("limit", 200))
-            if not 0 < limit <= HISTORY_MAX:
+            limit = req.get("limit", 200)
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= HISTORY_MAX:
                 raise ValueError(f"limit must be 1..{HISTORY_MAX}")
             return {"candles": await self.source.history(topic, limit)}
         if op == "markets":
-            wanted = [tuple(x) for x in req.get("symbols") or [] if isinstance(x, list) and len(x) == 2]
+            symbols = req.get("symbols") or []
+            if not isinstance(symbols, list) or len(symbols) > 1000:
+                raise ValueError("symbols must be a list of at most 1000 [market, SYMBOL] pairs")
+            wanted = [(x[0], x[1]) for x in symbols if isinstance(x, list) and len(x) == 2
+                      and x[0] in protocol.MARKETS and isinstance(x[1], str) and protocol.valid_symbol(x[1])]
             return {"markets": await self.source.markets(wanted)}
-        topics = [self._topic(t) for t in req.get("topics") or []]
+        raw_topics = req.get("topics") or []
+        if not isinstance(raw_topics, list) or len(raw_topics) > 1000:
+            raise ValueError("topics must be a list of at most 1000 topics")
+        topics = [self._topic(t) for t in raw_topics]
         for topic in topics:
             (self.hold if op == "watch" else self.release)(topic, "req")
         return {}
@@ -256,6 +298,8 @@ class Ingestor:
         await self.source.connect()
         loop = asyncio.get_running_loop()
         background = [loop.create_task(c) for c in (self._xpub(), self._snapshots(), self._staleness())]
+        if self.zap is not None:
+            background.append(loop.create_task(self.zap.serve()))
         try:
             pairs = self.args.get("pairs") or []
             for market, symbol in pairs:
@@ -294,4 +338,8 @@ class Ingestor:
             await self.source.close()
             self.pub.close()
             self.snap.close()
+            if self.zap is not None:
+                self.zap.close()
             self.zctx.term()
+            for endpoint in (self.args["pub_endpoint"], self.args["snapshot_endpoint"]):
+                unlink_ipc(endpoint)

@@ -8,9 +8,69 @@ loses all its series.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from wispd.metrics.catalogue import CATALOGUE
 from wispd.metrics.registry import Labels, labels_key
+
+MAX_SERIES = 20_000  # per child and kind: a child's snapshot beyond this is cut
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _labels(name: str, raw: Any) -> dict[str, str] | None:
+    if not isinstance(raw, dict):
+        return None
+    return {k: str(raw[k])[:200] for k in CATALOGUE[name].labels if k in raw}
+
+
+def clean_series(snapshot: Any) -> tuple[dict[str, Any], int]:
+    """A child's metric snapshot as wispd will fold it: only series of the catalogue, with its labels,
+    finite numbers and histograms of a consistent shape. Returns (clean snapshot, entries dropped): one
+    malformed entry costs only itself, never the scrape or the supervisor."""
+    out: dict[str, list[Any]] = {"c": [], "g": [], "h": []}
+    dropped = 0
+    if not isinstance(snapshot, dict):
+        return out, 1
+    for kind, want in (("c", "counter"), ("g", "gauge"), ("h", "histogram")):
+        entries = snapshot.get(kind) or []
+        if not isinstance(entries, list):
+            dropped += 1
+            continue
+        for entry in entries[:MAX_SERIES]:
+            clean = _entry(entry, want)
+            if clean is None:
+                dropped += 1
+            else:
+                out[kind].append(clean)
+        dropped += max(0, len(entries) - MAX_SERIES)
+    return out, dropped
+
+
+def _entry(entry: Any, want: str) -> list[Any] | None:
+    if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
+        return None
+    meta = CATALOGUE.get(entry[0])
+    if meta is None or meta.type != want:
+        return None
+    if want != "histogram":
+        if len(entry) != 3 or not _num(entry[2]) or (want == "counter" and entry[2] < 0):
+            return None
+        labels = _labels(entry[0], entry[1])
+        return None if labels is None else [entry[0], labels, float(entry[2])]
+    if len(entry) != 6:
+        return None
+    name, raw_labels, bounds, counts, total, count = entry
+    labels = _labels(name, raw_labels)
+    if labels is None or not isinstance(bounds, list) or not isinstance(counts, list) or not 0 < len(bounds) <= 64 \
+            or len(counts) != len(bounds) + 1 or not all(_num(b) for b in bounds) or bounds != sorted(bounds) \
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts) \
+            or not _num(total) or not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return None
+    return [name, labels, [float(b) for b in bounds], list(counts), float(total), count]
 
 Key = tuple[str, Labels]
 

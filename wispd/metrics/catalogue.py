@@ -42,6 +42,8 @@ CATALOGUE: dict[str, Metric] = {
                                              "wispd"),
     "wispd_control_commands_total": Metric("counter", "control commands by verb and result (ok, error)",
                                            ("verb", "result"), "wispd"),
+    "wispd_link_bad_messages_total": Metric("counter", "malformed or out-of-range messages on the supervisor link, "
+                                            "dropped (the child and wispd carry on)", ("child",), "wispd"),
     # ---- market data, ingestor side
     "wispd_md_messages_total": Metric("counter", "messages published per exchange and channel",
                                       ("exchange", "channel"), "ingestor"),
@@ -72,8 +74,13 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_orders_total": Metric("counter", "orders sent (after the journaled intent)", ("account",), "executor"),
     "wispd_fills_total": Metric("counter", "fills", ("account",), "executor"),
     "wispd_rejects_total": Metric("counter", "rejected signals by reason code", ("account", "reason"), "executor"),
-    "wispd_bad_frames_total": Metric("counter", "signal frames that were not JSON objects", ("account",),
+    "wispd_bad_frames_total": Metric("counter", "signal frames that were not one JSON object", ("account",),
                                      "executor"),
+    "wispd_internal_errors_total": Metric("counter", "signals whose processing raised unexpectedly (rejected with "
+                                          "code internal_error; the executor carried on)", ("account", "kind"),
+                                          "executor"),
+    "wispd_journal_healthy": Metric("gauge", "0 while the journal cannot be written (the account is halted "
+                                    "until a commit succeeds)", ("account",), "executor"),
     "wispd_signal_to_order_seconds": Metric("histogram", "from a signal's creation to its order being sent",
                                             ("account",), "executor"),
     "wispd_order_to_ack_seconds": Metric("histogram", "from sending an order to its first acknowledgement",

@@ -1,25 +1,42 @@
-"""The /metrics and /health HTTP endpoints, served from a thread that only reads finished snapshots.
+"""The /metrics and /health HTTP endpoints: a small asyncio server on its own thread, bounded so that no
+client can exhaust it.
 
-The supervisor's main loop builds a plain snapshot of every series each sample interval and swaps it in
-whole; the HTTP thread turns the current one into Prometheus families. The loop is never blocked by a
-scrape, and a scrape never sees half-updated state.
+- One event loop, no thread per connection. At most ``MAX_CONNECTIONS`` are open at once; when a new one
+  arrives at the cap, the oldest connection that has not finished sending its request is dropped (a slow
+  or idle client loses its place, a scraper never waits behind a thousand held sockets).
+- A request (line and headers, at most 8 KiB) must arrive within ``REQUEST_TIMEOUT`` seconds; every
+  response closes the connection. Only GET and HEAD of /metrics, / and /health.
+- Optional auth for both paths: a bearer token and/or HTTP basic credentials, read from environment
+  variables named in the config (never the secret itself); compared in constant time.
+- The supervisor's main loop builds a plain snapshot of every series each sample interval and swaps it
+  in whole; the text is rendered once per snapshot, by the first scrape that needs it, so the loop is never
+  blocked by a scrape and a scrape never sees half-updated state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hmac
+import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import orjson
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from wispd.metrics.catalogue import CATALOGUE
 
 Series = dict[str, Any]  # {"c": {(name, labels): v}, "g": {...}, "h": {...}}
+Health = Callable[[], tuple[int, dict[str, Any]]]  # -> (HTTP status, document)
+
+MAX_CONNECTIONS = 256
+REQUEST_TIMEOUT = 5.0
+MAX_REQUEST = 8192
+BACKLOG = 1024
 
 
 class SnapshotCollector:
@@ -61,44 +78,138 @@ def _values(name: str, labels: tuple[tuple[str, str], ...]) -> list[str]:
     return [given.get(label, "") for label in CATALOGUE[name].labels]
 
 
-class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+class Auth:
+    """Bearer token and/or basic credentials (``user:password``); no auth when neither is given."""
 
+    def __init__(self, bearer: str | None = None, basic: str | None = None) -> None:
+        self.bearer = bearer.encode() if bearer else None
+        self.basic = base64.b64encode(basic.encode()) if basic else None
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        pass
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bearer or self.basic)
+
+    def allows(self, header: bytes | None) -> bool:
+        if not self.enabled:
+            return True
+        if header is None:
+            return False
+        scheme, _, value = header.strip().partition(b" ")
+        value = value.strip()
+        if self.bearer and scheme.lower() == b"bearer" and hmac.compare_digest(value, self.bearer):
+            return True
+        return bool(self.basic and scheme.lower() == b"basic" and hmac.compare_digest(value, self.basic))
 
 
 class MetricsServer:
-    def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+    def __init__(self, host: str, port: int, health: Health, auth: Auth | None = None) -> None:
         self.collector = SnapshotCollector()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(self.collector)  # type: ignore[arg-type]
-        metrics_app = make_wsgi_app(registry)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.collector)  # type: ignore[arg-type]
+        self.health = health
+        self.auth = auth or Auth()
+        self._rendered: bytes | None = None
+        self._render_lock = threading.Lock()
+        # Bound here, in the caller's thread, so that a port in use is an error at start, not in a thread.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.conns: OrderedDict[int, tuple[asyncio.StreamWriter, bool]] = OrderedDict()  # id -> (writer, busy)
+        self.evicted = 0
+        self.thread = threading.Thread(target=self._run, name="wispd-metrics", daemon=True)
+        self._server: asyncio.Server | None = None
 
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/health":
-                ok, doc = health()
-                start_response("200 OK" if ok else "503 Service Unavailable",
-                               [("Content-Type", "application/json")])
-                return [orjson.dumps(doc)]
-            if path in ("/metrics", "/"):
-                return metrics_app(environ, start_response)
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"wispd serves /metrics and /health\n"]
-
-        self.server = make_server(host, port, app, server_class=_Threading, handler_class=_Quiet)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, name="wispd-metrics", daemon=True)
-
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.thread.start()
 
-    def publish(self, series: Series) -> None:
-        self.collector.series = series
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._server = self.loop.run_until_complete(
+            asyncio.start_server(self._serve, sock=self.sock, limit=MAX_REQUEST, backlog=BACKLOG))
+        self.loop.run_forever()
+        self._server.close()
+        for writer, _ in list(self.conns.values()):
+            writer.transport.abort()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+        self.sock.close()
+
+    def publish(self, series: Series) -> None:
+        self.collector.series = series
+        self._rendered = None
+
+    # ------------------------------------------------------------------ serving
+    def _admit(self, key: int, writer: asyncio.StreamWriter) -> bool:
+        """Make room for a new connection: drop the oldest one still sending its request."""
+        if len(self.conns) >= MAX_CONNECTIONS:
+            idle = next((k for k, (_, busy) in self.conns.items() if not busy), None)
+            if idle is None:
+                return False
+            old, _ = self.conns.pop(idle)
+            old.transport.abort()
+            self.evicted += 1
+        self.conns[key] = (writer, False)
+        return True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        key = id(writer)
+        if not self._admit(key, writer):
+            writer.transport.abort()
+            return
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+            except (asyncio.LimitOverrunError, ValueError):
+                await self._respond(writer, 431, b"text/plain", b"request header too large\n")
+                return
+            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                return
+            self.conns[key] = (writer, True)
+            status, ctype, body = self._route(head)
+            await self._respond(writer, status, ctype, body, head_only=head.startswith(b"HEAD "))
+        except ConnectionError:
+            pass
+        finally:
+            self.conns.pop(key, None)
+            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+
+    def _route(self, head: bytes) -> tuple[int, bytes, bytes]:
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
+            return 405, b"text/plain", b"only GET and HEAD\n"
+        path = parts[1].split(b"?", 1)[0]
+        auth = next((ln.split(b":", 1)[1] for ln in lines[1:] if ln.lower().startswith(b"authorization:")), None)
+        if path not in (b"/metrics", b"/", b"/health"):
+            return 404, b"text/plain", b"wispd serves /metrics and /health\n"
+        if not self.auth.allows(auth):
+            return 401, b"text/plain", b"authorization required\n"
+        if path == b"/health":
+            status, doc = self.health()
+            return status, b"application/json", orjson.dumps(doc)
+        return 200, b"text/plain; version=0.0.4; charset=utf-8", self.render()
+
+    def render(self) -> bytes:
+        """The exposition text of the current snapshot, rendered once per snapshot."""
+        rendered = self._rendered
+        if rendered is None:
+            with self._render_lock:
+                rendered = self._rendered = generate_latest(self.registry)
+        return rendered
+
+    async def _respond(self, writer: asyncio.StreamWriter, status: int, ctype: bytes, body: bytes,
+                       head_only: bool = False) -> None:
+        reason = {200: b"OK", 401: b"Unauthorized", 404: b"Not Found", 405: b"Method Not Allowed",
+                  431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}.get(status, b"OK")
+        extra = b'WWW-Authenticate: Bearer realm="wispd"\r\n' if status == 401 else b""
+        writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n"
+                     % (status, reason, ctype, len(body), extra) + (b"" if head_only else body))
+        await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT)

@@ -18,6 +18,7 @@ from typing import Any
 import zmq
 
 from wispd import protocol
+from wispd.auth import Credentials, ServerKeys
 from wispd.logs import EventLogger
 
 
@@ -33,13 +34,17 @@ class ChildContext:
         self.run_dir = Path(boot["run_dir"])
         self.state_dir = Path(boot["state_dir"])
         self.heartbeat_interval: float = boot.get("heartbeat_interval", 1.0)
+        auth = boot.get("auth") or {}
+        self.credentials = Credentials.from_boot(auth.get("client"))  # what this child presents
+        self.server_keys = ServerKeys.from_boot(auth.get("server"))  # how it checks clients (servers only)
+        self.secrets: dict[str, str] = dict(boot.get("secrets") or {})  # its own secret variables, if any
         self.log = log
         self.stop_reason: str | None = None
         self.commands: list[dict[str, Any]] = []  # operator commands relayed by wispd (halt, resume)
         self._last_beat = 0.0
         self._zmq = zmq.Context()
         self._link = self._zmq.socket(zmq.DEALER)
-        self._link.setsockopt(zmq.IDENTITY, protocol.link_identity(self.name, self.generation))
+        self._link.setsockopt(zmq.IDENTITY, protocol.link_identity(self.name, self.generation, boot.get("nonce", "")))
         self._link.setsockopt(zmq.LINGER, 2000)
         self._link.setsockopt(zmq.SNDHWM, 1000)
         self._link.connect(boot["link_endpoint"])
@@ -64,6 +69,10 @@ class ChildContext:
 
     def metrics(self, snapshot: dict[str, Any]) -> None:
         self._send(protocol.LINK_METRICS, m=snapshot)
+
+    def exiting(self, error: str) -> None:
+        """Say why this process is about to exit (shown in ``wispctl status`` next to the exit code)."""
+        self._send(protocol.LINK_EXIT, error=error[:500])
 
     def draining(self, extend_s: float) -> None:
         """Acknowledge a drain and ask for ``extend_s`` more seconds before SIGTERM."""

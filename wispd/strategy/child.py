@@ -76,6 +76,7 @@ def main(child: ChildContext) -> int:
         params = resolve_params(cls.params, args.get("params") or {})
     except (LoadError, ParamError) as exc:
         log.error("strategy_config_error", error=str(exc))
+        child.exiting(str(exc))
         return EX_CONFIG
     strategy = cls()
     strategy.name, strategy.p = child.name, params

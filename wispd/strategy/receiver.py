@@ -25,21 +25,25 @@ from typing import Any
 import zmq
 
 from wispd import protocol
+from wispd.auth import Credentials
 from wispd.metrics.registry import LATENCY_BUCKETS, Registry, labels_key
 from wispd.strategy.cache import MarketCache, kline_from
 from wispd.strategy.signals import Handle, Report
 from wispd.strategy.types import Order, Position
+from wispd.transport import limits
 
 CONFLATED = (b".book", b".ticker")
+MAX_FRAME = 16 * 1024 * 1024  # from our own ingestors and executor: a bound, not a limit anyone reaches
 LAG_SAMPLE_MASK = 15  # the lag histogram samples one message in 16: a distribution, not a census
 
 
 class Receiver(threading.Thread):
     def __init__(self, strategy: str, exchanges: dict[str, dict[str, str]], reports_endpoint: str | None,
-                 cache: MarketCache, log: Any) -> None:
+                 cache: MarketCache, log: Any, credentials: Credentials | None = None) -> None:
         super().__init__(name="wispd-receiver", daemon=True)
         self.strategy, self.exchanges, self.cache, self.log = strategy, exchanges, cache, log
         self.reports_endpoint = reports_endpoint
+        self.credentials = credentials or Credentials()
         self.commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.handles: dict[str, Handle] = {}
         self.handles_lock = threading.Lock()
@@ -85,12 +89,11 @@ class Receiver(threading.Thread):
         poller = zmq.Poller()
         owners: dict[zmq.Socket, str] = {}
         for name, eps in self.exchanges.items():
-            sub = zctx.socket(zmq.SUB)
-            sub.setsockopt(zmq.RCVHWM, 100_000)
-            sub.setsockopt(zmq.LINGER, 0)
+            sub = limits(zctx.socket(zmq.SUB), max_msg=MAX_FRAME, rcvhwm=100_000)
+            self.credentials.client(sub, eps["pub"], plain=False)
             sub.connect(eps["pub"])
-            dealer = zctx.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
+            dealer = limits(zctx.socket(zmq.DEALER), max_msg=MAX_FRAME)
+            self.credentials.client(dealer, eps["snapshot"], plain=False)
             dealer.connect(eps["snapshot"])
             self.subs[name], self.dealers[name] = sub, dealer
             owners[sub] = owners[dealer] = name
@@ -98,8 +101,8 @@ class Receiver(threading.Thread):
             poller.register(dealer, zmq.POLLIN)
         reports = None
         if self.reports_endpoint:
-            reports = zctx.socket(zmq.SUB)
-            reports.setsockopt(zmq.LINGER, 0)
+            reports = limits(zctx.socket(zmq.SUB), max_msg=MAX_FRAME)
+            self.credentials.client(reports, self.reports_endpoint)
             reports.setsockopt(zmq.SUBSCRIBE, f"exec.{self.strategy} ".encode())
             reports.connect(self.reports_endpoint)
             poller.register(reports, zmq.POLLIN)

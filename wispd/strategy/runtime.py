@@ -43,7 +43,8 @@ class Runtime:
         self.log = child.log
         self.exchanges: dict[str, dict[str, str]] = args.get("exchanges") or {}
         self.cache = MarketCache()
-        self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log)
+        self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log,
+                                 child.credentials)
         self.zctx = zmq.Context()
         self.push: zmq.Socket | None = None
         if args.get("signals_endpoint"):
@@ -51,6 +52,7 @@ class Runtime:
             self.push.setsockopt(zmq.IMMEDIATE, 1)  # never queue a signal for an executor that is not there
             self.push.setsockopt(zmq.SNDHWM, 10_000)
             self.push.setsockopt(zmq.LINGER, 2000)
+            child.credentials.client(self.push, args["signals_endpoint"])  # the executor knows us by this
             self.push.connect(args["signals_endpoint"])
         self.unsent: deque[tuple[Handle, bytes]] = deque()
         self.watched: set[tuple[str, str, str]] = set()

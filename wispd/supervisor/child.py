@@ -55,9 +55,11 @@ class Child(StateHolder):
         self.wanted = wanted
         self.proc: ChildProcess | None = None
         self.generation = 0
+        self.nonce = ""  # per spawn, part of the link identity (see protocol.link_identity)
         self.restarts = 0
         self.restarts_by_reason: Counter[str] = Counter()
         self.last_exit = ""
+        self.exit_reason = ""  # what the child said before exiting (exception type and message), if anything
         self.last_exit_code: int | None = None
         self.started_at: float | None = None  # monotonic, of the current process
         self.ready_at: float | None = None

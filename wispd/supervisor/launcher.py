@@ -90,3 +90,14 @@ class Launcher:
         proc = self._ctx.Process(target=child_entry, args=(boot,), name=boot["name"], daemon=False)
         proc.start()
         return ChildProcess(proc)
+
+    def close(self) -> None:
+        """Stop the forkserver and multiprocess's resource tracker and reap both, so wispd leaves no zombie
+        in its process group (call once every child has exited)."""
+        from multiprocess import forkserver, resource_tracker
+
+        for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+            try:
+                helper._stop()
+            except (OSError, ChildProcessError):
+                pass

@@ -7,6 +7,8 @@ when the process exits or the deadline passes.
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -16,6 +18,7 @@ import psutil
 
 from wispd.config.model import DaemonConfig
 from wispd.logs import EventLogger
+from wispd.runtime.bootstrap import process_start_ticks
 from wispd.supervisor.child import Child
 from wispd.supervisor.launcher import ChildProcess, Launcher
 from wispd.supervisor.policy import ExitInfo
@@ -34,6 +37,7 @@ class Lifecycle:
         watch_fd: Callable[[int, Child | None], None],
         on_change: Callable[[Child, State, State, str], None],
         send_drain: Callable[[Child], bool],
+        boot_extra: Callable[[Child], dict[str, Any]] | None = None,
     ) -> None:
         self.daemon = daemon
         self.launcher = launcher
@@ -41,6 +45,7 @@ class Lifecycle:
         self._watch_fd = watch_fd  # register (child) or unregister (None) an exit sentinel in the poller
         self._on_change = on_change
         self._send_drain = send_drain  # False when the request could not be delivered
+        self._boot_extra = boot_extra  # per child: credentials and secrets (memory only, never logged)
         self._psutil: dict[int, psutil.Process] = {}
         self.halting = False  # wispd is shutting down: nothing restarts any more
 
@@ -59,6 +64,9 @@ class Lifecycle:
             "name": child.name,
             "kind": child.kind,
             "gen": child.generation,
+            "nonce": child.nonce,
+            "supervisor_pid": os.getpid(),
+            "supervisor_start": process_start_ticks(os.getpid()),
             "entry": child.spec.entry,
             "args": child.spec.args,
             "link_endpoint": d.link_endpoint,
@@ -71,13 +79,16 @@ class Lifecycle:
             "log_backups": d.log_backups,
             "heartbeat_interval": d.heartbeat_interval,
             "python_path": list(d.python_path),
+            **(self._boot_extra(child) if self._boot_extra else {}),
         }
 
     def start(self, child: Child, now: float) -> None:
         """Start a new process for ``child`` (from STOPPED, EXITED, FATAL or BACKOFF)."""
         child.generation += 1
+        child.nonce = secrets.token_hex(8)  # this spawn's link identity cannot be guessed or reused
         child.stop_cause, child.stop_stage = None, ""
         child.status = {}
+        child.exit_reason = ""
         try:
             proc = self.launcher.start(self.boot_args(child))
         except Exception as exc:  # noqa: BLE001 - a failed spawn is a failed start, never a dead supervisor
@@ -229,6 +240,8 @@ class Lifecycle:
         child.usage.cpu_s = child.usage.rss_bytes = child.usage.uss_bytes = 0
         info = ExitInfo.from_returncode(rc)
         child.last_exit, child.last_exit_code = info.describe(), info.code
+        if child.exit_reason:
+            child.last_exit += f": {child.exit_reason}"
         self.log.info("child_exited", name=child.name, child_pid=proc.pid, exit=info.describe(),
                       cause=child.stop_cause, uptime_s=round(now - (child.started_at or now), 3))
         if child.state == State.STOPPING and child.stop_cause in (None, "restart"):

@@ -8,6 +8,7 @@ backoff ends, stop escalation, heartbeat ages, memory samples, the systemd watch
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -19,9 +20,13 @@ from typing import Any
 import zmq
 
 from wispd import __version__, protocol
+from wispd.auth import DaemonKeys, ZapHandler, peer_pid
 from wispd.config import Config
-from wispd.logs import EventLogger
-from wispd.metrics.exposition import MetricsServer
+from wispd.config.daemon import is_loopback
+from wispd.config.secrets import SecretEnv, secret_env_names
+from wispd.logs import EventLogger, LimitedLog
+from wispd.metrics.aggregate import clean_series
+from wispd.metrics.exposition import Auth, MetricsServer
 from wispd.supervisor import observe
 from wispd.supervisor.child import Child
 from wispd.supervisor.desired import DesiredState
@@ -32,9 +37,16 @@ from wispd.supervisor.notify import Notifier
 from wispd.supervisor.operations import Operations
 from wispd.supervisor.reload import apply_reload
 from wispd.supervisor.states import State
-from wispd.transport import bind
+from wispd.transport import bind, limits
+
+LINK_MAX_BYTES = 4 * 1024 * 1024  # an executor's state and metrics with thousands of positions fit
+CONTROL_MAX_BYTES = 64 * 1024  # a control request is a verb and a few arguments
 
 Respond = Callable[[bool, dict[str, Any], str, str], None]
+
+
+class StartError(RuntimeError):
+    """wispd cannot start as configured (exit 78, nothing left running)."""
 
 
 class Supervisor:
@@ -55,11 +67,15 @@ class Supervisor:
         self._next_extend = 0.0
         self._boot_pending = 0
         self.control_counts: Counter[tuple[str, str]] = Counter()
+        self.link_bad: Counter[str] = Counter()
+        self.limited = LimitedLog(log)
         self.metrics_server: MetricsServer | None = None
         self.health_doc: dict[str, Any] = {"healthy": False, "reason": "starting"}
         self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
+        self.keys = DaemonKeys(self.daemon.curve_secret_file, self.daemon.curve_authorized_keys)
+        self.secrets = SecretEnv(secret_env_names(config))  # taken out of os.environ before any child exists
         self.lifecycle = Lifecycle(self.daemon, Launcher(), log, self._watch_fd, self._state_changed,
-                                   self._send_drain)
+                                   self._send_drain, self._boot_extra)
         self.operations = Operations(self)
 
     # ------------------------------------------------------------------ setup
@@ -74,14 +90,19 @@ class Supervisor:
         self.zmq = zmq.Context()
         self.link = self.zmq.socket(zmq.ROUTER)
         self.link.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.link.setsockopt(zmq.LINGER, 0)
+        limits(self.link, max_msg=LINK_MAX_BYTES, rcvhwm=10_000)
         self.control = self.zmq.socket(zmq.ROUTER)
-        self.control.setsockopt(zmq.LINGER, 1000)
+        limits(self.control, max_msg=CONTROL_MAX_BYTES, linger=1000)
+        # Operators run wispctl; strategies (and what they start) do not: connections from inside a child's
+        # session are refused at the handshake (the ZAP request carries the peer's pid on ipc).
+        self.zap = ZapHandler(self.zmq, self._verify_control)
+        self.control.zap_domain = b"control"
         bind(self.link, self.daemon.link_endpoint)
         bind(self.control, self.daemon.control_endpoint)
         self.poller = zmq.Poller()
         self.poller.register(self.link, zmq.POLLIN)
         self.poller.register(self.control, zmq.POLLIN)
+        self.poller.register(self.zap.sock, zmq.POLLIN)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -131,9 +152,22 @@ class Supervisor:
             hook(child, old, new, reason)
 
     # ------------------------------------------------------------------ link
+    def _boot_extra(self, child: Child) -> dict[str, Any]:
+        """What only this child may know: its credential (and, for servers, how to check others'); for a
+        live executor, the values of its own secret variables. Travels in the boot arguments (memory)."""
+        extra: dict[str, Any] = {"auth": {"client": self.keys.client(child.name)}}
+        if child.kind == "executor":
+            extra["auth"]["server"] = self.keys.server(list(child.spec.args.get("strategies") or []))
+            creds = child.spec.args.get("credentials") or {}
+            extra["secrets"] = self.secrets.values([creds.get("api_key_env"), creds.get("secret_env")])
+        elif child.kind == "ingestor":
+            extra["auth"]["server"] = self.keys.server([c.name for c in self.children.values()
+                                                        if c.kind in ("strategy", "executor")])
+        return extra
+
     def _send_link(self, child: Child, kind: str, **fields: Any) -> bool:
         try:
-            self.link.send_multipart([protocol.link_identity(child.name, child.generation),
+            self.link.send_multipart([protocol.link_identity(child.name, child.generation, child.nonce),
                                       protocol.link_message(kind, **fields)], zmq.NOBLOCK)
             return True
         except zmq.ZMQError:
@@ -160,33 +194,81 @@ class Supervisor:
             except zmq.Again:
                 return
             if len(frames) != 2:
+                self._bad_link(None, "not one frame after the identity")
                 continue
             ident = protocol.parse_link_identity(frames[0])
-            msg = protocol.parse_link_message(frames[1])
             child = self.children.get(ident[0]) if ident else None
-            if child is None or msg is None or ident[1] != child.generation or not child.state.alive:
-                continue  # a previous incarnation, a removed child, or garbage
-            child.last_seen = now
-            kind = msg["t"]
-            if kind == protocol.LINK_HELLO:
-                child.linked = True
-                if child.kind == "executor" and self.desired.halted:
-                    self._send_link(child, protocol.LINK_COMMAND, cmd="halt", cancel=False)
-            elif kind == protocol.LINK_READY:
-                self.lifecycle.ready(child, now)
-            elif kind == protocol.LINK_STATUS:
-                entry = {k: msg.get(k) for k in ("phase", "summary", "fields", "ts")}
-                child.status = entry
-                child.status_history.append(entry)
-            elif kind == protocol.LINK_METRICS and isinstance(msg.get("m"), dict):
-                child.metrics = msg["m"]
-                child.series.update(msg["m"].get("prom") or {})
-            elif kind == protocol.LINK_DRAINING:
-                extend = msg.get("extend")
-                if isinstance(extend, int | float):
-                    granted = self.lifecycle.extend_drain(child, float(extend), now)
-                    if granted and self.halting:
-                        self.notifier.extend_timeout(granted + child.spec.limits.stop_timeout + 5)
+            if child is None or ident[1] != child.generation or ident[2] != child.nonce or not child.state.alive:
+                continue  # a previous incarnation, a removed child, an impostor, or garbage
+            msg = protocol.parse_link_message(frames[1])
+            if msg is None:
+                self._bad_link(child, "not a link message")
+                continue
+            try:
+                self._link_message(child, msg, now)
+            except Exception as exc:  # noqa: BLE001 - one message from one child never takes wispd down
+                self.log.exception("link_message_failed", name=child.name, kind=msg.get("t"), error=str(exc))
+                self._bad_link(child, f"{type(exc).__name__}: {exc}")
+
+    def _verify_control(self, domain: bytes, address: bytes, mechanism: bytes, creds: list[bytes]) -> str | None:
+        pid = peer_pid(address)
+        if pid is None:
+            return "operator"
+        try:
+            session = os.getsid(pid)
+        except OSError:
+            return None  # gone before we could look
+        owner = next((c for c in self.children.values() if c.pid is not None and c.pid == session), None)
+        if owner is not None:
+            self.limited("warning", "control_refused", kind=owner.name, peer_pid=pid, child=owner.name,
+                         reason="the control socket is for operators, not for children or what they start")
+            return None
+        return "operator"
+
+    def _bad_link(self, child: Child | None, why: str) -> None:
+        name = child.name if child is not None else "?"
+        self.link_bad[name] += 1
+        self.limited("warning", "link_bad_message", kind=name, name=name, reason=why)
+
+    def _link_message(self, child: Child, msg: dict[str, Any], now: float) -> None:
+        child.last_seen = now
+        kind = msg["t"]
+        if kind == protocol.LINK_HELLO:
+            child.linked = True
+            if child.kind == "executor" and self.desired.halted:
+                self._send_link(child, protocol.LINK_COMMAND, cmd="halt", cancel=False)
+        elif kind == protocol.LINK_READY:
+            self.lifecycle.ready(child, now)
+        elif kind == protocol.LINK_STATUS:
+            entry = protocol.clean_status(msg)
+            if entry is None:
+                self._bad_link(child, "status fields out of bounds")
+                return
+            child.status = entry
+            child.status_history.append(entry)
+        elif kind == protocol.LINK_METRICS:
+            snapshot = msg.get("m")
+            if not isinstance(snapshot, dict):
+                self._bad_link(child, "metrics without a snapshot")
+                return
+            prom, dropped = clean_series(snapshot.get("prom") or {})
+            if dropped:
+                self._bad_link(child, f"{dropped} malformed metric series dropped")
+            child.metrics = snapshot
+            child.series.update(prom)
+        elif kind == protocol.LINK_DRAINING:
+            extend = msg.get("extend")
+            if isinstance(extend, int | float) and not isinstance(extend, bool) and math.isfinite(extend) \
+                    and extend >= 0:
+                granted = self.lifecycle.extend_drain(child, float(extend), now)
+                if granted and self.halting:
+                    self.notifier.extend_timeout(granted + child.spec.limits.stop_timeout + 5)
+            else:
+                self._bad_link(child, "draining needs a finite extend of 0 or more seconds")
+        elif kind == protocol.LINK_EXIT:
+            child.exit_reason = protocol.bounded_text(msg.get("error"), 500)
+        else:
+            self._bad_link(child, f"unknown link message kind {str(kind)[:40]!r}")
 
     # ------------------------------------------------------------------ control
     def _handle_control(self) -> None:
@@ -211,17 +293,38 @@ class Supervisor:
         self.control_counts[(verb, "ok" if ok else "error")] += 1
 
     def _start_metrics(self) -> None:
+        """A metrics bind that fails is a start error (exit 78): a daemon that silently serves no /metrics
+        (another project on the same port) is worse than one that says so."""
         if not self.daemon.metrics_bind:
             return
         host, _, port = self.daemon.metrics_bind.rpartition(":")
+        bearer_env, basic_env = self.daemon.metrics_auth_env
+        auth = Auth(self.secrets.take(bearer_env) if bearer_env else None,
+                    self.secrets.take(basic_env) if basic_env else None)
         try:
-            self.metrics_server = MetricsServer(host, int(port), lambda: (bool(self.health_doc.get("healthy")),
-                                                                          self.health_doc))
+            self.metrics_server = MetricsServer(host.strip("[]"), int(port), self._health_http, auth)
         except OSError as exc:
             self.log.error("metrics_bind_failed", bind=self.daemon.metrics_bind, error=str(exc))
-            return
+            raise StartError(f"cannot serve /metrics on {self.daemon.metrics_bind}: {exc.strerror or exc} "
+                             "(set daemon.metrics.bind to a free port, or port 0 for any)") from exc
         self.metrics_server.start()
-        self.log.info("metrics_listening", url=self.metrics_url)
+        if not is_loopback(host) and not auth.enabled:
+            self.log.warning("metrics_unauthenticated", bind=self.daemon.metrics_bind,
+                             fix="set daemon.metrics.bearer_token_env or basic_auth_env")
+        self.log.info("metrics_listening", url=self.metrics_url, auth=auth.enabled)
+        self._write_metrics_port()
+
+    def _write_metrics_port(self) -> None:
+        """The port actually bound (port 0 picks any free one), for status and for tools: run_dir/metrics.port."""
+        assert self.metrics_server is not None
+        try:
+            (self.daemon.run_dir / "metrics.port").write_text(f"{self.metrics_server.port}\n")
+        except OSError:
+            pass
+
+    def _health_http(self) -> tuple[int, dict[str, Any]]:
+        doc = self.health_doc
+        return (200 if doc.get("healthy") else 503), doc
 
     @property
     def metrics_url(self) -> str | None:
@@ -332,6 +435,8 @@ class Supervisor:
                     self.reload(lambda ok, res, code, err: None)
                 else:
                     self.shutdown(signal.Signals(sig).name)
+            if self.zap.sock in events:
+                self.zap.handle()
             if self.link in events:
                 self._handle_link(now)
             for fd in [fd for fd in events if fd in self._fds]:
@@ -376,6 +481,8 @@ class Supervisor:
         signal.set_wakeup_fd(-1)
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        if hasattr(self, "zap"):
+            self.zap.close()
         for sock in ("link", "control"):
             if hasattr(self, sock):
                 getattr(self, sock).close()
@@ -386,4 +493,5 @@ class Supervisor:
                 os.unlink(endpoint[len("ipc://"):])
             except OSError:
                 pass
+        self.lifecycle.launcher.close()
         self.lock.release()

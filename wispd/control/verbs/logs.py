@@ -102,9 +102,9 @@ def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     return show(log_path(Path(reply["result"]["log_dir"]), ns.name), ns)
 
 
-def offline(ns: argparse.Namespace, config: Any) -> int:
+def offline(ns: argparse.Namespace, paths: Any) -> int:
     """The daemon is down: read the file named by the config."""
-    if ns.name != "wispd" and config.child(ns.name) is None:
+    if ns.name != "wispd" and ns.name not in paths.children:
         print(f"error: no such child: {ns.name!r}", file=sys.stderr)
         return EXIT_UNKNOWN
-    return show(log_path(config.daemon.log_dir, ns.name), ns)
+    return show(log_path(paths.log_dir, ns.name), ns)

@@ -11,7 +11,6 @@ Money decisions made here, each checked by a test against the loopback fakes:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,15 @@ class CredentialError(Exception):
     pass
 
 
-def load_credentials(driver: str, creds: dict[str, Any]) -> dict[str, str]:
-    """Read the key and secret named by the config (env variable names or a 0600 KEY=VALUE file with
-    API_KEY and API_SECRET). Hyperliquid's key is the wallet address and its secret the private key."""
+def load_credentials(driver: str, creds: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """Read the key and secret named by the config: env variable names (whose values wispd handed this
+    process in ``env``: they are in no process's environment) or a 0600 KEY=VALUE file with API_KEY and
+    API_SECRET. Hyperliquid's key is the wallet address and its secret the private key."""
     values: dict[str, str] = {}
     if creds.get("secrets_file"):
         values = read_secrets_file(Path(creds["secrets_file"]))
-    key = os.environ.get(creds["api_key_env"] or "", "") if creds.get("api_key_env") else values.get("API_KEY", "")
-    secret = os.environ.get(creds["secret_env"] or "", "") if creds.get("secret_env") else values.get("API_SECRET", "")
+    key = env.get(creds["api_key_env"] or "", "") if creds.get("api_key_env") else values.get("API_KEY", "")
+    secret = env.get(creds["secret_env"] or "", "") if creds.get("secret_env") else values.get("API_SECRET", "")
     if not key or not secret:
         raise CredentialError("live trading needs an API key and secret (api_key_env/secret_env or a "
                               "secrets_file with API_KEY= and API_SECRET=)")
