@@ -15,6 +15,7 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
+import threading
 import tempfile
 import time
 import uuid
@@ -50,17 +51,29 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def echo(pull_ep: str, pub_ep: str, ready) -> None:
+def echo(pull_ep: str, pub_ep: str, ready, plain: bool = False) -> None:
     import orjson
     import zmq
 
+    from wispd.auth import ZapHandler
+
     ctx = zmq.Context()
+    zap = ZapHandler(ctx, lambda *_: "bench") if plain else None
     pull, pub = ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
+    if plain:  # the same PLAIN + ZAP arrangement as the executor's, to show what authentication costs
+        for sock in (pull, pub):
+            sock.plain_server = True
+            sock.zap_domain = b"wispd"
+        threading.Thread(target=lambda: [zap.handle() for _ in iter(lambda: zap.sock.poll(100) or True, None)],
+                         daemon=True).start()
     pull.bind(pull_ep)
     pub.bind(pub_ep)
     ready.put(1)
     while True:
-        frame = pull.recv()
+        frame = pull.recv(copy=False) if plain else pull.recv()
+        if plain:
+            frame.get("User-Id")  # what the executor reads of every signal
+            frame = frame.bytes
         if frame == b"END":
             break
         msg = orjson.loads(frame)
@@ -79,12 +92,15 @@ def signal_frame(i: int) -> tuple[str, bytes]:
                                            "order_type": "market", "tif": "GTC"}]})
 
 
-def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int) -> dict:
+def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int, creds=None) -> dict:
     import orjson
     import zmq
 
     ctx = zmq.Context.instance()
     push, sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
+    if creds is not None:
+        for sock in (push, sub):
+            sock.plain_username, sock.plain_password = creds
     push.setsockopt(zmq.SNDHWM, 1_000_000)
     sub.setsockopt(zmq.RCVHWM, 1_000_000)
     sub.setsockopt(zmq.SUBSCRIBE, b"exec.bench ")
@@ -145,33 +161,42 @@ def main() -> None:
     mpctx = mp.get_context("fork")
     ready = mpctx.Queue()
     bare_ep = (f"ipc://{tmp}/bare.pull", f"ipc://{tmp}/bare.pub")
-    proc = mpctx.Process(target=echo, args=(*bare_ep, ready))
-    proc.start()
-    ready.get(timeout=10)
-    bare = drive(*bare_ep, ns.rate, ns.seconds, ns.burst)
     import zmq
 
-    end = zmq.Context.instance().socket(zmq.PUSH)
-    end.connect(bare_ep[0])
-    end.send(b"END")
-    proc.join(5)
-    end.close()
+    results = {}
+    for label, plain in (("bare", False), ("bare_plain", True)):
+        proc = mpctx.Process(target=echo, args=(*bare_ep, ready, plain))
+        proc.start()
+        ready.get(timeout=10)
+        results[label] = drive(*bare_ep, ns.rate, ns.seconds, ns.burst,
+                               (b"bench", b"x") if plain else None)
+        end = zmq.Context.instance().socket(zmq.PUSH)
+        if plain:
+            end.plain_username, end.plain_password = b"bench", b"x"
+        end.connect(bare_ep[0])
+        end.send(b"END")
+        proc.join(5)
+        end.close()
+    bare = results["bare"]
     d = Daemon(tmp, BODY, uuid.uuid4().hex, heartbeat_timeout=10.0)
     d.start()
     try:
         wispd = drive(f"ipc://{tmp}/run/exec-paper.pull", f"ipc://{tmp}/run/exec-paper.pub", ns.rate, ns.seconds,
-                      ns.burst)
+                      ns.burst, d.credentials("bench"))
     finally:
         d.stop()
         d.kill()
-    for name, r in (("bare two-hop", bare), ("wispd signal->fill", wispd)):
+    for name, r in (("bare two-hop", bare), ("bare + PLAIN/ZAP", results["bare_plain"]),
+                    ("wispd signal->fill", wispd)):
         print(f"{name:<20} {r['done']}/{r['n']} at {ns.rate:.0f}/s: p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms "
               f"max {r['max']:.1f} ms | burst {ns.burst}: {r['burst_rate']:,.0f}/s, unanswered {r['burst_lost']}",
               flush=True)
     if ns.write:
         table = [f"| path | paced {ns.rate:.0f}/s for {ns.seconds:g} s: answered | p50 ms | p99 ms | max ms | "
                  f"burst of {ns.burst}: signals/s | unanswered |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        for name, r in (("bare two-hop pyzmq + orjson echo", bare), ("wispd signal -> journaled paper fill", wispd)):
+        for name, r in (("bare two-hop pyzmq + orjson echo", bare),
+                        ("the same with PLAIN auth + ZAP (as the executor)", results["bare_plain"]),
+                        ("wispd signal -> journaled paper fill", wispd)):
             table.append(f"| {name} | {r['done']}/{r['n']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.1f} | "
                          f"{r['burst_rate']:,.0f} | {r['burst_lost']} |")
         table.append("")

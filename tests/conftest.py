@@ -108,3 +108,35 @@ def fake_exchange(short_tmp: Path, mark: str) -> Iterator[Callable[[str], FakeSe
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def tmpfs(short_tmp: Path) -> Iterator[Callable[..., Path]]:
+    """``tmpfs(name, size)`` mounts a small tmpfs (a disk that fills up, or goes read-only, on demand).
+    Request it before ``daemon`` so the daemon stops before the mount goes."""
+    import os
+    import subprocess
+
+    mounts: list[Path] = []
+
+    def make(name: str, size: str = "4m") -> Path:
+        path = short_tmp / name
+        path.mkdir(exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            if os.environ.get("CI"):
+                raise AssertionError(f"cannot mount a tmpfs in CI: {done.stderr}")
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
+        mounts.append(path)
+        return path
+
+    yield make
+    for path in reversed(mounts):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def remount(path: Path, mode: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(path)], check=True, capture_output=True)

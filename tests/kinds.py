@@ -123,3 +123,32 @@ def slow_drainer(ctx):  # noqa: ANN001, ANN201
         ctx.beat()
         time.sleep(0.05)
     return 0
+
+
+def link_abuser(ctx):  # noqa: ANN001, ANN201
+    """Sends every kind of malformed message a buggy child could send over its own supervisor link, then
+    keeps heartbeating: wispd must drop them, count them, and carry on."""
+    import orjson
+
+    junk = [
+        {"t": "metrics", "m": {"prom": {"c": [["x"]]}}},
+        {"t": "metrics", "m": {"prom": {"c": [["wispd_fills_total", {"account": "a"}, "NaN"]],
+                                        "h": [["wispd_md_lag_seconds", {}, [1, 0.5], [1], 1.0, 1]]}}},
+        {"t": "metrics", "m": {"prom": "not a table"}},
+        {"t": "metrics", "m": [1, 2]},
+        {"t": "status", "phase": "x" * 10_000, "summary": None, "fields": {"big": "y" * 100_000}},
+        {"t": "status", "fields": "not a dict", "ts": "yesterday"},
+        {"t": "draining", "extend": 1e308},
+        {"t": "draining", "extend": -5},
+        {"t": "teleport"},
+        {"t": "exit", "error": ["not", "text"]},
+    ]
+    for doc in junk:
+        ctx._link.send(orjson.dumps(doc))
+    ctx._link.send(b"\xff\xfe not json")
+    ctx._link.send_multipart([b"two", b"parts"])
+    ctx.ready()
+    ctx.status("abused", "sent garbage, still fine", sent=len(junk) + 2)
+    while not ctx.wait(0.2):
+        pass
+    return 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
+from zmq.utils import z85
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 DOMAIN = b"wispd"
@@ -42,7 +43,7 @@ def token(key: bytes, name: str) -> str:
 
 def curve_secret(key: bytes, name: str) -> bytes:
     """The CURVE client secret key (z85) of child ``name`` for this boot."""
-    return zmq.utils.z85.encode(hmac.new(key, b"curve\x1f" + name.encode(), hashlib.sha256).digest())
+    return z85.encode(hmac.new(key, b"curve\x1f" + name.encode(), hashlib.sha256).digest())
 
 
 def curve_public(secret_z85: bytes) -> bytes:
@@ -140,7 +141,7 @@ class ServerKeys:
                 return name
             return None
         if mechanism == b"CURVE" and len(creds) == 1:
-            client = zmq.utils.z85.encode(creds[0])
+            client = z85.encode(creds[0])
             if client in self.authorized:
                 return self.authorized[client]
             for name in names:

@@ -34,9 +34,23 @@ def redact(fields: dict[str, Any]) -> dict[str, Any]:
             out[key] = _MASK
         elif isinstance(value, dict):
             out[key] = redact(value)
+        elif isinstance(value, str) and len(value) > 12:
+            out[key] = redact_text(value)
         else:
             out[key] = value
     return out
+
+
+# Signed request parts that ccxt's error messages repeat (the URL of a failed request carries its signature,
+# Hyperliquid bodies carry r/s of the EIP-712 signature): replaced wherever they appear in a log line.
+_SECRET_TEXT = re.compile(r"(?i)((?:signature|apikey|api_key|x-mbx-apikey|secret|privatekey|token)[\"']?\s*[=:]\s*[\"']?)"
+                          r"[^&\s\"',{}]+")
+_HEX_SECRET = re.compile(r"\b0x[0-9a-fA-F]{64}\b")  # a 32-byte value: a private key, or r/s of a signature
+
+
+def redact_text(text: str) -> str:
+    """Mask signatures and keys inside free text (URLs, JSON bodies): ``signature=ab12`` -> ``signature=***``."""
+    return _HEX_SECRET.sub("0x***", _SECRET_TEXT.sub(r"\1***", text)) if text else text
 
 
 def _iso(ts: float) -> str:

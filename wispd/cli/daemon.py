@@ -58,15 +58,10 @@ def raise_fd_limit() -> None:
 
 
 def cmd_check(ns: argparse.Namespace) -> int:
-    config = _load(ns.config)
-    if config is None:
-        return EX_CONFIG
-    print(f"{config.daemon.config_path}: OK, {len(config.children)} children")
-    for warning in config.warnings:
-        print(f"warning: {warning}")
-    for spec in config.children:
-        print(f"  {spec.name:<20} {spec.kind:<9} restart={spec.restart.policy} autostart={spec.autostart}")
-    return 0
+    from wispd.check import check
+
+    return check(ns.config, lambda line: print(f"wispd: {line}" if line.startswith(("config error", "error",
+                                                                                        "configuration")) else line))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", help="path to wispd.toml (default: $WISPD_CONFIG, ./config/wispd.toml, "
                                       "/etc/wispd/wispd.toml)")
     run.set_defaults(func=cmd_run)
-    check = sub.add_parser("check", help="validate the configuration and exit (78 when invalid)")
+    check = sub.add_parser("check", help="validate the configuration and every strategy (imported in a throwaway "
+                                         "process, all parameters checked); exit 78 when anything is wrong")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
     ns = parser.parse_args(argv)

@@ -129,6 +129,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
             "api_base": item["api_base"],
             "keepalive_s": item["keepalive_s"],
             "coalesce_ms": item["coalesce_ms"],
+            "ready_wait": (item["limits"].get("start_timeout") or INGESTOR.start_timeout) / 2,
         }
         specs.append(child_spec(f"ingestor.{name}", INGESTOR, args, item, daemon))
     return specs

@@ -9,12 +9,13 @@ the executor process reads them itself.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, between, endpoint, one_of
-from wispd.config.secrets import check_env, check_file
+from wispd.config.secrets import check_env, check_file, env_value, read_secrets_file
 from wispd.protocol import to_decimal
 from wispd.supervisor.kinds import EXECUTOR
 
@@ -112,6 +113,23 @@ def _live_issues(file: str, path: str, item: dict[str, Any], data: dict[str, Any
             "markets": list(MARKETS[ex["driver"]])}
 
 
+def _key_identity(item: dict[str, Any], daemon: DaemonConfig) -> str:
+    """Which exchange account a live executor trades, by its API key (hashed at once; the key is an
+    identifier, and the secret is never read here): two executors naming different variables or files
+    that hold the same key are the same account."""
+    key = ""
+    if item["api_key_env"]:
+        key = env_value(item["api_key_env"])
+    elif item["secrets_file"]:
+        try:
+            key = read_secrets_file(secrets_path(item["secrets_file"], daemon)).get("API_KEY", "")
+        except OSError:
+            key = ""
+    if not key:  # unreadable: fall back to the names, so at least the same names collide
+        key = f"{item['api_key_env']}|{item['secrets_file']}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
           data: dict[str, Any]) -> list[ChildSpec]:
     from wispd.config import exchanges as exchanges_section
@@ -134,7 +152,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
         venue = _live_issues(file, path, item, data, issues) if item["mode"] == "live" else None
         if venue is not None:
             # One exchange account, one executor: so one rate-limit budget and one journal per account.
-            account = (tuple(item["exchanges"]), item["api_key_env"] or "", item["secrets_file"] or "")
+            account = (tuple(item["exchanges"]), _key_identity(item, daemon))
             if account in live_accounts:
                 issues.append(ConfigIssue(file, f"{path}.exchanges", item["exchanges"], "an account no other "
                                           f"executor trades (executors.{live_accounts[account]} has the same "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
+SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|token)($|_)", re.I)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def _table(data: Any, spec: Table, file: str, path: str, issues: list[ConfigIssu
     for key, value in data.items():
         if key not in spec.fields:
             known = ", ".join(sorted(spec.fields)) or "no keys"
-            issues.append(ConfigIssue(file, _join(path, key), value, f"no such key (unknown key; known: {known})"))
+            shown = "***" if SECRET_KEY.search(str(key)) and not str(key).endswith("_env") else value
+            issues.append(ConfigIssue(file, _join(path, key), shown, f"no such key (unknown key; known: {known})"))
     for key, sub in spec.fields.items():
         kpath = _join(path, key)
         if key not in data:

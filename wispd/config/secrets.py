@@ -13,9 +13,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from wispd.config.schema import ConfigIssue
+from wispd.config.schema import SECRET_KEY, ConfigIssue
 
-SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|token)($|_)", re.I)
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -30,7 +29,12 @@ def inline_secret_issues(file: str, path: str, table: dict[str, Any]) -> list[Co
     return issues
 
 
-_TAKEN: set[str] = set()  # variables wispd moved out of its environment into memory (SecretEnv)
+_TAKEN: dict[str, str] = {}  # variables wispd moved out of its environment into memory (SecretEnv)
+
+
+def env_value(name: str) -> str:
+    """A secret variable's value, wherever it is now (still in the environment, or taken into memory)."""
+    return os.environ.get(name) or _TAKEN.get(name, "")
 
 
 def check_env(file: str, path: str, name: str) -> list[ConfigIssue]:
@@ -81,12 +85,16 @@ class SecretEnv:
 
     def take(self, name: str) -> str:
         if name not in self._values and name in os.environ:
-            self._values[name] = os.environ.pop(name)
-            _TAKEN.add(name)
+            self._values[name] = _TAKEN[name] = os.environ.pop(name)
         return self._values.get(name, "")
 
     def values(self, names: list[Any]) -> dict[str, str]:
         return {n: self.take(n) for n in names if isinstance(n, str) and n and self.take(n)}
+
+
+def read_secret_keys(path: Path) -> set[str]:
+    """The key names of a secrets file, without keeping any value (for ``wispd check``)."""
+    return set(read_secrets_file(path))
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:

@@ -42,13 +42,18 @@ FINAL_STATES = ("filled", "cancelled", "rejected")
 MD_MAX_BYTES = 16 * 1024 * 1024  # a market-data frame from an ingestor (a coalesced burst of trades)
 MAX_SIGNAL_BYTES = 64 * 1024  # a signal of 20 actions is ~8 KB; a bigger frame drops its connection
 SIGNALS_PER_PASS = 1000
+MAX_CLOCK_AHEAD_MS = 60_000  # a signal stamped further in the future than this is refused
 # A strategy whose signals keep being rejected is throttled (its next signals are refused at once, nothing
 # journaled) until the bucket refills: bad input costs its sender, never the account's other strategies.
 BAD_SIGNAL_RATE, BAD_SIGNAL_BURST = 20.0, 100.0
 
 
+class Stopping(Exception):
+    """A stop was requested while the executor waited on something (reconciliation)."""
+
+
 class Executor(MarketData):
-    def __init__(self, ctx: ChildContext, args: dict[str, Any]) -> None:
+    def __init__(self, ctx: ChildContext, args: dict[str, Any], journal: Journal | None = None) -> None:
         self.ctx, self.args, self.log = ctx, args, ctx.log
         self.account = args["account"]
         self.strategies = set(args.get("strategies") or [])
@@ -56,7 +61,7 @@ class Executor(MarketData):
         self.limits = RiskLimits.from_config(args["risk"])
         paper = args.get("paper") or {}
         self.fee_override = (paper.get("maker_fee"), paper.get("taker_fee"))
-        self.journal = Journal(ctx.state_dir / f"journal-{self.account}.sqlite")
+        self.journal = journal or Journal(ctx.state_dir / f"journal-{self.account}.sqlite")
         start = {k.upper(): Decimal(v) for k, v in (paper.get("balances") or {}).items()}
         self.ledger = Ledger(self.journal.balances() or start)
         self.mode = args.get("mode", "paper")
@@ -105,6 +110,7 @@ class Executor(MarketData):
             self.ctx.secrets.clear()  # read once; the ccxt instance holds them from here
         except (CredentialError, OSError) as exc:
             self.log.error("credentials_unavailable", error=str(exc))
+            self.ctx.exiting(f"credentials unavailable: {exc}")
             raise SystemExit(78) from exc
         return LiveEngine(venue["driver"], venue, self.live_cfg, creds, self.journal, self.log)
 
@@ -198,6 +204,11 @@ class Executor(MarketData):
             return []
         if not self.journal.record_signal(strategy, signal_id, "received", "", msg):
             self._reject(strategy, signal_id, Reject("duplicate", f"signal {signal_id} was already received"))
+            return []
+        if sig["ts"] > now_ms() + MAX_CLOCK_AHEAD_MS:
+            self.journal.set_signal_status(strategy, signal_id, "rejected", "bad_timestamp")
+            self._reject(strategy, signal_id, Reject("bad_timestamp", "the signal's ts is more than 60 s ahead of "
+                                                     "the executor's clock (its TTL would never run out)"))
             return []
         if now_ms() > sig["ts"] + sig["ttl_ms"]:
             self.journal.set_signal_status(strategy, signal_id, "rejected", "expired")
@@ -353,6 +364,13 @@ class Executor(MarketData):
         self._pending_reports = []
 
     # ------------------------------------------------------------------ startup reconciliation
+    def idle(self) -> None:
+        """While reconciling (waits on the exchange or an ingestor): heartbeat, serve the link, stop on request."""
+        self.ctx.beat()
+        self.ctx.handle_link()
+        if self.ctx.stopping:
+            raise Stopping()
+
     def reconcile(self) -> dict[str, int]:
         restore_positions(self)
         if self.mode == "live":
@@ -385,7 +403,17 @@ class Executor(MarketData):
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
-        summary = self.reconcile()
+        # Ready means: journal open, sockets bound, this process is up and will reconcile. Strategies wait for
+        # the first state report, which comes only after reconciliation (an unreachable exchange keeps them
+        # waiting, with the reason in status, instead of the executor crash-looping on start timeouts).
+        self.ctx.ready(mode=self.mode)
+        self.ctx.status("reconciling", f"{self.mode}: matching the journal against the "
+                        f"{'exchange' if self.mode == 'live' else 'paper book'}")
+        try:
+            summary = self.reconcile()
+        except Stopping:
+            self.log.info("executor_stop", reason=self.ctx.stop_reason, during="reconciliation")
+            return 0
         self.log.info("reconciled", **summary)
         poller = zmq.Poller()
         poller.register(self.pull, zmq.POLLIN)
@@ -396,7 +424,6 @@ class Executor(MarketData):
             poller.register(sub, zmq.POLLIN)
         if self.mode == "live":
             poller.register(self.engine.wake_r, zmq.POLLIN)
-        self.ctx.ready(**summary)
         pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
         pause_ack = float(os.environ.get(PAUSE_ACK_ENV, "0") or 0)
         last_state = 0.0

@@ -35,6 +35,7 @@ class MarketData:
     fee_override: tuple[Any, Any]
     engine: Any
     bad_frames: int
+    idle: Callable[[], None]
     _apply_events: Callable[[list[Event]], None]
 
     def _fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
@@ -53,7 +54,8 @@ class MarketData:
             sock.send(frame)
             end = time.monotonic() + timeout
             while (left := end - time.monotonic()) > 0:
-                if sock.poll(int(left * 1000) + 1):
+                self.idle()
+                if sock.poll(int(min(left, 0.1) * 1000) + 1):
                     reply = protocol.loads_dict(sock.recv()) or {}
                     if reply.get("id") == rid:
                         return reply

@@ -75,6 +75,8 @@ class Ingestor:
         self.errors: Counter[str] = Counter()
         self.bad_requests = 0
         self.refused_streams = 0
+        self.connect_error = ""
+        self.ready_wait = float(args.get("ready_wait", 30.0))  # longest wait for first books before ready
         self.pending = 0
         self.limited = LimitedLog(self.log)
 
@@ -294,8 +296,28 @@ class Ingestor:
                 "stale": len(self.stale), "streams": len(self.tasks), "bad_requests": self.bad_requests,
                 "prom": reg.snapshot()}
 
+    async def _connect(self) -> bool:
+        """One attempt to reach the exchange, heartbeating while it runs. A failure is not fatal: the
+        streams retry on their own (each with backoff), and status and stale flags say what is wrong."""
+        task = asyncio.get_running_loop().create_task(self.source.connect())
+        while not task.done():
+            self.ctx.beat()
+            self.ctx.handle_link()
+            if self.ctx.stopping:
+                task.cancel()
+                return False
+            await asyncio.wait({task}, timeout=0.1)
+        if task.cancelled() or task.exception() is None:
+            self.connect_error = ""
+            return True
+        exc = task.exception()
+        self.connect_error = f"{type(exc).__name__}: {exc}"[:300]
+        self.log.warning("exchange_unreachable", error=self.connect_error,
+                         effect="streams retry with backoff; topics go stale until data flows")
+        return False
+
     async def run(self) -> int:
-        await self.source.connect()
+        connected = await self._connect()
         loop = asyncio.get_running_loop()
         background = [loop.create_task(c) for c in (self._xpub(), self._snapshots(), self._staleness())]
         if self.zap is not None:
@@ -308,13 +330,16 @@ class Ingestor:
                 for interval in self.args.get("klines") or []:
                     self.hold(Topic(self.exchange, market, symbol, f"kline.{interval}"), "config")
             books = [self.first[Topic(self.exchange, m, s, "book").encode()] for m, s in pairs]
-            while not all(e.is_set() for e in books):
+            give_up = time.monotonic() + self.ready_wait
+            while connected and not all(e.is_set() for e in books) and time.monotonic() < give_up:
                 if self.ctx.stopping:
                     return 0
                 self.ctx.beat()
                 self.ctx.handle_link()
                 await asyncio.sleep(0.05)
-            self.ctx.ready(pairs=len(pairs))
+            # Ready = serving its endpoints. Without the exchange (or without first books in time) it is
+            # still ready: one unreachable venue must not hold back strategies that trade elsewhere.
+            self.ctx.ready(pairs=len(pairs), connected=connected, books=sum(e.is_set() for e in books))
             last_metrics = 0.0
             while not self.ctx.stopping:
                 self.ctx.beat()
@@ -326,7 +351,11 @@ class Ingestor:
                 if now - last_metrics >= 1.0:
                     last_metrics = now
                     self.ctx.metrics(self.metrics())
-                    self.ctx.status("streaming", f"{len(self.tasks)} streams, {len(self.stale)} stale",
+                    if self.connect_error and any(e.is_set() for e in self.first.values()):
+                        self.connect_error = ""  # data flows again
+                    phase = "unreachable" if self.connect_error else "streaming"
+                    self.ctx.status(phase, f"{len(self.tasks)} streams, {len(self.stale)} stale"
+                                    + (f"; exchange unreachable: {self.connect_error}" if self.connect_error else ""),
                                     sent=self.publisher.sent, reconnects=sum(self.reconnects.values()))
                 await asyncio.sleep(0.1)
             self.log.info("ingestor_stop", reason=self.ctx.stop_reason)

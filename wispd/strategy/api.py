@@ -78,18 +78,31 @@ class Param:
 
 
 def resolve_params(spec: dict[str, Param], given: dict[str, Any]) -> SimpleNamespace:
+    """The validated parameters; a ParamError lists every problem at once (one line each)."""
+    values, problems = check_params(spec, given)
+    if problems:
+        raise ParamError("; ".join(problems))
+    return SimpleNamespace(**values)
+
+
+def check_params(spec: dict[str, Param], given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Every parameter converted, and every problem found (unknown, missing, wrong type, out of range)."""
+    problems = []
     unknown = sorted(set(given) - set(spec))
     if unknown:
-        raise ParamError(f"unknown parameter(s) {unknown}; this strategy takes {sorted(spec)}")
+        problems.append(f"unknown parameter(s) {unknown}; this strategy takes {sorted(spec)}")
     values = {}
     for name, param in spec.items():
-        if name in given:
-            values[name] = param.convert(name, given[name])
-        elif param.default is REQUIRED:
-            raise ParamError(f"parameter {name!r} is required ({param.type.__name__})")
-        else:
-            values[name] = param.convert(name, param.default)
-    return SimpleNamespace(**values)
+        try:
+            if name in given:
+                values[name] = param.convert(name, given[name])
+            elif param.default is REQUIRED:
+                problems.append(f"parameter {name!r} is required ({param.type.__name__})")
+            else:
+                values[name] = param.convert(name, param.default)
+        except ParamError as exc:
+            problems.append(str(exc))
+    return values, problems
 
 
 class Strategy:

@@ -17,6 +17,7 @@ class DesiredState:
         self.path = state_dir / "desired.json"
         self.stopped: set[str] = set()
         self.halted = False  # global trading halt (wispctl halt), kept across restarts until resume
+        self.unsaved: str | None = None  # why the last change could not be written (it holds in memory only)
 
     def load(self) -> set[str]:
         try:
@@ -31,22 +32,31 @@ class DesiredState:
             raise
         return self.stopped
 
-    def set_wanted(self, name: str, wanted: bool) -> None:
+    def set_wanted(self, name: str, wanted: bool) -> str | None:
+        """Record an operator's start/stop; returns why it could not be saved (None when it was)."""
         before = set(self.stopped)
         (self.stopped.discard if wanted else self.stopped.add)(name)
-        if self.stopped != before:
-            self.save()
+        return self.save() if self.stopped != before or self.unsaved else None
 
-    def set_halted(self, halted: bool) -> None:
-        if halted != self.halted:
-            self.halted = halted
-            self.save()
+    def set_halted(self, halted: bool) -> str | None:
+        """Record a halt or resume (in memory at once); returns why it could not be saved, if it could not."""
+        changed = halted != self.halted
+        self.halted = halted
+        return self.save() if changed or self.unsaved else None
 
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps({"stopped": sorted(self.stopped), "halted": self.halted}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+    def save(self) -> str | None:
+        """Write atomically (temp file, fsync, rename, mode 0600); the error text if that failed."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(orjson.dumps({"stopped": sorted(self.stopped), "halted": self.halted}))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.unsaved = f"{self.path}: {exc.strerror or exc}"
+            return self.unsaved
+        self.unsaved = None
+        return None

@@ -30,6 +30,8 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
     gauge("wispd_trading_halted", 1 if sup.desired.halted else 0)
     for (verb, result), n in sup.control_counts.items():
         c[("wispd_control_commands_total", labels_key({"verb": verb, "result": result}))] = float(n)
+    for name, n in sup.link_bad.items():
+        c[("wispd_link_bad_messages_total", labels_key({"child": name}))] = float(n)
     stale: dict[str, float] = {}
     for child in sup.children.values():
         who = {"child": child.name, "kind": child.kind}

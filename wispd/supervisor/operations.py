@@ -89,7 +89,10 @@ class Operations:
     def _set_wanted(self, child: Child, wanted: bool, persist: bool) -> None:
         child.wanted = wanted
         if persist:
-            self.sup.desired.set_wanted(child.name, wanted)
+            unsaved = self.sup.desired.set_wanted(child.name, wanted)
+            if unsaved:
+                self.sup.log.error("desired_state_unsaved", name=child.name, wanted=wanted, error=unsaved,
+                                   effect="holds until wispd restarts")
 
     def _begin(self, child: Child, op: Operation, now: float) -> None:
         if op.verb in ("start", "restart"):

@@ -176,16 +176,20 @@ class Supervisor:
     def _send_drain(self, child: Child) -> bool:
         return self._send_link(child, protocol.LINK_DRAIN)
 
-    def set_halt(self, halted: bool, cancel: bool = False) -> list[str]:
-        """Halt or resume new orders on every executor at once; kept across restarts of wispd."""
-        self.desired.set_halted(halted)
+    def set_halt(self, halted: bool, cancel: bool = False) -> tuple[list[str], str | None]:
+        """Halt or resume new orders on every executor at once, then keep it across restarts of wispd.
+
+        The executors are told first: a halt that cannot be written down still halts (in memory); the
+        second value says why it could not be saved, so the operator learns it would not survive a restart."""
         reached = []
         for child in self.children.values():
             if child.kind == "executor" and child.state.alive and child.linked:
                 if self._send_link(child, protocol.LINK_COMMAND, cmd="halt" if halted else "resume", cancel=cancel):
                     reached.append(child.name)
-        self.log.warning("trading_halted" if halted else "trading_resumed", executors=reached, cancel=cancel)
-        return reached
+        unsaved = self.desired.set_halted(halted)
+        self.log.warning("trading_halted" if halted else "trading_resumed", executors=reached, cancel=cancel,
+                         saved=unsaved is None, error=unsaved)
+        return reached, unsaved
 
     def _handle_link(self, now: float) -> None:
         for _ in range(1000):
@@ -233,6 +237,8 @@ class Supervisor:
     def _link_message(self, child: Child, msg: dict[str, Any], now: float) -> None:
         child.last_seen = now
         kind = msg["t"]
+        if kind == protocol.LINK_HEARTBEAT:
+            return  # last_seen is all a heartbeat says
         if kind == protocol.LINK_HELLO:
             child.linked = True
             if child.kind == "executor" and self.desired.halted:

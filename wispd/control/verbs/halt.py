@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import Any
 
+from wispd import protocol
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK
 
 NAME = "halt"
@@ -26,7 +27,17 @@ def request(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
-    respond(True, {"executors": sup.set_halt(True, bool(args.get("cancel")))})
+    answer(respond, "halt", *sup.set_halt(True, bool(args.get("cancel"))))
+
+
+def answer(respond: Any, verb: str, reached: list[str], unsaved: str | None) -> None:
+    """Done only when it is also saved; otherwise it holds in memory and the operator is told so."""
+    if unsaved is None:
+        respond(True, {"executors": reached, "saved": True})
+    else:
+        respond(False, {"executors": reached, "saved": False}, protocol.ERR_FAILED,
+                f"trading {NAME_PAST[verb]} in memory on {len(reached)} executor(s), but it could not be saved "
+                f"({unsaved}): it will NOT survive a restart of wispd until it can be written")
 
 
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ request = no_request_args
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
-    respond(True, {"executors": sup.set_halt(False)})
+    halt.answer(respond, "resume", *sup.set_halt(False))
 
 
 render = halt.render

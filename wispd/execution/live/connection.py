@@ -11,6 +11,7 @@ Nothing here decides what an update means for an order; it posts ``messages`` to
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import random
 import threading
@@ -54,14 +55,29 @@ class ExchangeThread:
         self.tasks: list[asyncio.Future[Any]] = []
         self.closing = False
         self.requests = 0
+        self.idle: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ thread plumbing
     def start(self) -> None:
         self.thread.start()
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        """Run on the exchange thread and wait for the result (reconciliation, before ready)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        """Run on the exchange thread and wait for the result (reconciliation). The wait is cut in slices:
+        between them ``idle`` runs (the executor's heartbeat, and its stop check, which may raise)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    return future.result(0.1)
+                except concurrent.futures.TimeoutError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"the exchange thread did not finish within {timeout} s") from None
+                    if self.idle is not None:
+                        self.idle()
+        except BaseException:
+            future.cancel()
+            raise
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.tasks.append(asyncio.run_coroutine_threadsafe(coro, self.loop))
@@ -299,7 +315,9 @@ class ExchangeThread:
         self._post_trades(trades)
         self.trades_since[symbol] = now - 60_000  # overlap: trade ids make replays harmless
 
-    async def account(self) -> AccountMsg | None:
+    async def account(self, strict: bool = False) -> AccountMsg | None:
+        """Balances (and perp positions); ``strict`` raises instead of logging (the first, authenticated call
+        of a reconciliation: a refused key must end the start, not hide behind an empty balance)."""
         try:
             bal = await self.ex.fetch_balance()
             balances = {str(k).upper(): d for k, v in (bal.get("total") or {}).items()
@@ -316,6 +334,8 @@ class ExchangeThread:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
+            if strict:
+                raise
             self.log.warning("account_poll_error", error=describe(exc))
             return None
 

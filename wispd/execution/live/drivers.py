@@ -36,6 +36,10 @@ def load_credentials(driver: str, creds: dict[str, Any], env: dict[str, str]) ->
     values: dict[str, str] = {}
     if creds.get("secrets_file"):
         values = read_secrets_file(Path(creds["secrets_file"]))
+        unknown = sorted(set(values) - {"API_KEY", "API_SECRET"})
+        if unknown:
+            raise CredentialError(f"{creds['secrets_file']}: unknown key(s) {unknown} (expected API_KEY and "
+                                  "API_SECRET)")
     key = env.get(creds["api_key_env"] or "", "") if creds.get("api_key_env") else values.get("API_KEY", "")
     secret = env.get(creds["secret_env"] or "", "") if creds.get("secret_env") else values.get("API_SECRET", "")
     if not key or not secret:

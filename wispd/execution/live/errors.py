@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wispd.logs import redact_text
+
 # Answers ccxt files under another class, though they mean the key or signature was refused: Binance
 # -2015/-2014/-1022 come with HTTP 401, which ccxt reports as DDoSProtection (it would be retried);
 # Hyperliquid's unknown signer is an InvalidOrder to ccxt.
@@ -54,5 +56,5 @@ def classify(exc: BaseException) -> Outcome:
 
 def describe(exc: BaseException) -> str:
     """One line for logs and reports: the class and the exchange's message, cut short."""
-    text = " ".join(str(exc).split())
+    text = redact_text(" ".join(str(exc).split()))
     return f"{type(exc).__name__}: {text[:300]}"

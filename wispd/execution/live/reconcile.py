@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from wispd.execution.journal import OPEN_STATES
 from wispd.execution.live import drivers
 from wispd.execution.live.errors import classify, describe
-from wispd.execution.live.messages import order_msg
+from wispd.execution.live.messages import AccountMsg, order_msg
 from wispd.execution.orders import order_from_row
 
 if TYPE_CHECKING:
@@ -32,18 +32,22 @@ if TYPE_CHECKING:
     from wispd.execution.live.engine import LiveEngine
 
 
-def connect(ex: Executor, engine: LiveEngine) -> None:
-    """Connect with backoff; bad credentials are a configuration error (exit 78, no restart loop)."""
+def connect(ex: Executor, engine: LiveEngine) -> AccountMsg | None:
+    """Connect and read the account (the first authenticated call) with backoff while the exchange cannot
+    be reached (status says so; the process stays up). Refused credentials are a configuration error: exit
+    78 (FATAL, no restart loop), with the exchange's own words in ``wispctl status``."""
     delay = 1.0
     while not ex.ctx.stopping:
         try:
             engine.conn.call(engine.conn.connect(), timeout=120)
-            return
+            return engine.conn.call(engine.conn.account(strict=True), timeout=120)  # type: ignore[no-any-return]
         except Exception as exc:  # noqa: BLE001
             outcome = classify(exc)
             ex.log.error("exchange_connect_failed", error=describe(exc), code=outcome.code)
             if outcome.code == "auth":
+                ex.ctx.exiting(f"the exchange refused the credentials: {describe(exc)}")
                 raise SystemExit(78) from exc
+            ex.ctx.status("unreachable", f"cannot reach the exchange ({describe(exc)}); retrying in {delay:.0f} s")
             ex.ctx.wait(delay)
             delay = min(delay * 2, 30.0)
     raise SystemExit(0)
@@ -56,11 +60,11 @@ def _expiry(ex: Executor, row: dict[str, Any]) -> float:
 
 def reconcile_live(ex: Executor, engine: LiveEngine) -> dict[str, int]:
     conn = engine.conn
+    conn.idle = ex.idle
     conn.start()
-    connect(ex, engine)
+    account = connect(ex, engine)
     summary = {"found": 0, "sent_after_lookup": 0, "expired_unsent": 0, "missing_on_exchange": 0,
                "unknown_exchange_orders": 0, "fills_recovered": 0, "position_mismatches": 0}
-    account = conn.call(conn.account(), timeout=120)
     if account is not None:
         ex.ledger.balances.update(account.balances)
     since: dict[str, float] = {}
