@@ -15,8 +15,8 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
-import threading
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import BIN, ROOT, wait_for
+from tests.helpers import BIN, wait_for
 
 BODY = """
 [exchanges.sim]

@@ -49,7 +49,7 @@ def test_full_disk_then_read_only_halt_the_account_and_it_resumes_by_itself(tmpf
             assert ex["pid"] == pid and ex["restarts"] == 0
             db = sqlite3.connect(f"file:{state / 'journal-paper.sqlite'}?mode=ro", uri=True)
             try:  # nothing was sent for the refused signals, and nothing of theirs is left half-done
-                rows = db.execute("SELECT status FROM orders WHERE signal_id IN (%s)" % ",".join("?" * 3),
+                rows = db.execute(f"SELECT status FROM orders WHERE signal_id IN ({','.join('?' * 3)})",
                                   refused).fetchall()
                 assert all(r[0] == "rejected" for r in rows)
                 assert db.execute("SELECT COUNT(*) FROM orders WHERE status='intent'").fetchone()[0] == 0

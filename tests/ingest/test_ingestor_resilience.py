@@ -13,8 +13,8 @@ import zmq
 
 from tests.helpers import wait_for
 from wispd import protocol
-from wispd.ingest.ingestor import Ingestor
 from wispd.auth import Credentials, ServerKeys
+from wispd.ingest.ingestor import Ingestor
 from wispd.logs import get_logger
 
 
