@@ -42,6 +42,9 @@ def cmd_run(ns: argparse.Namespace) -> int:
     except StartError as exc:
         print(f"wispd: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except Exception:
+        log.exception("wispd_crash")  # into the log file too, not only stderr
+        raise
 
 
 def raise_fd_limit() -> None:

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -68,6 +69,7 @@ class Supervisor:
         self._boot_pending = 0
         self.control_counts: Counter[tuple[str, str]] = Counter()
         self.link_bad: Counter[str] = Counter()
+        self.pass_errors = 0
         self.limited = LimitedLog(log)
         self.metrics_server: MetricsServer | None = None
         self.health_doc: dict[str, Any] = {"healthy": False, "reason": "starting"}
@@ -426,43 +428,55 @@ class Supervisor:
 
     def _loop(self) -> None:
         while True:
-            now = time.monotonic()
-            events = dict(self.poller.poll(self._timeout_ms(now)))
-            now = time.monotonic()
-            if self._wake_r.fileno() in events:
-                try:
-                    while self._wake_r.recv(512):
-                        pass
-                except BlockingIOError:
+            try:
+                if self._pass():
+                    return
+            except Exception as exc:  # noqa: BLE001 - a bug in one pass must not take every child down
+                self.pass_errors += 1
+                self.limited("error", "supervisor_pass_failed", kind=type(exc).__name__,
+                             error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=12))
+                time.sleep(0.01)  # a bug that repeats every pass must not spin the CPU
+
+    def _pass(self) -> bool:
+        """One turn of the loop; True once wispd has stopped every child after a shutdown."""
+        now = time.monotonic()
+        events = dict(self.poller.poll(self._timeout_ms(now)))
+        now = time.monotonic()
+        if self._wake_r.fileno() in events:
+            try:
+                while self._wake_r.recv(512):
                     pass
-            while self._signals:
-                sig = self._signals.pop(0)
-                if sig == signal.SIGHUP:
-                    self.reload(lambda ok, res, code, err: None)
-                else:
-                    self.shutdown(signal.Signals(sig).name)
-            if self.zap.sock in events:
-                self.zap.handle()
-            if self.link in events:
-                self._handle_link(now)
-            for fd in [fd for fd in events if fd in self._fds]:
-                child, proc = self._fds[fd]
-                self.lifecycle.on_exit(child, proc, now)
-            if self.control in events:
-                self._handle_control()
+            except BlockingIOError:
+                pass
+        while self._signals:
+            sig = self._signals.pop(0)
+            if sig == signal.SIGHUP:
+                self.reload(lambda ok, res, code, err: None)
+            else:
+                self.shutdown(signal.Signals(sig).name)
+        if self.zap.sock in events:
+            self.zap.handle()
+        if self.link in events:
+            self._handle_link(now)
+        for fd in [fd for fd in events if fd in self._fds]:
+            child, proc = self._fds[fd]
+            self.lifecycle.on_exit(child, proc, now)
+        if self.control in events:
+            self._handle_control()
+        for child in list(self.children.values()):
+            self.lifecycle.on_deadline(child, now)
+        if now >= self._next_sample:
+            self._next_sample = now + self.daemon.sample_interval
             for child in list(self.children.values()):
-                self.lifecycle.on_deadline(child, now)
-            if now >= self._next_sample:
-                self._next_sample = now + self.daemon.sample_interval
-                for child in list(self.children.values()):
-                    self.lifecycle.sample(child)
-                    self.lifecycle.check_health(child, now)
-                self._observe()
-            self._advance()
-            self._systemd(now)
-            if self.halting and not any(c.state.alive or c.ops for c in self.children.values()):
-                self.log.info("wispd_stopped")
-                return
+                self.lifecycle.sample(child)
+                self.lifecycle.check_health(child, now)
+            self._observe()
+        self._advance()
+        self._systemd(now)
+        if self.halting and not any(c.state.alive or c.ops for c in self.children.values()):
+            self.log.info("wispd_stopped")
+            return True
+        return False
 
     def _systemd(self, now: float) -> None:
         self.notifier.watchdog(now)
