@@ -56,7 +56,8 @@ def test_live_scrape_is_promtool_clean_and_has_the_catalogue(daemon):
 
 def test_health_endpoint_and_verb(daemon):
     d = daemon('[exchanges.sim]\ndriver = "sim"\npairs = ["BTC-USDT"]\n'
-               '[processes.p]\nentry = "tests.kinds:well_behaved"\n')
+               '[processes.p]\nentry = "tests.kinds:well_behaved"\n'
+               '[processes.p.restart]\nbackoff_initial = 60.0\n')  # once killed as hung, it stays down a while
     url = d.status()["daemon"]["metrics_url"].replace("/metrics", "/health")
     wait_for(lambda: d.ctl("health").returncode == 0, 10, what="healthy")
     assert orjson.loads(urllib.request.urlopen(url, timeout=5).read())["healthy"] is True

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import resource
 import socket
 import threading
 from collections import OrderedDict
@@ -33,7 +34,7 @@ from wispd.metrics.catalogue import CATALOGUE
 Series = dict[str, Any]  # {"c": {(name, labels): v}, "g": {...}, "h": {...}}
 Health = Callable[[], tuple[int, dict[str, Any]]]  # -> (HTTP status, document)
 
-MAX_CONNECTIONS = 256
+MAX_CONNECTIONS = 1024  # (wispd raises its fd limit at start; never more than half of it)
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 8192
 BACKLOG = 1024
@@ -120,6 +121,8 @@ class MetricsServer:
         self.evicted = 0
         self.thread = threading.Thread(target=self._run, name="wispd-metrics", daemon=True)
         self._server: asyncio.Server | None = None
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.max_connections = min(MAX_CONNECTIONS, max(16, soft // 2))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -149,7 +152,7 @@ class MetricsServer:
     # ------------------------------------------------------------------ serving
     def _admit(self, key: int, writer: asyncio.StreamWriter) -> bool:
         """Make room for a new connection: drop the oldest one still sending its request."""
-        if len(self.conns) >= MAX_CONNECTIONS:
+        if len(self.conns) >= self.max_connections:
             idle = next((k for k, (_, busy) in self.conns.items() if not busy), None)
             if idle is None:
                 return False
