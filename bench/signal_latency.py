@@ -89,7 +89,7 @@ def signal_frame(i: int) -> tuple[str, bytes]:
     return sid, orjson.dumps({"v": 1, "id": sid, "strategy": "bench", "ts": time.time() * 1000, "ttl_ms": 10000,
                               "actions": [{"type": "order", "side": side, "exchange": "sim", "market": "spot",
                                            "symbol": "BTC-USDT", "qty": "0.001", "price": None,
-                                           "order_type": "market", "tif": "GTC"}]})
+                                           "order_type": "market"}]})
 
 
 def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int, creds=None) -> dict:

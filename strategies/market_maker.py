@@ -1,5 +1,11 @@
-"""A simple market maker: quote one post-only bid and one post-only ask around the mid, requote when the
-mid moves, and skew away from inventory so the position stays inside a limit."""
+"""A simple market maker: one post-only bid and one post-only ask around the mid, requoted when the mid
+moves, skewed away from inventory so the position stays inside a limit.
+
+It requotes with one signal that cancels all of its quotes on the pair and places the new ones: the
+executor checks the signal whole, so a quote that filled meanwhile cannot make the others leak, and the
+cancelled quotes' reserved funds pay for the new ones. After a restart it finds its working quotes in its
+first state report (``ctx.spot.open_orders``) and requotes them away at once: it never holds more than the
+two quotes it means to."""
 
 from wispd.sdk import D, Decimal, Param, Strategy, pair, signal
 
@@ -19,8 +25,7 @@ class SimpleMaker(Strategy):
     def on_start(self, ctx):
         self.pair = pair(self.p.base, self.p.quote)
         ctx.spot.watch_pair(self.p.exchange, self.pair)
-        self.quoted_mid = None
-        self.live = []  # client ids of our working quotes
+        self.quoted_mid = None  # quotes left from before a restart (if any) are requoted at the first tick
 
     def _tick_size(self, book):
         prices = [lv.price for lv in book.bids[:2]]
@@ -33,34 +38,25 @@ class SimpleMaker(Strategy):
                 ctx.emit_status("waiting", "no fresh book")
                 continue
             mid = book.mid
-            position = ctx.spot.position(self.p.exchange, self.pair)
-            inventory = position.qty if position else Decimal(0)
+            inventory = ctx.spot.position(self.p.exchange, self.pair).qty
+            working = ctx.spot.open_orders(self.pair)
             moved = self.quoted_mid is None or abs(mid - self.quoted_mid) / mid * 10000 >= self.p.requote_bps
-            if moved:
-                if self.live:
-                    cancel = signal("mm-cancel")
-                    for cid in self.live:
-                        cancel.cancel(cid)
-                    ctx.emit(cancel).wait(2)
-                    self.live = []
+            if moved or len(working) > 2:
                 tick = self._tick_size(book)
                 skew = -inventory / self.p.max_inventory * self.p.half_spread_bps  # lean away from inventory
                 bid = ((mid * (1 - (self.p.half_spread_bps - skew) / 10000)) / tick).to_integral_value() * tick
                 ask = ((mid * (1 + (self.p.half_spread_bps + skew) / 10000)) / tick).to_integral_value() * tick
-                quotes = signal("mm-quote")
+                requote = signal("mm-quote").cancel_all(self.pair, self.p.exchange, "spot")
                 if inventory < self.p.max_inventory:
-                    quotes.buy(self.pair, self.p.exchange, self.p.qty).limit(min(bid, book.best_bid.price)).post_only()
-                if inventory > 0:
-                    quotes.sell(self.pair, self.p.exchange, min(self.p.qty, inventory)).limit(
+                    requote.buy(self.pair, self.p.exchange, self.p.qty).limit(min(bid, book.best_bid.price)).post_only()
+                held = ctx.balance(self.p.base)  # its own inventory (the cancel frees what the old ask reserved)
+                if held > 0:
+                    requote.sell(self.pair, self.p.exchange, min(self.p.qty, held)).limit(
                         max(ask, book.best_ask.price)).post_only()
-                handle = ctx.emit(quotes)
-                handle.wait(2)
-                live = {o["client_id"] for u in handle.updates for o in u.orders
-                        if u.status in ("accepted", "partially_filled")}
-                done = {o["client_id"] for u in handle.updates for o in u.orders
-                        if u.status not in ("accepted", "partially_filled")}
-                self.live = sorted(live - done)
+                outcome = ctx.emit(requote).wait(2)
+                if outcome is not None and outcome.status == "rejected":
+                    ctx.log.info("requote_rejected", reason=outcome.reason, code=outcome.code)
                 self.quoted_mid = mid
             pnl = ctx.pnl()
             ctx.emit_status("quoting", f"mid {mid} inventory {inventory}", inventory=str(inventory),
-                            quotes=len(self.live), pnl=str(pnl.get("total", "0")))
+                            quotes=len(ctx.spot.open_orders(self.pair)), pnl=str(pnl.get("total")))

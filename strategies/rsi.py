@@ -1,5 +1,9 @@
 """The RSI strategy from the Wisp article, in wispd: watch a pair, read 1m candles, RSI(14) every tick,
-buy when it drops under 30 (and sell the position when it rises over 70), publish a status each tick."""
+buy when it drops under 30 (and sell the position when it rises over 70), publish a status each tick.
+
+Restart-safe: ``on_start`` runs only once the executor has reported this strategy's position, so a
+restarted RSI sees what it holds and does not buy it again; one entry per candle (the signal id is the
+candle's time), and none while an entry is still working."""
 
 from wispd.sdk import Decimal, Param, Strategy, indicators, pair, signal
 
@@ -28,11 +32,12 @@ class RsiDip(Strategy):
             if rsi is None:
                 ctx.emit_status("warming up", f"{len(klines)} candles")
                 continue
-            position = ctx.spot.position(self.p.exchange, self.pair)
-            held = position.qty if position else Decimal(0)
-            if rsi < self.p.buy_below and held <= 0:
-                ctx.emit(signal("rsi-buy").buy(self.pair, self.p.exchange, self.p.qty))
-            elif rsi > self.p.sell_above and held > 0:
-                ctx.emit(signal("rsi-sell").sell(self.pair, self.p.exchange, held))
+            held = ctx.spot.position(self.p.exchange, self.pair).qty
+            busy = bool(ctx.spot.open_orders(self.pair))
+            candle = klines[-1].t
+            if rsi < self.p.buy_below and held <= 0 and not busy:
+                ctx.emit(signal("rsi-buy").id(f"rsi-buy-{candle}").buy(self.pair, self.p.exchange, self.p.qty))
+            elif rsi > self.p.sell_above and held > 0 and not busy:
+                ctx.emit(signal("rsi-sell").id(f"rsi-sell-{candle}").sell(self.pair, self.p.exchange, held))
             ctx.emit_status("RSI tick", f"rsi {rsi:.1f}", rsi=round(rsi, 2), position=str(held),
                             price=str(ctx.spot.price(self.p.exchange, self.pair)))

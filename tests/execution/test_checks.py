@@ -11,7 +11,7 @@ from wispd.execution.checks import MarketRules, Reject, RiskLimits, check_risk, 
 
 def sig(**order):
     base = {"type": "order", "side": "buy", "exchange": "sim", "market": "spot", "symbol": "BTC-USDT", "qty": "1",
-            "price": None, "order_type": "market", "tif": "GTC"}
+            "price": None, "order_type": "market"}
     return {"v": 1, "id": "s1", "strategy": "rsi", "ts": 1, "ttl_ms": 5000, "actions": [{**base, **order}]}
 
 
@@ -63,8 +63,8 @@ def risk(o, strategy="rsi", halted=False, mid=D("100"), pos=D(0), open_orders=0,
     ({"o": order(), "open_orders": 2}, "max_open_orders"),
     ({"o": order(qty="10"), "exposure": D("14500")}, "strategy_budget"),
     ({"o": order(qty="2"), "strategy": "greedy"}, "strategy_budget"),
-    ({"o": order(reduce_only=True), "pos": D(0)}, "reduce_only"),
-    ({"o": order(reduce_only=True, side="buy"), "pos": D("1")}, "reduce_only"),
+    ({"o": order(reduce_only=True, market="perp"), "pos": D(0)}, "reduce_only"),
+    ({"o": order(reduce_only=True, side="buy", market="perp"), "pos": D("1")}, "reduce_only"),
 ])
 def test_risk_rejections(kwargs, code):
     with pytest.raises(Reject) as err:
@@ -74,3 +74,29 @@ def test_risk_rejections(kwargs, code):
 
 def test_reducing_orders_pass_position_and_budget_limits():
     risk(order(side="sell", qty="50", reduce_only=True), pos=D("199"), exposure=D("19900"))
+
+
+@pytest.mark.parametrize("fields,code", [
+    ({"tif": "GTC"}, "bad_combination"),  # a market order cannot rest
+    ({"post_only": True, "price": "100", "order_type": "limit", "tif": "IOC"}, "bad_combination"),
+    ({"short": True}, "bad_combination"),  # short is a perp sell
+    ({"reduce_only": True}, "bad_combination"),  # a spot buy never reduces
+    ({"leverage": "3"}, "bad_combination"),  # leverage is for perps
+    ({"market": "perp", "leverage": "0.5"}, "bad_combination"),
+    ({"trigger_price": "90"}, "bad_combination"),  # a trigger price without a trigger type
+    ({"trigger_type": "stop"}, "bad_combination"),  # a stop without its price
+    ({"trigger_type": "teleport", "trigger_price": "90"}, "bad_schema"),
+    ({"trigger_type": "trailing_stop", "trail_distance": "5", "trail_percent": "1"}, "bad_combination"),
+    ({"trigger_type": "trailing_stop", "trail_percent": "150"}, "bad_combination"),
+    ({"trigger_type": "trailing_stop", "trail_distance": "5", "price": "100", "order_type": "limit"},
+     "bad_combination"),
+    ({"stop_loss_limit": "89"}, "bad_combination"),  # a stop-limit price without the stop
+    ({"take_profit_type": "market"}, "bad_combination"),
+    ({"take_profit_type": "maybe", "take_profit": "110"}, "bad_schema"),
+    ({"stop_loss": "90", "reduce_only": True, "market": "perp"}, "bad_combination"),
+    ({"stop_loss": "90", "trigger_type": "stop", "trigger_price": "110"}, "bad_combination"),
+])
+def test_combinations_that_cannot_be_honoured_are_refused(fields, code):
+    with pytest.raises(Reject) as err:
+        parse_signal(sig(**fields))
+    assert err.value.code == code and err.value.action == 0 and err.value.message.startswith("action 0: ")

@@ -111,7 +111,7 @@ class Trader:
 
 def order_signal(sid: str | None = None, **action) -> dict:
     base = {"type": "order", "side": "buy", "exchange": "sim", "market": "spot", "symbol": "BTC-USDT",
-            "qty": "0.01", "price": None, "order_type": "market", "tif": "GTC"}
+            "qty": "0.01", "price": None, "order_type": "market"}
     return {"v": 1, "id": sid or uuid.uuid4().hex, "strategy": "tester", "ts": time.time() * 1000, "ttl_ms": 5000,
             "actions": [{**base, **action}]}
 

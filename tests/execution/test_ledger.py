@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from wispd.execution.funds import Allocation, Funds
 from wispd.execution.ledger import Ledger, PositionState
 
 
@@ -27,7 +28,7 @@ def test_flip_through_zero_and_short_pnl():
 
 
 def test_spot_balances_and_strategy_pnl():
-    ledger = Ledger({"USDT": D("1000")})
+    ledger = Ledger(Funds({"USDT": D("1000")}))
     key = ("s1", "sim", "spot", "BTC-USDT")
     ledger.apply_fill(key, "buy", D("2"), D("100"), D("0.4"))
     assert ledger.balances == {"USDT": D("799.6"), "BTC": D("2")}
@@ -36,6 +37,39 @@ def test_spot_balances_and_strategy_pnl():
     pnl = ledger.strategy_pnl("s1", {("sim", "spot", "BTC-USDT"): D("120")})
     assert pnl == {"realized": D("10"), "unrealized": D("20"), "fees": D("0.62"), "total": D("29.38")}
     assert ledger.exposure("s1", {("sim", "spot", "BTC-USDT"): D("120")}) == 120
+    assert ledger.funds.held["s1"] == {"BTC": D("1"), "USDT": D("-90.62")}  # its own sub-ledger moved
+    unknown = ledger.strategy_pnl("s1", {})  # without a mark the unrealised PnL is unknown, never 0
+    assert unknown["unrealized"] is None and unknown["total"] is None and unknown["realized"] == 10
+
+
+def test_allocations_fixed_share_and_equal_split():
+    funds = Funds({"USDT": D("1000"), "BTC": D("1")})
+    allocations = {"fixed": Allocation({"USDT": D("100")}), "half": Allocation(share=D("0.5")),
+                   "a": Allocation(), "b": Allocation()}
+    funds.fund(sorted(allocations), allocations, {"USDT": D("1000"), "BTC": D("1")})
+    assert funds.held["fixed"] == {"USDT": D("100")}
+    assert funds.held["half"] == {"USDT": D("500"), "BTC": D("0.5")}
+    assert funds.held["a"] == funds.held["b"] == {"USDT": D("200"), "BTC": D("0.25")}
+    assert funds.account() == {"USDT": D("1000"), "BTC": D("1")} and funds.unassigned["USDT"] == 0
+    funds.reserve("o1", "a", "USDT", D("150"))
+    assert funds.available("a", "USDT") == 50
+    smaller = {**allocations, "a": Allocation({"USDT": D("10")})}  # what is free goes back, reserved stays
+    funds.fund(sorted(smaller), smaller, {"USDT": D("1000"), "BTC": D("1")})
+    assert funds.held["a"]["USDT"] == 150 and funds.available("a", "USDT") == 0
+    funds.release("o1")
+    funds.fund(sorted(smaller), smaller, {"USDT": D("1000"), "BTC": D("1")})
+    assert funds.held["a"]["USDT"] == 10 and funds.account()["USDT"] == 1000
+
+
+def test_perp_positions_lock_their_margin_at_their_leverage():
+    ledger = Ledger(Funds({"USDC": D("1000")}))
+    key = ("s", "hl", "perp", "BTC-USDC")
+    ledger.funds.move("s", {"USDC": D("1000")})
+    ledger.funds.unassigned["USDC"] = D(0)
+    ledger.apply_fill(key, "buy", D("2"), D("100"), D("0"), leverage=D("4"))
+    assert ledger.funds.reserved_of("s", "USDC") == 50 and ledger.funds.available("s", "USDC") == 950
+    ledger.apply_fill(key, "sell", D("1"), D("110"), D("0"))
+    assert ledger.funds.reserved_of("s", "USDC") == 25 and ledger.funds.balance("s", "USDC") == 1010
 
 
 def test_journal_row_cache_matches_the_database(tmp_path):

@@ -68,7 +68,7 @@ def env(v: dict) -> dict[str, str]:
 
 def signal(v: dict, sid: str | None = None, ttl_ms: int = 20_000, **action) -> dict:
     base = {"type": "order", "side": "buy", "exchange": "ex", "market": v["market"], "symbol": v["symbol"],
-            "qty": v["qty"], "price": None, "order_type": "market", "tif": "GTC"}
+            "qty": v["qty"], "price": None, "order_type": "market"}
     return {"v": 1, "id": sid or uuid.uuid4().hex, "strategy": "tester", "ts": time.time() * 1000,
             "ttl_ms": ttl_ms, "actions": [{**base, **action}]}
 

@@ -38,6 +38,8 @@ RISK_SPEC = Table({
     "budgets": Field(dict, "per-strategy budgets, {name = \"amount\"}", default={}, check=_decimal_table),
     "price_collar_pct": Field(float, "percent from mid a limit price may be (above 0, up to 100)", default=5.0,
                               check=between(0, 100, "percent", low_open=True)),
+    "max_leverage": Field(float, "the highest leverage a perp order may ask for, 1 to 125", default=10.0,
+                          check=between(1, 125, "a leverage")),
 })
 
 PAPER_SPEC = Table({
@@ -47,6 +49,17 @@ PAPER_SPEC = Table({
     "maker_fee": Field(str, "a fee rate, e.g. \"0.0002\"", check=_decimal),
     "taker_fee": Field(str, "a fee rate, e.g. \"0.0005\"", check=_decimal),
 })
+
+KILL_SPEC = Table({
+    "account_max_drawdown": Field(str, "quote units the account's equity may fall from its peak before every "
+                                  "strategy on it is halted", check=_decimal),
+    "account_daily_loss": Field(str, "quote units the account may lose in a UTC day before it is halted",
+                                check=_decimal),
+    "strategy_max_drawdown": Field(str, "the same per strategy (only that strategy is halted)", check=_decimal),
+    "strategy_daily_loss": Field(str, "the same per strategy and UTC day", check=_decimal),
+    "flatten": Field(bool, "also close the positions (reduce-only market orders) when a switch trips",
+                     default=False),
+}, doc="kill switches: drawdown and daily loss limits that halt (and optionally flatten)")
 
 LIVE_SPEC = Table({
     "unknown_orders": Field(str, "what to do with open exchange orders the journal does not know",
@@ -72,6 +85,7 @@ SPEC = MapOf(Table({
     "paper": PAPER_SPEC,
     "live": LIVE_SPEC,
     "risk": RISK_SPEC,
+    "kill_switch": KILL_SPEC,
     "restart": RESTART_SPEC,
     "limits": LIMITS_SPEC,
 }))
@@ -159,17 +173,33 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
                                           "exchange and credentials)"))
             live_accounts.setdefault(account, name)
         eps = endpoints(name, item, daemon)
-        users = sorted(s for s, st in strategies.items()
-                       if (st.get("account") or (next(iter(raw)) if len(raw) == 1 else None)) == name)
+        users = strategy_set(name, raw, strategies)
+        shares = sum(st["allocation_share"] for s, st in strategies.items() if s in users and st["allocation_share"])
+        if shares > 1:
+            issues.append(ConfigIssue(file, f"{path}", name, "strategies whose allocation_share adds up to at most "
+                                      f"1 (they add up to {shares:g})"))
         args = {
             "account": name, "mode": item["mode"], "signals_endpoint": eps["signals"],
             "reports_endpoint": eps["reports"], "strategies": users,
             "exchanges": {ex: exchanges_section.endpoints(ex, data["exchanges"][ex], daemon)
                           for ex in item["exchanges"] or [] if ex in data["exchanges"]},
             "paper": item["paper"], "risk": item["risk"], "live": item["live"], "venue": venue,
+            "kill_switch": item["kill_switch"],
             "credentials": {"api_key_env": item["api_key_env"], "secret_env": item["secret_env"],
                             "secrets_file": str(secrets_path(item["secrets_file"], daemon))
                             if item["secrets_file"] else None},
         }
-        specs.append(child_spec(f"executor.{name}", EXECUTOR, args, item, daemon))
+        specs.append(child_spec(f"executor.{name}", EXECUTOR, args, item, daemon, reloadable=("strategies",)))
     return specs
+
+
+def strategy_set(account: str, executors: dict[str, Any], strategies: dict[str, Any]) -> dict[str, Any]:
+    """The strategies that trade on ``account``, with their allocations: what the executor learns at start
+    and, after a reload, over its link (a change of this set never restarts it)."""
+    only = next(iter(executors)) if len(executors) == 1 else None
+    out = {}
+    for s, st in sorted(strategies.items()):
+        if (st.get("account") or only) == account:
+            out[s] = {"fixed": st.get("allocation") or {}, "share": st.get("allocation_share"),
+                      "on_remove": st.get("on_remove") or "cancel"}
+    return out

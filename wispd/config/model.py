@@ -52,9 +52,12 @@ class ChildSpec:
     autostart: bool = True
     start_rank: int = 1
     stop_rank: int = 0
+    reloadable: tuple[str, ...] = ()  # args a running child learns over its link (a change is not a restart)
 
     def fingerprint(self) -> str:
-        blob = orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS, default=str)
+        doc = asdict(self)
+        doc["args"] = {k: v for k, v in self.args.items() if k not in self.reloadable}
+        blob = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -149,7 +152,7 @@ def build_limits(raw: dict[str, Any], defaults: Limits, start_timeout: float) ->
 
 
 def child_spec(name: str, kind: Any, args: dict[str, Any], item: dict[str, Any], daemon: DaemonConfig,
-               entry: str | None = None) -> ChildSpec:
+               entry: str | None = None, reloadable: tuple[str, ...] = ()) -> ChildSpec:
     """The one way a config section's item becomes a ChildSpec (its ``restart`` and ``limits`` tables
     resolved against the kind's and the daemon's defaults)."""
     return ChildSpec(
@@ -157,4 +160,5 @@ def child_spec(name: str, kind: Any, args: dict[str, Any], item: dict[str, Any],
         restart=build_restart(item["restart"], kind.restart),
         limits=build_limits(item["limits"], daemon.defaults, kind.start_timeout),
         autostart=item.get("autostart", True), start_rank=kind.start_rank, stop_rank=kind.stop_rank,
+        reloadable=reloadable,
     )

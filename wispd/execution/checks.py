@@ -21,17 +21,28 @@ MAX_AMOUNT = Decimal("1e18")  # no quantity, price or leverage of any market com
 SIGNAL_KEYS = frozenset({"v", "id", "name", "strategy", "ts", "ttl_ms", "actions"})
 ACTION_KEYS = {
     "order": frozenset({"type", "side", "exchange", "market", "symbol", "qty", "price", "order_type", "tif",
-                        "post_only", "reduce_only", "short", "leverage", "stop_loss", "take_profit"}),
+                        "post_only", "reduce_only", "short", "leverage", "stop_loss", "stop_loss_limit",
+                        "take_profit", "take_profit_type", "trigger_type", "trigger_price", "trail_distance",
+                        "trail_percent"}),
     "cancel": frozenset({"type", "client_id"}),
+    "cancel_all": frozenset({"type", "exchange", "market", "symbol"}),
     "amend": frozenset({"type", "client_id", "price", "qty"}),
     "close": frozenset({"type", "exchange", "market", "symbol"}),
 }
+TRIGGER_TYPES = ("stop", "take_profit", "trailing_stop")
 
 
 @dataclass(frozen=True)
 class Reject(Exception):
     code: str
     message: str
+    action: int | None = None  # which action of the signal (None: the signal as a whole)
+
+    def at(self, index: int) -> Reject:
+        """The same rejection, said of action ``index`` (the message says which, the report too)."""
+        if self.action is not None:
+            return self
+        return Reject(self.code, f"action {index}: {self.message}", index)
 
 
 def _show(raw: Any) -> str:
@@ -82,29 +93,45 @@ def parse_signal(msg: dict[str, Any] | None) -> dict[str, Any]:
         raise Reject("bad_schema", "actions must be a list of 1 to 20 actions")
     parsed = []
     for i, a in enumerate(actions):
-        if not isinstance(a, dict):
-            raise Reject("bad_schema", "each action must be an object")
-        kind = a.get("type")
-        if kind in ACTION_KEYS:
-            _known_keys(a, ACTION_KEYS[kind], f"action {i} ({kind})")
-        if kind == "order":
-            parsed.append(_order(a))
-        elif kind == "cancel":
-            if not isinstance(a.get("client_id"), str) or not _ID.match(a["client_id"]):
-                raise Reject("bad_schema", "cancel needs a client_id")
-            parsed.append({"type": "cancel", "client_id": a["client_id"]})
-        elif kind == "amend":
-            if not isinstance(a.get("client_id"), str) or not _ID.match(a["client_id"]):
-                raise Reject("bad_schema", "amend needs a client_id")
-            price, qty = _dec(a, "price", False), _dec(a, "qty", False)
-            if price is None and qty is None:
-                raise Reject("bad_schema", "amend needs a new price, a new qty, or both")
-            parsed.append({"type": "amend", "client_id": a["client_id"], "price": price, "qty": qty})
-        elif kind == "close":
-            parsed.append({"type": "close", **_where(a)})
-        else:
-            raise Reject("bad_schema", f"unknown action type {_show(kind)}")
+        try:
+            parsed.append(_action(a, i))
+        except Reject as rej:
+            raise rej.at(i) from None
     return {**msg, "actions": parsed}
+
+
+def _action(a: Any, i: int) -> dict[str, Any]:
+    if not isinstance(a, dict):
+        raise Reject("bad_schema", "each action must be an object")
+    kind = a.get("type")
+    if kind in ACTION_KEYS:
+        _known_keys(a, ACTION_KEYS[kind], f"action {i} ({kind})")
+    if kind == "order":
+        return _order(a)
+    if kind == "cancel":
+        if not isinstance(a.get("client_id"), str) or not _ID.match(a["client_id"]):
+            raise Reject("bad_schema", "cancel needs a client_id")
+        return {"type": "cancel", "client_id": a["client_id"]}
+    if kind == "cancel_all":
+        where = {k: a.get(k) for k in ("exchange", "market", "symbol")}
+        if where["symbol"] is not None:
+            return {"type": "cancel_all", **_where(a)}
+        if where["exchange"] is not None and not (isinstance(where["exchange"], str) and
+                                                  _EXCHANGE.match(where["exchange"])):
+            raise Reject("bad_schema", "cancel_all: exchange must be an exchange name")
+        if where["market"] not in (None, "spot", "perp"):
+            raise Reject("bad_schema", "cancel_all: market must be spot or perp")
+        return {"type": "cancel_all", **where}
+    if kind == "amend":
+        if not isinstance(a.get("client_id"), str) or not _ID.match(a["client_id"]):
+            raise Reject("bad_schema", "amend needs a client_id")
+        price, qty = _dec(a, "price", False), _dec(a, "qty", False)
+        if price is None and qty is None:
+            raise Reject("bad_schema", "amend needs a new price, a new qty, or both")
+        return {"type": "amend", "client_id": a["client_id"], "price": price, "qty": qty}
+    if kind == "close":
+        return {"type": "close", **_where(a)}
+    raise Reject("bad_schema", f"unknown action type {_show(kind)}")
 
 
 _EXCHANGE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
@@ -119,11 +146,14 @@ def _where(a: dict[str, Any]) -> dict[str, str]:
     return {"exchange": a["exchange"], "market": a["market"], "symbol": a["symbol"]}
 
 
+def _combo(message: str) -> Reject:
+    return Reject("bad_combination", message)
+
+
 def _order(a: dict[str, Any]) -> dict[str, Any]:
+    """One order action: every field parsed, and every combination that cannot be honoured refused."""
     if a.get("side") not in ("buy", "sell"):
         raise Reject("bad_schema", f"side must be buy or sell, got {_show(a.get('side'))}")
-    if a.get("tif", "GTC") not in ("GTC", "IOC", "FOK"):
-        raise Reject("bad_schema", f"time in force must be GTC, IOC or FOK, got {_show(a.get('tif'))}")
     for flag in ("post_only", "reduce_only", "short"):
         if a.get(flag) not in (None, True, False):
             raise Reject("bad_schema", f"{flag} must be true or false, got {_show(a.get(flag))}")
@@ -131,14 +161,53 @@ def _order(a: dict[str, Any]) -> dict[str, Any]:
     price = _dec(a, "price", False)
     if a.get("order_type") not in ("market", "limit") or (a["order_type"] == "limit") != (price is not None):
         raise Reject("bad_schema", "order_type must be limit with a price, or market without one")
-    out = {"type": "order", **_where(a), "side": a["side"], "qty": qty, "price": price, "tif": a.get("tif", "GTC"),
+    tif = a.get("tif") or ("GTC" if price is not None else "IOC")
+    if tif not in ("GTC", "IOC", "FOK"):
+        raise Reject("bad_schema", f"time in force must be GTC, IOC or FOK, got {_show(a.get('tif'))}")
+    trigger_type = a.get("trigger_type")
+    if trigger_type is not None and trigger_type not in TRIGGER_TYPES:
+        raise Reject("bad_schema", f"trigger_type must be one of {', '.join(TRIGGER_TYPES)}, got {_show(trigger_type)}")
+    tp_type = a.get("take_profit_type") or "limit"
+    if tp_type not in ("limit", "market"):
+        raise Reject("bad_schema", f"take_profit_type must be limit or market, got {_show(tp_type)}")
+    out = {"type": "order", **_where(a), "side": a["side"], "qty": qty, "price": price, "tif": tif,
            "post_only": bool(a.get("post_only")), "reduce_only": bool(a.get("reduce_only")),
            "short": bool(a.get("short")), "leverage": _dec(a, "leverage", False),
-           "stop_loss": _dec(a, "stop_loss", False), "take_profit": _dec(a, "take_profit", False)}
-    if out["post_only"] and price is None:
-        raise Reject("bad_schema", "post_only needs a limit price")
-    if out["short"] and out["market"] != "perp":
-        raise Reject("bad_schema", "sell_short is for perp markets")
+           "stop_loss": _dec(a, "stop_loss", False), "stop_loss_limit": _dec(a, "stop_loss_limit", False),
+           "take_profit": _dec(a, "take_profit", False), "take_profit_type": tp_type,
+           "trigger_type": trigger_type, "trigger_price": _dec(a, "trigger_price", False),
+           "trail_distance": _dec(a, "trail_distance", False), "trail_percent": _dec(a, "trail_percent", False)}
+    if price is None and tif == "GTC":
+        raise _combo("a market order cannot rest on the book: its time in force is IOC or FOK (GTC is for limits)")
+    if out["post_only"] and (price is None or tif != "GTC"):
+        raise _combo("post_only needs a GTC limit order (it must be able to rest)")
+    if out["short"] and (out["market"] != "perp" or out["side"] != "sell"):
+        raise _combo("short (sell_short) is a sell on a perp market")
+    if out["reduce_only"] and out["market"] == "spot" and out["side"] == "buy":
+        raise _combo("a spot buy cannot be reduce-only: spot positions are never short")
+    if out["leverage"] is not None and (out["market"] != "perp" or out["leverage"] < 1):
+        raise _combo("leverage is for perp orders, and at least 1")
+    if trigger_type is None:
+        if any(out[k] is not None for k in ("trigger_price", "trail_distance", "trail_percent")):
+            raise _combo("trigger_price, trail_distance and trail_percent need a trigger_type")
+    elif trigger_type == "trailing_stop":
+        if (out["trail_distance"] is None) == (out["trail_percent"] is None) or out["trigger_price"] is not None:
+            raise _combo("a trailing stop takes exactly one of trail_distance or trail_percent, and no trigger_price")
+        if out["trail_percent"] is not None and not 0 < out["trail_percent"] < 100:
+            raise _combo("trail_percent must be between 0 and 100")
+        if price is not None:
+            raise _combo("a trailing stop becomes a market order when it fires (no limit price)")
+    elif out["trigger_price"] is None:
+        raise _combo(f"a {trigger_type} order needs a trigger_price")
+    if trigger_type is not None and out["post_only"]:
+        raise _combo("a triggered order takes liquidity when it fires: it cannot be post_only")
+    bracket = out["stop_loss"] is not None or out["take_profit"] is not None
+    if out["stop_loss_limit"] is not None and out["stop_loss"] is None:
+        raise _combo("stop_loss_limit needs a stop_loss (the trigger)")
+    if a.get("take_profit_type") is not None and out["take_profit"] is None:
+        raise _combo("take_profit_type needs a take_profit")
+    if bracket and (out["reduce_only"] or trigger_type is not None):
+        raise _combo("stop_loss and take_profit protect an entry: not on a reduce-only or triggered order")
     return out
 
 
@@ -162,6 +231,11 @@ class MarketRules:
         rebate = Decimal("-0.01")  # maker rebates are negative fees
         return cls(d("tick", "0.01", positive=True), d("step", "0.0001", positive=True), d("min_qty", "0"),
                    d("min_notional", "0"), d("maker_fee", "0", floor=rebate), d("taker_fee", "0", floor=rebate))
+
+    def wire(self) -> dict[str, str]:
+        """As journaled with each order: what it was checked against (a restart needs no ingestor)."""
+        return {k: str(getattr(self, k)) for k in ("tick", "step", "min_qty", "min_notional", "maker_fee",
+                                                    "taker_fee")}
 
 
 def check_rules(order: dict[str, Any], rules: MarketRules, ref_price: Decimal | None) -> None:
@@ -191,19 +265,23 @@ class RiskLimits:
     strategy_budget: Decimal
     budgets: dict[str, Decimal]
     price_collar_pct: Decimal
+    max_leverage: Decimal = Decimal(10)
 
     @classmethod
     def from_config(cls, raw: dict[str, Any]) -> RiskLimits:
         return cls(Decimal(raw["max_order_notional"]), Decimal(raw["max_position_notional"]),
                    int(raw["max_open_orders"]), Decimal(raw["strategy_budget"]),
                    {k: Decimal(v) for k, v in (raw.get("budgets") or {}).items()},
-                   Decimal(str(raw["price_collar_pct"])))
+                   Decimal(str(raw["price_collar_pct"])), Decimal(str(raw.get("max_leverage", 10))))
 
 
-def check_risk(order: dict[str, Any], strategy: str, limits: RiskLimits, *, halted: bool, mid: Decimal | None,
+def check_risk(order: dict[str, Any], strategy: str, limits: RiskLimits, *, halted: bool | str, mid: Decimal | None,
                position_qty: Decimal, open_orders: int, strategy_exposure: Decimal) -> None:
-    if halted:
-        raise Reject("halted", "trading is halted (wispctl resume lifts it)")
+    if halted and not order["reduce_only"]:
+        raise Reject("halted", halted if isinstance(halted, str) else "trading is halted (wispctl resume lifts it)")
+    if order.get("leverage") is not None and order["leverage"] > limits.max_leverage:
+        raise Reject("max_leverage", f"leverage {order['leverage']} is above this account's limit "
+                     f"{limits.max_leverage}")
     if mid is None:
         raise Reject("no_market_data", "no current price for this symbol")
     qty, price = order["qty"], order["price"]

@@ -49,10 +49,16 @@ CREATE TABLE IF NOT EXISTS positions (
     qty TEXT NOT NULL, avg_price TEXT NOT NULL, realized TEXT NOT NULL, fees TEXT NOT NULL,
     PRIMARY KEY (strategy, exchange, market, symbol));
 CREATE TABLE IF NOT EXISTS balances (asset TEXT PRIMARY KEY, amount TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subledgers (
+    strategy TEXT NOT NULL, asset TEXT NOT NULL, held TEXT NOT NULL, funded TEXT NOT NULL,
+    PRIMARY KEY (strategy, asset));
+CREATE TABLE IF NOT EXISTS marks (
+    exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL, price TEXT NOT NULL, ts_ms REAL NOT NULL,
+    PRIMARY KEY (exchange, market, symbol));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-OPEN_STATES = ("intent", "accepted", "open", "partially_filled")
+OPEN_STATES = ("armed", "intent", "accepted", "open", "partially_filled")
 FINAL_STATES = ("filled", "cancelled", "rejected")
 RETRY_S = 1.0  # a faulted journal tries to replay its backlog at most this often
 ORDER_COLUMNS = ("client_id", "strategy", "signal_id", "action", "exchange", "market", "symbol", "side", "order_type",
@@ -60,7 +66,7 @@ ORDER_COLUMNS = ("client_id", "strategy", "signal_id", "action", "exchange", "ma
 ROW_CACHE = 10_000
 
 
-def client_order_id(strategy: str, signal_id: str, action: int) -> str:
+def client_order_id(strategy: str, signal_id: str, action: int | str) -> str:
     """Deterministic from (strategy, signal id, action index): a replayed signal maps to the same order.
 
     32 characters of [0-9a-z], accepted as a client id by every exchange wispd talks to (Binance allows
@@ -125,13 +131,30 @@ class Journal:
         self.commits = 0
         self.commit_seconds: list[float] = []
 
+    def children(self, parent: str) -> list[dict[str, Any]]:
+        """The exit legs of a bracket entry, working or finished."""
+        rows = self.db.execute("SELECT * FROM orders WHERE parent=?", (parent,)).fetchall()
+        out = {r["client_id"]: dict(r) for r in rows}
+        for cid, row in self.open_rows.items():  # what this pass wrote and did not commit yet
+            if row.get("parent") == parent:
+                out[cid] = dict(row)
+        for cid, row in self._rows.items():
+            if row.get("parent") == parent:
+                out[cid] = dict(row)
+        return list(out.values())
+
     def _migrate(self) -> None:
-        """Journals written by earlier versions lack the fills' trade id; add it (NULL for paper fills)."""
+        """Journals written by earlier versions lack some fill columns (the trade id: NULL for paper fills;
+        what a fill realised and whose it was, for ``wispctl trades``); add them."""
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(fills)")}
-        if "trade_id" not in cols:
-            self.db.execute("ALTER TABLE fills ADD COLUMN trade_id TEXT")
+        for col in ("trade_id", "realized", "strategy", "exchange", "market", "symbol", "side"):
+            if col not in cols:
+                self.db.execute(f"ALTER TABLE fills ADD COLUMN {col} TEXT")
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills(trade_id) WHERE trade_id IS NOT NULL")
         self.db.execute("CREATE INDEX IF NOT EXISTS orders_exchange_id ON orders(exchange_id)")
+        if "parent" not in {r[1] for r in self.db.execute("PRAGMA table_info(orders)")}:
+            self.db.execute("ALTER TABLE orders ADD COLUMN parent TEXT")
+        self.db.execute("CREATE INDEX IF NOT EXISTS orders_parent ON orders(parent)")
 
     # ------------------------------------------------------------------ writes and transactions
     @property
@@ -309,15 +332,17 @@ class Journal:
     def record_intent(self, o: dict[str, Any]) -> None:
         t = now_ms()
         flags = orjson.dumps(o.get("flags") or {})
+        parent = (o.get("flags") or {}).get("parent")
         self._write(
             "INSERT INTO orders (client_id, strategy, signal_id, action, exchange, market, symbol, side, order_type,"
-            " qty, price, tif, flags, status, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " qty, price, tif, flags, status, created_ms, updated_ms, parent)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (o["client_id"], o["strategy"], o["signal_id"], o["action"], o["exchange"], o["market"], o["symbol"],
-             o["side"], o["order_type"], o["qty"], o["price"], o["tif"], flags, "intent", t, t))
+             o["side"], o["order_type"], o["qty"], o["price"], o["tif"], flags, "intent", t, t, parent))
         self._remember_undo(o["client_id"])
         self._cache({**{k: o[k] for k in ORDER_COLUMNS if k in o}, "flags": flags, "status": "intent",
                      "filled": "0", "avg_price": None, "fees": "0", "exchange_id": None, "reason": "",
-                     "created_ms": t, "updated_ms": t})
+                     "created_ms": t, "updated_ms": t, "parent": parent})
 
     def update_order(self, client_id: str, **fields: Any) -> None:
         fields["updated_ms"] = now_ms()
@@ -331,17 +356,35 @@ class Journal:
             self._cache({**row, **fields})
 
     def record_fill(self, client_id: str, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str,
-                    trade_id: str | None = None) -> bool:
+                    trade_id: str | None = None, realized: Decimal | None = None,
+                    order: dict[str, Any] | None = None) -> bool:
         """False if this exchange trade id is already journaled (a replayed fill is never counted twice)."""
         if trade_id is not None and self.fault is not None and (self.has_trade(trade_id) or any(
-                sql.startswith("INSERT INTO fills") and params[-1] == trade_id for sql, params in self.backlog)):
+                sql.startswith("INSERT INTO fills") and params[6] == trade_id for sql, params in self.backlog)):
             return False  # (healthy, the unique index says so)
+        o = order or {}
         try:
-            self._write("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity, trade_id) VALUES (?,?,?,?,?,?,?)",
-                        (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id))
+            self._write("INSERT INTO fills (client_id, ts_ms, price, qty, fee, liquidity, trade_id, realized, strategy,"
+                        " exchange, market, symbol, side) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id,
+                         str(realized) if realized is not None else None, o.get("strategy"), o.get("exchange"),
+                         o.get("market"), o.get("symbol"), o.get("side")))
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def fills(self, since_ms: float = 0, strategy: str | None = None) -> list[dict[str, Any]]:
+        """Fill history (oldest first), with the order's fields for fills journaled before they were copied."""
+        sql = ("SELECT f.ts_ms, f.client_id, f.price, f.qty, f.fee, f.liquidity, f.trade_id, f.realized,"
+               " COALESCE(f.strategy, o.strategy) AS strategy, COALESCE(f.exchange, o.exchange) AS exchange,"
+               " COALESCE(f.market, o.market) AS market, COALESCE(f.symbol, o.symbol) AS symbol,"
+               " COALESCE(f.side, o.side) AS side FROM fills f LEFT JOIN orders o ON o.client_id = f.client_id"
+               " WHERE f.ts_ms >= ?")
+        args: list[Any] = [since_ms]
+        if strategy is not None:
+            sql += " AND COALESCE(f.strategy, o.strategy) = ?"
+            args.append(strategy)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY f.id", args).fetchall()]
 
     def trade_ids(self, since_ms: float = 0) -> set[str]:
         rows = self.db.execute("SELECT trade_id FROM fills WHERE trade_id IS NOT NULL AND ts_ms >= ?", (since_ms,))
@@ -394,6 +437,19 @@ class Journal:
 
     def balances(self) -> dict[str, Decimal]:
         return {r["asset"]: Decimal(r["amount"]) for r in self.db.execute("SELECT * FROM balances").fetchall()}
+
+    def save_subledger(self, strategy: str, asset: str, held: Decimal, funded: Decimal) -> None:
+        self._write("INSERT OR REPLACE INTO subledgers VALUES (?,?,?,?)", (strategy, asset, str(held), str(funded)))
+
+    def subledgers(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM subledgers").fetchall()]
+
+    def save_mark(self, key: tuple[str, str, str], price: Decimal, ts_ms: float) -> None:
+        self._write("INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", (*key, str(price), ts_ms))
+
+    def marks(self) -> dict[tuple[str, str, str], Decimal]:
+        return {(r["exchange"], r["market"], r["symbol"]): Decimal(r["price"])
+                for r in self.db.execute("SELECT * FROM marks").fetchall()}
 
     def meta(self, key: str, value: str | None = None) -> str | None:
         if value is not None:

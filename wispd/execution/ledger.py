@@ -3,7 +3,11 @@
 Average-cost accounting: adding to a position moves the average price; reducing it realises
 ``closed qty x (price - average)`` (sign-aware for shorts); crossing zero opens the remainder at the fill
 price. Fees are in quote units and are tracked apart from realised PnL, so ``total = realized +
-unrealized - fees``.
+unrealized - fees``. Unrealised PnL needs a mark: without one it is unknown (None), never 0.
+
+Balances live in ``Funds`` (one sub-ledger per strategy): a spot fill moves the strategy's base and quote,
+a perp fill its quote by the realised PnL and the fee, and a perp position locks its margin there
+(``|qty| x average / leverage``) until it is reduced.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from wispd.execution.funds import Funds
+
 ZERO = Decimal(0)
 
 Key = tuple[str, str, str, str]  # strategy, exchange, market, symbol
+MarketKey = tuple[str, str, str]  # exchange, market, symbol
 
 
 @dataclass
@@ -22,6 +29,7 @@ class PositionState:
     avg: Decimal = ZERO
     realized: Decimal = ZERO
     fees: Decimal = ZERO
+    leverage: Decimal = Decimal(1)  # perps: of the orders that opened it (its margin is qty x avg / leverage)
 
     def apply(self, side: str, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
         """Apply one fill; returns the PnL it realised."""
@@ -42,8 +50,14 @@ class PositionState:
             self.avg = price
         return pnl
 
-    def unrealized(self, mark: Decimal | None) -> Decimal:
-        return ZERO if mark is None or self.qty == 0 else (mark - self.avg) * self.qty
+    def unrealized(self, mark: Decimal | None) -> Decimal | None:
+        if self.qty == 0:
+            return ZERO
+        return None if mark is None else (mark - self.avg) * self.qty
+
+    @property
+    def margin(self) -> Decimal:
+        return abs(self.qty) * self.avg / self.leverage
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -52,39 +66,57 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 
 
 class Ledger:
-    def __init__(self, balances: dict[str, Decimal]) -> None:
+    def __init__(self, funds: Funds) -> None:
         self.positions: dict[Key, PositionState] = {}
-        self.balances: dict[str, Decimal] = dict(balances)
+        self.funds = funds
+
+    @property
+    def balances(self) -> dict[str, Decimal]:
+        """The account's balances (the sum of the sub-ledgers and what no strategy holds)."""
+        return self.funds.account()
 
     def position(self, key: Key) -> PositionState:
         return self.positions.setdefault(key, PositionState())
 
-    def apply_fill(self, key: Key, side: str, qty: Decimal, price: Decimal, fee: Decimal) -> Decimal:
-        _, _, market, symbol = key
+    def apply_fill(self, key: Key, side: str, qty: Decimal, price: Decimal, fee: Decimal,
+                   leverage: Decimal | None = None) -> Decimal:
+        strategy, _, market, symbol = key
         base, quote = split_symbol(symbol)
-        realized = self.position(key).apply(side, qty, price, fee)
+        pos = self.position(key)
+        opening = pos.qty == 0 or (pos.qty > 0) == (side == "buy")
+        if market == "perp" and opening and leverage is not None:
+            pos.leverage = max(Decimal(1), leverage)
+        realized = pos.apply(side, qty, price, fee)
         if market == "spot":
             sign = 1 if side == "buy" else -1
-            self.balances[base] = self.balances.get(base, ZERO) + sign * qty
-            self.balances[quote] = self.balances.get(quote, ZERO) - sign * qty * price - fee
-        else:  # perp: the quote balance moves by realised PnL and fees (margin is not locked in paper)
-            self.balances[quote] = self.balances.get(quote, ZERO) + realized - fee
+            self.funds.move(strategy, {base: sign * qty, quote: -sign * qty * price - fee})
+        else:
+            self.funds.move(strategy, {quote: realized - fee})
+            self.funds.reserve(margin_key(key), strategy, quote, pos.margin)
         return realized
 
-    def strategy_pnl(self, strategy: str, marks: dict[tuple[str, str, str], Decimal]) -> dict[str, Decimal]:
-        realized = unrealized = fees = ZERO
+    def strategy_pnl(self, strategy: str, marks: dict[MarketKey, Decimal]) -> dict[str, Decimal | None]:
+        realized = fees = ZERO
+        unrealized: Decimal | None = ZERO
         for (strat, ex, market, symbol), pos in self.positions.items():
             if strat != strategy:
                 continue
             realized += pos.realized
             fees += pos.fees
-            unrealized += pos.unrealized(marks.get((ex, market, symbol)))
-        return {"realized": realized, "unrealized": unrealized, "fees": fees, "total": realized + unrealized - fees}
+            u = pos.unrealized(marks.get((ex, market, symbol)))
+            unrealized = None if u is None or unrealized is None else unrealized + u
+        total = None if unrealized is None else realized + unrealized - fees
+        return {"realized": realized, "unrealized": unrealized, "fees": fees, "total": total}
 
-    def exposure(self, strategy: str | None, marks: dict[tuple[str, str, str], Decimal]) -> Decimal:
-        """Sum of |qty| x mark over positions (of one strategy, or all)."""
+    def exposure(self, strategy: str | None, marks: dict[MarketKey, Decimal]) -> Decimal:
+        """Sum of |qty| x mark over positions (of one strategy, or all); the average price stands in for a
+        missing mark (exposure must never be understated to zero)."""
         total = ZERO
         for (strat, ex, market, symbol), pos in self.positions.items():
             if strategy is None or strat == strategy:
                 total += abs(pos.qty) * (marks.get((ex, market, symbol)) or pos.avg)
         return total
+
+
+def margin_key(key: Key) -> str:
+    return "pos:" + ":".join(key)

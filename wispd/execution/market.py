@@ -1,8 +1,8 @@
 """The executor's view of the market-data plane: market rules and books from the ingestors.
 
 Rules (tick, step, minimums, fees) and a first book come from the ingestor's snapshot endpoint the first
-time a symbol is traded; from then on its book and trades are followed over PUB/SUB and fed to the venue
-(the paper engine matches against them; live uses the mid for collars and market-order references).
+time a market is traded (or, after a restart, for every market with a position or a working order); from
+then on its book and trades (and, for perps, the funding stream's mark price) are followed over PUB/SUB.
 """
 
 from __future__ import annotations
@@ -15,40 +15,38 @@ from typing import Any
 import zmq
 
 from wispd import protocol
+from wispd.auth import Credentials
 from wispd.execution.checks import MarketRules, Reject
-from wispd.execution.journal import now_ms
-from wispd.execution.orders import Event
-from wispd.execution.paper import parse_levels
+from wispd.execution.paper import Levels, parse_levels
 from wispd.protocol import Topic
+from wispd.transport import limits
 
 MarketKey = tuple[str, str, str]  # exchange, market, symbol
+MD_MAX_BYTES = 16 * 1024 * 1024  # a market-data frame from an ingestor (a coalesced burst of trades)
 
 
-class MarketData:
-    """Mixed into the executor; uses its ``zctx``, ``exchanges``, ``subs``, ``rules``, ``engine``."""
+class MarketFeed:
+    """SUB sockets to every exchange's ingestor and DEALER requests to its snapshot endpoint."""
 
-    zctx: zmq.Context
-    ctx: Any
-    exchanges: dict[str, dict[str, str]]
-    subs: dict[str, zmq.Socket]
-    rules: dict[MarketKey, MarketRules]
-    fee_override: tuple[Any, Any]
-    engine: Any
-    bad_frames: int
-    idle: Callable[[], None]
-    _apply_events: Callable[[list[Event]], None]
-
-    def _fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
-        rules = next((r for (ex, _, sym), r in self.rules.items() if ex == exchange and sym == symbol), None)
-        maker = Decimal(self.fee_override[0]) if self.fee_override[0] else (rules.maker_fee if rules else Decimal(0))
-        taker = Decimal(self.fee_override[1]) if self.fee_override[1] else (rules.taker_fee if rules else Decimal(0))
-        return maker, taker
+    def __init__(self, zctx: zmq.Context, exchanges: dict[str, dict[str, str]], credentials: Credentials,
+                 idle: Callable[[], None], first_book: Callable[[MarketKey, Levels, Levels], None]) -> None:
+        self.zctx, self.exchanges, self.credentials = zctx, exchanges, credentials
+        self.idle = idle  # heartbeat (and stop check) while a request waits
+        self.first_book = first_book
+        self.followed: set[MarketKey] = set()
+        self.bad_frames = 0
+        self.subs: dict[str, zmq.Socket] = {}
+        for name, eps in exchanges.items():
+            sub = limits(zctx.socket(zmq.SUB), max_msg=MD_MAX_BYTES, rcvhwm=100_000)
+            credentials.client(sub, eps["pub"], plain=False)
+            sub.connect(eps["pub"])
+            self.subs[name] = sub
 
     def _request(self, exchange: str, op: str, timeout: float = 3.0, **fields: Any) -> dict[str, Any]:
         sock = self.zctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
-            self.ctx.credentials.client(sock, self.exchanges[exchange]["snapshot"], plain=False)
+            self.credentials.client(sock, self.exchanges[exchange]["snapshot"], plain=False)
             sock.connect(self.exchanges[exchange]["snapshot"])
             rid, frame = protocol.snap_request(op, **fields)
             sock.send(frame)
@@ -56,35 +54,49 @@ class MarketData:
             while (left := end - time.monotonic()) > 0:
                 self.idle()
                 if sock.poll(int(min(left, 0.1) * 1000) + 1):
-                    reply = protocol.loads_dict(sock.recv()) or {}
+                    reply = protocol.loads_dict(sock.recv_multipart()[-1]) or {}
                     if reply.get("id") == rid:
                         return reply
             return {"ok": False, "error": f"ingestor of {exchange} did not answer {op}"}
         finally:
             sock.close()
 
-    def ensure_market(self, key: MarketKey) -> MarketRules:
-        """Rules and a first book for a symbol, fetched once; its book and trades are followed from then on."""
-        if key in self.rules:
-            return self.rules[key]
+    def rules(self, key: MarketKey) -> MarketRules:
+        """Rules of a market from its ingestor (first use); the market is followed from then on."""
         exchange, market, symbol = key
+        if exchange not in self.exchanges:
+            raise Reject("unknown_exchange", f"this account does not trade on {exchange!r}")
         reply = self._request(exchange, "markets", symbols=[[market, symbol]])
-        raw = (reply.get("markets") or {}).get(f"{market}:{symbol}") if reply.get("ok") else None
+        if not reply.get("ok"):
+            raise Reject("no_market_data", f"the ingestor of {exchange} cannot say what {symbol} is "
+                         f"({reply.get('error')})")
+        raw = (reply.get("markets") or {}).get(f"{market}:{symbol}")
         if raw is None:
             raise Reject("unknown_symbol", f"{exchange} has no {market} market {symbol}")
-        rules = self.rules[key] = MarketRules.from_wire(raw)
-        for channel in ("book", "trades"):
+        self.follow(key)
+        return MarketRules.from_wire(raw)
+
+    def follow(self, key: MarketKey) -> None:
+        """Subscribe to a market's book and trades (and mark, for perps) and apply a first book now."""
+        if key in self.followed or key[0] not in self.subs:
+            return
+        self.followed.add(key)
+        exchange, market, symbol = key
+        channels = ("book", "trades", "funding") if market == "perp" else ("book", "trades")
+        for channel in channels:
             self.subs[exchange].setsockopt(zmq.SUBSCRIBE, Topic(exchange, market, symbol, channel).encode() + b" ")
         snap = self._request(exchange, "snapshot", topic=Topic(exchange, market, symbol, "book").encode().decode())
         env = snap.get("envelope")
         if protocol.valid_envelope(env):
-            self._apply_events(self.engine.on_book(key, parse_levels(env["body"].get("bids")),
-                                                   parse_levels(env["body"].get("asks")), now_ms()))
-        return rules
+            self.first_book(key, parse_levels(env["body"].get("bids")), parse_levels(env["body"].get("asks")))
 
-    def _market_data(self, sock: zmq.Socket) -> list[Event]:
-        events: list[Event] = []
-        latest_books: dict[bytes, dict[str, Any]] = {}
+    def drain(self, sock: zmq.Socket) -> tuple[dict[MarketKey, tuple[Levels, Levels]],
+                                               list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]],
+                                               dict[MarketKey, Decimal]]:
+        """Everything queued on one SUB: the newest book per market, every trade, the newest mark."""
+        books: dict[MarketKey, dict[str, Any]] = {}
+        trades: list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]] = []
+        marks: dict[MarketKey, Decimal] = {}
         for _ in range(5000):
             try:
                 frame = sock.recv(zmq.NOBLOCK)
@@ -98,22 +110,24 @@ class MarketData:
             key = (topic.exchange, topic.market, topic.symbol)
             env = parsed[1]
             if env["kind"] == "book":
-                latest_books[parsed[0]] = env
+                books[key] = env
             elif env["kind"] == "trades":
-                trades = []
+                batch = []
                 for t in env["body"].get("trades") or []:
+                    if not isinstance(t, dict):
+                        continue
                     px, qty = protocol.to_decimal(t.get("px")), protocol.to_decimal(t.get("qty"))
-                    if px is not None and qty is not None:
-                        trades.append((px, qty))
-                events += self.engine.on_trades(key, trades, now_ms())
-        for topic_bytes, env in latest_books.items():
-            topic = protocol.parse_topic(topic_bytes)
-            assert topic is not None
-            events += self.engine.on_book((topic.exchange, topic.market, topic.symbol),
-                                          parse_levels(env["body"].get("bids")), parse_levels(env["body"].get("asks")),
-                                          now_ms())
-        return events
+                    if px is not None and qty is not None and px > 0 and qty > 0:
+                        batch.append((px, qty))
+                if batch:
+                    trades.append((key, batch))
+            elif env["kind"] == "funding":
+                mark = protocol.to_decimal(env["body"].get("mark"))
+                if mark is not None and mark > 0:
+                    marks[key] = mark
+        return ({k: (parse_levels(e["body"].get("bids")), parse_levels(e["body"].get("asks")))
+                 for k, e in books.items()}, trades, marks)
 
-    def _marks(self) -> dict[MarketKey, Decimal]:
-        return {k: m for k in self.engine.books if (m := self.engine.mid(k)) is not None}
-
+    def close(self) -> None:
+        for sock in self.subs.values():
+            sock.close()

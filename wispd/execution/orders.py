@@ -7,13 +7,40 @@ both ``Done(status="open")``. That is what lets paper and live share the journal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 ZERO = Decimal(0)
+
+
+@dataclass
+class Trigger:
+    """What an armed contingent order waits for (see ``contingent.py``).
+
+    kind: stop (buy when the price rises to ``price``, sell when it falls to it), take_profit (the other
+    way round), or trailing_stop (a stop that follows the best price seen by ``distance`` or ``percent``).
+    """
+
+    kind: str
+    price: Decimal | None = None
+    distance: Decimal | None = None
+    percent: Decimal | None = None
+    extreme: Decimal | None = None  # trailing: the best price seen since it was armed
+
+    def wire(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in
+                (("kind", self.kind), ("price", self.price), ("distance", self.distance), ("percent", self.percent),
+                 ("extreme", self.extreme)) if v is not None}
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any] | None) -> Trigger | None:
+        if not raw:
+            return None
+        d = {k: Decimal(raw[k]) for k in ("price", "distance", "percent", "extreme") if raw.get(k) is not None}
+        return cls(str(raw["kind"]), **d)
 
 
 @dataclass
@@ -37,6 +64,13 @@ class WorkingOrder:
     replaces: str | None = None  # amend: the client id of the order this one replaces
     exchange_id: str | None = None
     exchange_done: str | None = None  # live: final status the exchange reported before all its trades arrived
+    trigger: Trigger | None = None  # armed contingent order: not on the book until this fires
+    parent: str | None = None  # bracket exit: the entry order it protects (its size follows the entry's fills)
+    leg: str = ""  # bracket exit: "sl" or "tp"
+    leverage: Decimal = Decimal(1)
+    max_cost: Decimal | None = None  # market buys: what its reservation covers (quote, fees included)
+    step: Decimal | None = None  # the market's quantity step (what a partial fill may be cut to)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def remaining(self) -> Decimal:
@@ -72,13 +106,24 @@ class Done:
 Event = Fill | Done
 
 
+def row_flags(row: dict[str, Any]) -> dict[str, Any]:
+    raw = row.get("flags")
+    if not raw:
+        return {}
+    return orjson.loads(raw) if isinstance(raw, bytes | str) else dict(raw)
+
+
 def order_from_row(row: dict[str, Any]) -> WorkingOrder:
     """Rebuild a working order from its journal row (restart, or a late fill of a finished order)."""
-    flags = orjson.loads(row["flags"] or b"{}") if row.get("flags") else {}
+    flags = row_flags(row)
     order = WorkingOrder(row["client_id"], row["strategy"], row["exchange"], row["market"], row["symbol"],
                          row["side"], Decimal(row["qty"]), Decimal(row["price"]) if row["price"] else None,
                          row["tif"], bool(flags.get("post_only")), reduce_only=bool(flags.get("reduce_only")),
-                         replaces=flags.get("replaces"), exchange_id=row.get("exchange_id"))
+                         replaces=flags.get("replaces"), exchange_id=row.get("exchange_id"),
+                         trigger=Trigger.from_wire(flags.get("trigger")), parent=flags.get("parent"),
+                         leg=flags.get("leg") or "", leverage=Decimal(flags.get("leverage") or "1"),
+                         max_cost=Decimal(flags["max_cost"]) if flags.get("max_cost") else None,
+                         step=Decimal(flags["rules"]["step"]) if (flags.get("rules") or {}).get("step") else None)
     order.filled = Decimal(row["filled"])
     order.cost = order.filled * Decimal(row["avg_price"] or "0")
     order.status = row["status"] if row["status"] != "intent" else "pending"

@@ -7,6 +7,9 @@
 - Resting orders fill at their limit price (maker fee) when the market trades through them (a trade
   strictly beyond the price) or the book crosses them, partially when the trade or level is smaller.
 - Orders become live ``latency_ms`` after submission.
+- A market buy never spends more than its reservation (``max_cost``): what the book would cost beyond it
+  is not taken, so a paper balance cannot go negative.
+- A resting order can be resized in place (a bracket's take-profit follows its entry's fills).
 Simplification, documented: our fills do not remove liquidity from the ingested book, so two orders
 taking the same level in the same instant both see it.
 """
@@ -19,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder
+from wispd.protocol import to_decimal
 
 ZERO = Decimal(0)
 Levels = list[tuple[Decimal, Decimal]]
@@ -34,12 +38,14 @@ class Book:
 
 
 def parse_levels(raw: Any) -> Levels:
+    """Book levels from the wire: bounded decimals (``protocol.to_decimal``), positive, anything else skipped."""
     out = []
-    for lv in raw or []:
-        try:
-            out.append((Decimal(lv[0]), Decimal(lv[1])))
-        except (ArithmeticError, TypeError, ValueError, IndexError):
+    for lv in raw if isinstance(raw, list) else []:
+        if not isinstance(lv, list | tuple) or len(lv) < 2:
             continue
+        px, size = to_decimal(lv[0]), to_decimal(lv[1])
+        if px is not None and size is not None and px > 0 and size > 0:
+            out.append((px, size))
     return out
 
 
@@ -62,6 +68,12 @@ class PaperEngine:
         order.active_at = now_ms + self.latency_ms
         self.orders[order.client_id] = order
         return self._activate(order) if self.latency_ms <= 0 else []
+
+    def resize(self, client_id: str, qty: Decimal) -> None:
+        """Change a resting order's total quantity (never below what it has filled)."""
+        order = self.orders.get(client_id)
+        if order is not None:
+            order.qty = max(qty, order.filled)
 
     def cancel(self, client_id: str, reason: str = "cancelled by strategy") -> list[Event]:
         order = self.orders.pop(client_id, None)
@@ -100,7 +112,9 @@ class PaperEngine:
         if order.remaining <= 0:
             return events + self._final(order, "filled")
         if order.price is None:
-            return events + self._final(order, "cancelled", "market order: book depth exhausted")
+            why = "market order: its reserved funds are spent" if order.extra.get("budget_hit") else \
+                "market order: book depth exhausted"
+            return events + self._final(order, "cancelled", why)
         if order.tif in ("IOC", "FOK"):
             return events + self._final(order, "cancelled", f"{order.tif}: remainder cancelled")
         order.status = "partially_filled" if order.filled else "open"
@@ -119,11 +133,23 @@ class PaperEngine:
     def _take(self, order: WorkingOrder, levels: Levels) -> list[Event]:
         _, taker = self.fees(order.exchange, order.symbol)
         events: list[Event] = []
+        spent = order.cost * (1 + max(ZERO, taker)) if order.max_cost is not None else ZERO
         for price, size in levels:
             if order.remaining <= 0 or (order.price is not None and not self._better_or_equal(order, price)):
                 break
             qty = min(order.remaining, size)
+            if order.max_cost is not None and order.side == "buy" and order.market == "spot":
+                unit = price * (1 + max(ZERO, taker))
+                affordable = (order.max_cost - spent) / unit
+                if affordable < qty:
+                    qty = affordable if order.step is None else (affordable // order.step) * order.step
+                    order.extra["budget_hit"] = True
+                if qty <= 0:
+                    break
+                spent += qty * unit
             events.append(self._fill(order, price, qty, taker, "taker"))
+            if order.extra.get("budget_hit"):
+                break
         return events
 
     def _fill(self, order: WorkingOrder, price: Decimal, qty: Decimal, rate: Decimal, liquidity: str) -> Fill:
@@ -136,6 +162,10 @@ class PaperEngine:
         order.status = status
         self.orders.pop(order.client_id, None)
         return [Done(order, status, reason)]
+
+    def set_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
+        """Store a book without matching (a first snapshot, taken while a signal is being checked)."""
+        self.books[key] = Book(bids, asks)
 
     def on_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels, now_ms: float) -> list[Event]:
         self.books[key] = Book(bids, asks)

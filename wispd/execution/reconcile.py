@@ -1,52 +1,66 @@
-"""Reconciliation on start, before the executor reports ready.
+"""Reconciliation of a paper account on start, before the executor's first state report.
 
-Paper accounts: the journal is the exchange. Positions are reloaded; orders that were resting rest
-again; an intent that was committed but never sent (a crash between commit and send) is resolved as
-rejected and reported, never sent again. Live accounts will match the journal to the exchange by client
-order id the same way (an unknown outcome is looked up, never re-sent).
+The journal is the exchange. Every row that is not final ends up final or working again, whatever else is
+down (the market rules each order was checked against are journaled with it: no ingestor is needed):
+
+- an ``intent`` that never left (a crash between its commit and the send): an entry is rejected and
+  reported, never sent late; a fired trigger or a bracket leg being placed is armed again (it never reached
+  the book, so it can still fire, once);
+- an ``armed`` order is armed again;
+- a resting GTC limit rests again;
+- a market, IOC or FOK order in flight when the executor died is resolved as cancelled (its fills so far
+  stand): it must never come back as a resting order.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from wispd.execution.checks import Reject
 from wispd.execution.journal import OPEN_STATES
-from wispd.execution.orders import order_from_row
+from wispd.execution.orders import Done, Trigger, order_from_row, row_flags
 
 if TYPE_CHECKING:
-    from wispd.execution.executor import Executor
+    from wispd.execution.core import ExecutionCore
 
 
-def restore_positions(ex: Executor) -> None:
-    """Positions per strategy are the journal's (paper and live alike): reload them before anything else."""
-    for (strategy, exchange, market, symbol, qty, avg, realized, fees) in (
-            tuple(r.values()) for r in ex.journal.positions()):
-        pos = ex.ledger.position((strategy, exchange, market, symbol))
-        pos.qty, pos.avg, pos.realized, pos.fees = Decimal(qty), Decimal(avg), Decimal(realized), Decimal(fees)
-
-
-def reconcile_paper(ex: Executor) -> dict[str, int]:
-    """Restore the paper book from the journal; returns what was restored and what was left unsent."""
-    restored = lost = 0
-    for row in ex.journal.orders(OPEN_STATES):
-        if row["status"] == "intent":
-            ex.journal.update_order(row["client_id"], status="rejected",
+def reconcile_paper(core: ExecutionCore) -> dict[str, int]:
+    restored = lost = rearmed = resolved = 0
+    entries = set()
+    for row in core.journal.orders(OPEN_STATES):
+        flags = row_flags(row)
+        order = order_from_row(row)
+        order.extra["expires"] = float(row["created_ms"]) + 3_600_000
+        contingent = bool(flags.get("trigger") or flags.get("parent"))
+        if row["status"] == "intent" and not contingent:
+            core.journal.update_order(row["client_id"], status="rejected",
                                       reason="executor restarted before the order was sent; not resent")
-            ex._report_order(row["client_id"], "rejected", "executor restarted before the order was sent", "not_sent")
+            core.report_order(row["client_id"], "rejected", "executor restarted before the order was sent", "not_sent")
             lost += 1
             continue
-        key = (row["exchange"], row["market"], row["symbol"])
-        if row["exchange"] not in ex.exchanges:
+        if row["status"] in ("intent", "armed"):
+            order.trigger = Trigger.from_wire(flags.get("trigger"))
+            order.status = "armed"
+            if row["status"] == "intent":
+                core.journal.update_order(row["client_id"], status="armed",
+                                          reason="armed again after a restart (it had not left)")
+                rearmed += 1
+            core.adopt(order)
+        elif row["order_type"] == "market" or row["tif"] in ("IOC", "FOK"):
+            core.adopt(order)
+            core.apply_events([Done(order, "cancelled", "the executor restarted while this market/IOC/FOK order "
+                                    "was being matched: cancelled (its fills so far stand)")])
+            resolved += 1
             continue
-        try:
-            ex.ensure_market(key)
-        except Reject:
-            continue
-        order = order_from_row(row)
-        order.status = "partially_filled" if order.filled else "open"
-        ex.engine.orders[order.client_id] = order
-        restored += 1
-    return {"restored_open_orders": restored, "unsent_intents": lost}
-
+        else:
+            order.status = "partially_filled" if order.filled else "open"
+            core.engine.orders[order.client_id] = order
+            core.adopt(order)
+            restored += 1
+        if order.parent is not None:
+            entries.add(order.parent)
+    for entry_id in entries:
+        entry = core.working(entry_id) or core.entry_of(entry_id)
+        if entry is not None:
+            core.refresh_bracket(entry)
+    return {"restored_open_orders": restored, "unsent_intents": lost, "rearmed": rearmed,
+            "resolved_in_flight": resolved}

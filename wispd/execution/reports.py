@@ -46,8 +46,10 @@ class ReportPublisher:
             return
         self.sock.send(frame, zmq.NOBLOCK)
 
-    def subscriptions(self) -> None:
-        """Read (un)subscriptions; anything held for a strategy that just subscribed goes out now."""
+    def subscriptions(self) -> list[str]:
+        """Read (un)subscriptions; anything held for a strategy that just subscribed goes out now. Returns
+        the strategies that (re)subscribed (each gets its state at once)."""
+        joined: list[str] = []
         while True:
             try:
                 frame = self.sock.recv(zmq.NOBLOCK, copy=False)
@@ -62,6 +64,7 @@ class ReportPublisher:
             if msg[:1] == b"\x01":
                 self.sock.setsockopt(zmq.SUBSCRIBE, topic)
                 self.listeners.add(name)
+                joined.append(name)
                 for frame in self.held.pop(name, []):
                     self.sock.send(frame, zmq.NOBLOCK)
             else:
@@ -72,3 +75,4 @@ class ReportPublisher:
                 for frame in frames:
                     self.sock.send(frame, zmq.NOBLOCK)
             self.held = {}
+        return joined

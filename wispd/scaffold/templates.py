@@ -29,7 +29,11 @@ balances = {{ USDT = "10000" }}
 '''
 
 STRATEGY = '''\
-"""{title}: a starting point. Edit run(); wispd restarts the process if it raises."""
+"""{title}: a starting point. Edit run(); wispd restarts the process if it raises.
+
+Written to survive restarts: on_start runs only once the executor has reported this strategy's position
+and working orders, so a restarted strategy sees what it holds; it enters only when flat with nothing
+working, and each entry's signal id is the candle's time, so a repeat is refused as a duplicate."""
 
 from wispd.sdk import Decimal, Param, Strategy, indicators, pair, signal
 
@@ -54,12 +58,14 @@ class {cls}(Strategy):
             fast, slow = indicators.sma(klines, self.p.fast), indicators.sma(klines, self.p.slow)
             if fast is None or slow is None:
                 continue
-            position = ctx.spot.position(self.p.exchange, self.pair)
-            held = position.qty if position else Decimal(0)
-            if fast > slow and held == 0:
-                ctx.emit(signal("{name}-enter").buy(self.pair, self.p.exchange, self.p.qty))
-            elif fast < slow and held > 0:
-                ctx.emit(signal("{name}-exit").sell(self.pair, self.p.exchange, held))
+            held = ctx.spot.position(self.p.exchange, self.pair).qty
+            working = ctx.spot.open_orders(self.pair)
+            candle = klines[-1].t
+            if fast > slow and held == 0 and not working:
+                ctx.emit(signal("{name}-enter").id(f"enter-{{candle}}").buy(self.pair, self.p.exchange,
+                                                                                   self.p.qty))
+            elif fast < slow and held > 0 and not working:
+                ctx.emit(signal("{name}-exit").id(f"exit-{{candle}}").sell(self.pair, self.p.exchange, held))
             ctx.emit_status("tick", f"fast {{fast:.2f}} slow {{slow:.2f}}", position=str(held))
 '''
 

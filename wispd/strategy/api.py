@@ -197,12 +197,19 @@ class Domain:
             raise AttributeError("funding_rate is a perp feature")
         return self._rt.cache.funding.get(self._key(exchange, p, "funding")[0])
 
-    def position(self, exchange: str, p: Pair | str) -> Position | None:
-        return self._rt.cache.positions.get((exchange, self.market, Pair.parse(p).symbol))
+    def position(self, exchange: str, p: Pair | str) -> Position:
+        """This strategy's position in the pair: qty 0 when flat, never None (on_start runs only once the
+        executor's state is known)."""
+        symbol = Pair.parse(p).symbol
+        held = self._rt.cache.positions.get((exchange, self.market, symbol))
+        return held if held is not None else Position(exchange, self.market, symbol, D(0), D(0))
 
     def positions(self) -> list[Position]:
-        return [pos for (_, m, _), pos in self._rt.cache.positions.items() if m == self.market]
+        return [pos for (_, m, _), pos in self._rt.cache.positions.items() if m == self.market and pos.qty != 0]
 
-    def open_orders(self) -> list[Order]:
-        return [o for o in self._rt.cache.orders.values()
-                if o.market == self.market and o.status in ("accepted", "open", "partially_filled")]
+    def open_orders(self, p: Pair | str | None = None) -> list[Order]:
+        """This strategy's working orders on this market (of one pair, when given), armed ones included."""
+        symbol = Pair.parse(p).symbol if p is not None else None
+        return [o for o in self._rt.cache.orders.values() if o.market == self.market
+                and o.status in ("armed", "intent", "accepted", "open", "partially_filled")
+                and (symbol is None or o.symbol == symbol)]

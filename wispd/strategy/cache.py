@@ -50,11 +50,17 @@ class MarketCache:
         self.dropped = 0
         self.resyncs = 0
         self.trades_received = 0  # trades decoded into the cache (a frame can carry many)
-        # execution state, from the executor's reports
+        # execution state, from the executor's reports (the first state report sets ``state_known``)
         self.orders: dict[str, Order] = {}
         self.positions: dict[tuple[str, str, str], Position] = {}
         self.balances: dict[str, Decimal] = {}
-        self.pnl: dict[str, Decimal] = {}
+        self.available: dict[str, Decimal] = {}
+        self.reserved: dict[str, Decimal] = {}
+        self.allocation: dict[str, Decimal] = {}
+        self.pnl: dict[str, Decimal | None] = {}
+        self.halted: str | None = None
+        self.state_known = threading.Event()
+        self.state_seq = 0
 
     def event(self, key: bytes) -> threading.Event:
         with self.lock:

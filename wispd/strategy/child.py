@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,25 @@ def main(child: ChildContext) -> int:
     rt = Runtime(child, args)
     rt.start()
     ctx = StrategyContext(rt, strategy)
+    ready_sent = False
     try:
         for exchange, market, symbol in args.get("pairs") or []:
             if not rt.domains[market].watch_pair(exchange, symbol):
                 log.warning("no_snapshot_yet", exchange=exchange, market=market, symbol=symbol)
+        if rt.push is not None:
+            # Nothing is decided before the executor's state (positions, working orders, balances) is here:
+            # a restarted strategy must not buy again what it already holds. Ready early if it takes long (so
+            # the start timeout does not kill a strategy whose executor is merely away), then keep waiting.
+            if not rt.wait_for_state(time.monotonic() + float(args.get("state_wait", 10.0))):
+                child.ready(watched=len(rt.watched), strategy=cls.__name__, state="waiting for the executor")
+                ready_sent = True
+                if not rt.wait_for_state():
+                    return 0
         strategy.on_start(ctx)
         if child.stopping:
             return 0
-        child.ready(watched=len(rt.watched), strategy=cls.__name__)
+        if not ready_sent:
+            child.ready(watched=len(rt.watched), strategy=cls.__name__)
         if inspect.iscoroutinefunction(strategy.run):
             asyncio.run(_run_async(strategy, ctx, rt))
         else:

@@ -33,6 +33,8 @@ from wispd.strategy.types import Order, Position
 from wispd.transport import limits
 
 CONFLATED = (b".book", b".ticker")
+WORKING = ("armed", "accepted", "open", "partially_filled", "intent")
+ENDED_KEPT = 1000  # finished orders kept in the cache (for lookups by client id)
 MAX_FRAME = 16 * 1024 * 1024  # from our own ingestors and executor: a bound, not a limit anyone reaches
 LAG_SAMPLE_MASK = 15  # the lag histogram samples one message in 16: a distribution, not a census
 
@@ -309,23 +311,42 @@ class Receiver(threading.Thread):
             handle._resolve(Report(status, str(body.get("reason") or ""), [order] if order else [], body))
 
     def _state(self, body: dict[str, Any]) -> None:
+        """The executor's view of this strategy: it replaces what the cache knew (working orders included:
+        reports and state come in order on one socket, so nothing newer is lost)."""
+        def dec(value: Any) -> Decimal | None:
+            return protocol.to_decimal(value)
+
         positions = {}
         for p in body.get("positions") or []:
-            try:
-                pos = Position(p["exchange"], p["market"], p["symbol"], Decimal(p["qty"]), Decimal(p["avg_price"]),
-                               Decimal(p.get("realized_pnl", "0")), Decimal(p.get("unrealized_pnl", "0")),
-                               Decimal(p.get("fees", "0")))
-            except (KeyError, ArithmeticError, TypeError, ValueError):
+            if not isinstance(p, dict):
                 continue
+            qty, avg = dec(p.get("qty")), dec(p.get("avg_price"))
+            if qty is None or avg is None or not all(isinstance(p.get(k), str) for k in ("exchange", "market",
+                                                                                         "symbol")):
+                continue
+            pos = Position(p["exchange"], p["market"], p["symbol"], qty, avg, dec(p.get("realized_pnl")) or Decimal(0),
+                           dec(p.get("unrealized_pnl")), dec(p.get("fees")) or Decimal(0), dec(p.get("mark")))
             positions[(pos.exchange, pos.market, pos.symbol)] = pos
         self.cache.positions = positions
-        self.cache.balances = {k: Decimal(v) for k, v in (body.get("balances") or {}).items()
-                               if protocol.to_decimal(v) is not None}
-        self.cache.pnl = {k: Decimal(v) for k, v in (body.get("pnl") or {}).items()
-                          if protocol.to_decimal(v) is not None}
+
+        def table(key: str) -> dict[str, Decimal]:
+            raw = body.get(key) or {}
+            return {k: d for k, v in raw.items() if (d := dec(v)) is not None} if isinstance(raw, dict) else {}
+
+        self.cache.balances, self.cache.available = table("balances"), table("available")
+        self.cache.reserved, self.cache.allocation = table("reserved"), table("allocation")
+        pnl = body.get("pnl") if isinstance(body.get("pnl"), dict) else {}
+        self.cache.pnl = {k: dec(v) for k, v in pnl.items()}
+        self.cache.halted = body.get("strategy_halted") or (
+            "the account is halted" if body.get("halted") else None)
+        working = {}
         for o in body.get("orders") or []:
             if isinstance(o, dict) and o.get("client_id"):
-                self.cache.orders[o["client_id"]] = order_from(o)
+                working[o["client_id"]] = order_from(o)
+        ended = [(cid, o) for cid, o in self.cache.orders.items() if o.status not in WORKING][-ENDED_KEPT:]
+        self.cache.orders = {**dict(ended), **working}
+        self.cache.state_seq = int(body.get("seq") or 0)
+        self.cache.state_known.set()
 
 
 def order_from(o: dict[str, Any]) -> Order:

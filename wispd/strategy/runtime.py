@@ -26,6 +26,8 @@ from wispd.strategy.receiver import Receiver
 from wispd.strategy.signals import Handle, Report, Signal, SignalBuilder
 from wispd.strategy.types import Order, Position
 
+WORKING = ("armed", "intent", "accepted", "open", "partially_filled")
+
 _active: dict[str, Runtime] = {}
 
 
@@ -93,6 +95,21 @@ class Runtime:
             prom = dict(self.receiver.prom) or {"c": [], "g": [], "h": []}
             prom["c"] = [*prom.get("c", []), ["wispd_signals_emitted_total", {"strategy": self.name}, self.emitted]]
             self.child.metrics({"prom": prom})
+
+    def wait_for_state(self, until: float | None = None) -> bool:
+        """Wait (heartbeating) for the executor's first state report; True once it is here. Status says
+        why while it waits."""
+        said = False
+        while not self.cache.state_known.is_set() and not self.child.stopping:
+            if not said:
+                self.child.status("waiting", "for the state of this strategy from its executor (positions, "
+                                  "orders, balances) before deciding anything")
+                said = True
+            if until is not None and time.monotonic() >= until:
+                return False
+            self.cache.state_known.wait(0.1)
+            self.service()
+        return self.cache.state_known.is_set()
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -208,18 +225,41 @@ class StrategyContext:
         self._rt.child.status(phase, summary, **fields)
 
     # ------------------------------------------------------------------ account state (executor reports)
+    # All of it is this strategy's own: its sub-ledger on the account, its positions, its working orders.
+    # ``on_start`` runs only once the executor's first state report has arrived, so none of it is a guess.
     def balance(self, asset: str | None = None) -> Any:
+        """What this strategy holds of ``asset`` (its sub-ledger), or all of it as a dict."""
         balances = self._rt.cache.balances
         return balances.get(asset.upper(), Decimal(0)) if asset else dict(balances)
 
+    def available(self, asset: str) -> Decimal:
+        """What a new order may use: held minus what working orders reserve."""
+        return self._rt.cache.available.get(asset.upper(), Decimal(0))
+
+    def allocation(self) -> dict[str, Decimal]:
+        """What this strategy was given on its account (per asset)."""
+        return dict(self._rt.cache.allocation)
+
+    @property
+    def state_known(self) -> bool:
+        """True once the executor has reported this strategy's state (always, inside on_start and run)."""
+        return self._rt.cache.state_known.is_set()
+
+    @property
+    def halted(self) -> str | None:
+        """Why new orders of this strategy are refused right now (wispctl halt, a kill switch), or None."""
+        return self._rt.cache.halted
+
     def positions(self) -> list[Position]:
-        return list(self._rt.cache.positions.values())
+        return [p for p in self._rt.cache.positions.values() if p.qty != 0]
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self._rt.cache.orders.values() if o.status in ("accepted", "open", "partially_filled")]
+        """This strategy's working orders (resting, partially filled, or armed stops and exits)."""
+        return [o for o in self._rt.cache.orders.values() if o.status in WORKING]
 
-    def pnl(self) -> dict[str, Decimal]:
-        """realized, unrealized, fees and total for this strategy, as the executor computed them."""
+    def pnl(self) -> dict[str, Decimal | None]:
+        """realized, unrealized, fees and total for this strategy, as the executor computed them
+        (unrealized and total are None while a position has no mark price)."""
         return dict(self._rt.cache.pnl)
 
     def stats(self) -> dict[str, Any]:

@@ -9,6 +9,9 @@ that ``emit`` returns.
 Modifiers apply to the action just added. ``build`` validates everything (clear ``SignalError``s at the
 author's desk, not at the exchange) and returns an immutable ``Signal`` with a unique id and a
 time-to-live: an executor rejects a signal that arrives after its TTL instead of executing it late.
+
+All actions of one signal are checked together by the executor: if one cannot be done, none is, and the
+report says which action and why. The ``Handle`` keeps a result per action.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class SignalError(ValueError):
     """A signal that cannot be valid; raised by the builder."""
 
 
+def _d(value: Decimal | None) -> str | None:
+    return dec_str(value) if value is not None else None
+
+
 @dataclass(frozen=True)
 class OrderAction:
     side: str  # buy | sell
@@ -40,24 +47,36 @@ class OrderAction:
     market: str  # spot | perp
     symbol: str
     qty: Decimal
-    price: Decimal | None = None  # None = market order
-    tif: str = "GTC"
+    price: Decimal | None = None  # None = market order (or, for a triggered order, market when it fires)
+    tif: str | None = None  # None: GTC for a limit, IOC for a market order
     post_only: bool = False
     reduce_only: bool = False
     short: bool = False  # sell_short: opening or adding to a short, never a plain sale
     leverage: Decimal | None = None
-    stop_loss: Decimal | None = None
-    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None  # bracket: a stop exit for what fills
+    stop_loss_limit: Decimal | None = None  # ... as a stop-limit at this price
+    take_profit: Decimal | None = None  # bracket: a take-profit exit for what fills
+    take_profit_market: bool = False  # ... a trigger that sells at market, instead of a resting limit
+    trigger_type: str | None = None  # stop | take_profit | trailing_stop: this order waits for its trigger
+    trigger_price: Decimal | None = None
+    trail_distance: Decimal | None = None
+    trail_percent: Decimal | None = None
 
     def wire(self) -> dict[str, Any]:
-        return {"type": "order", "side": self.side, "exchange": self.exchange, "market": self.market,
-                "symbol": self.symbol, "qty": dec_str(self.qty),
-                "price": dec_str(self.price) if self.price is not None else None,
-                "order_type": "market" if self.price is None else "limit", "tif": self.tif,
-                "post_only": self.post_only, "reduce_only": self.reduce_only, "short": self.short,
-                "leverage": dec_str(self.leverage) if self.leverage is not None else None,
-                "stop_loss": dec_str(self.stop_loss) if self.stop_loss is not None else None,
-                "take_profit": dec_str(self.take_profit) if self.take_profit is not None else None}
+        out: dict[str, Any] = {
+            "type": "order", "side": self.side, "exchange": self.exchange, "market": self.market,
+            "symbol": self.symbol, "qty": dec_str(self.qty), "price": _d(self.price),
+            "order_type": "market" if self.price is None else "limit", "post_only": self.post_only,
+            "reduce_only": self.reduce_only, "short": self.short, "leverage": _d(self.leverage),
+            "stop_loss": _d(self.stop_loss), "take_profit": _d(self.take_profit)}
+        if self.tif is not None:
+            out["tif"] = self.tif
+        optional = {"stop_loss_limit": _d(self.stop_loss_limit), "trigger_type": self.trigger_type,
+                    "trigger_price": _d(self.trigger_price), "trail_distance": _d(self.trail_distance),
+                    "trail_percent": _d(self.trail_percent),
+                    "take_profit_type": "market" if self.take_profit_market else None}
+        out.update({k: v for k, v in optional.items() if v is not None})
+        return out
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,19 @@ class AmendAction:
 
 
 @dataclass(frozen=True)
+class CancelAllAction:
+    """Cancel every working order of this strategy (armed stops and bracket exits included), optionally only
+    on one exchange, market or pair: it cannot fail because one of them just filled."""
+    exchange: str | None = None
+    market: str | None = None
+    symbol: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return {"type": "cancel_all", **{k: v for k, v in (("exchange", self.exchange), ("market", self.market),
+                                                           ("symbol", self.symbol)) if v is not None}}
+
+
+@dataclass(frozen=True)
 class CloseAction:
     exchange: str
     market: str
@@ -92,7 +124,7 @@ class CloseAction:
         return {"type": "close", "exchange": self.exchange, "market": self.market, "symbol": self.symbol}
 
 
-Action = OrderAction | CancelAction | AmendAction | CloseAction
+Action = OrderAction | CancelAction | AmendAction | CloseAction | CancelAllAction
 
 
 @dataclass(frozen=True)
@@ -156,6 +188,18 @@ class SignalBuilder:
         self._actions.append(CancelAction(client_id))
         return self
 
+    def cancel_all(self, p: Pair | str | None = None, exchange: str | None = None,
+                   market: str | None = None) -> SignalBuilder:
+        """Cancel every working order of this strategy (or only those of pair ``p``, on ``exchange``, of
+        ``market``): the safe way to requote, since an order that filled meanwhile is simply not there."""
+        symbol = Pair.parse(p).symbol if p is not None else None
+        if symbol is not None and (exchange is None or market is None):
+            raise SignalError("cancel_all(pair) also needs exchange= and market= (the pair is only known on one)")
+        if market not in (None, "spot", "perp"):
+            raise SignalError(f"market must be 'spot' or 'perp', got {market!r}")
+        self._actions.append(CancelAllAction(exchange, market, symbol))
+        return self
+
     def amend(self, order: Order | str, price: Any = None, qty: Any = None) -> SignalBuilder:
         client_id = order.client_id if isinstance(order, Order) else order
         if not client_id:
@@ -214,11 +258,38 @@ class SignalBuilder:
             raise SignalError("leverage applies to perp orders only")
         return self._set("leverage", leverage=lev)
 
-    def stop_loss(self, price: Any) -> SignalBuilder:
-        return self._set("stop_loss", stop_loss=self._price("stop loss", price))
+    def stop_loss(self, price: Any, limit: Any = None) -> SignalBuilder:
+        """Bracket: when this entry fills, arm a reduce-only stop exit (market, or stop-limit at ``limit``)
+        sized to what actually filled; linked one-cancels-other with a take-profit."""
+        return self._set("stop_loss", stop_loss=self._price("stop loss", price),
+                         stop_loss_limit=self._price("stop-limit price", limit) if limit is not None else None)
 
-    def take_profit(self, price: Any) -> SignalBuilder:
-        return self._set("take_profit", take_profit=self._price("take profit", price))
+    def take_profit(self, price: Any, market: bool = False) -> SignalBuilder:
+        """Bracket: when this entry fills, rest a reduce-only limit exit at ``price`` sized to what filled
+        (``market=True``: a take-profit trigger that exits at market instead)."""
+        return self._set("take_profit", take_profit=self._price("take profit", price), take_profit_market=market)
+
+    def stop(self, trigger: Any) -> SignalBuilder:
+        """Make this a stop order: it waits until the price reaches ``trigger`` (rises to it for a buy, falls
+        to it for a sell), then goes out at market, or at its ``.limit()`` price (stop-limit)."""
+        return self._set("stop", trigger_type="stop", trigger_price=self._price("stop trigger", trigger))
+
+    def take_profit_at(self, trigger: Any) -> SignalBuilder:
+        """Make this a take-profit (if-touched) order: a sell waits for the price to rise to ``trigger``, a
+        buy for it to fall to it; then at market, or at its ``.limit()`` price."""
+        return self._set("take_profit_at", trigger_type="take_profit",
+                         trigger_price=self._price("take-profit trigger", trigger))
+
+    def trailing_stop(self, distance: Any = None, percent: Any = None) -> SignalBuilder:
+        """Make this a trailing stop: it follows the best price seen by ``distance`` (price units) or
+        ``percent``, and goes out at market when the price comes back that far."""
+        if (distance is None) == (percent is None):
+            raise SignalError("trailing_stop takes exactly one of distance= or percent=")
+        if percent is not None and not 0 < self._price("trailing percent", percent) < 100:
+            raise SignalError("trailing_stop percent must be between 0 and 100")
+        return self._set("trailing_stop", trigger_type="trailing_stop",
+                         trail_distance=self._price("trailing distance", distance) if distance is not None else None,
+                         trail_percent=D(percent) if percent is not None else None)
 
     def ttl(self, seconds: float) -> SignalBuilder:
         if not isinstance(seconds, int | float) or seconds <= 0 or seconds > 3600:
@@ -242,8 +313,16 @@ class SignalBuilder:
                 continue
             if a.post_only and a.price is None:
                 raise SignalError("post_only needs a limit price (a market order always takes)")
-            if a.post_only and a.tif != "GTC":
+            if a.post_only and a.tif not in (None, "GTC"):
                 raise SignalError("post_only orders rest on the book: time in force must be GTC")
+            if a.price is None and a.tif == "GTC":
+                raise SignalError("a market order cannot rest: its time in force is IOC (the default) or FOK")
+            if a.trigger_type is not None and (a.stop_loss is not None or a.take_profit is not None):
+                raise SignalError("stop_loss/take_profit protect an entry, not a stop or trailing order")
+            if a.trigger_type == "trailing_stop" and a.price is not None:
+                raise SignalError("a trailing stop goes out at market when it fires (no limit price)")
+            if a.reduce_only and a.market == "spot" and a.side == "buy":
+                raise SignalError("a spot buy cannot be reduce-only (spot positions are never short)")
             if a.short and a.market != "perp":
                 raise SignalError("sell_short needs market='perp' (spot cannot go short)")
             ref = a.price
@@ -262,7 +341,7 @@ def signal(name: str) -> SignalBuilder:
 
 @dataclass
 class Report:
-    """What the executor said about a signal (or why none came)."""
+    """What the executor said about a signal, or one of its actions (or why nothing came)."""
 
     status: str  # accepted | rejected | partially_filled | filled | cancelled | timeout
     reason: str = ""
@@ -275,15 +354,28 @@ class Report:
         return str(self.raw.get("code") or "")
 
     @property
+    def action(self) -> int | None:
+        """Which action of the signal this is about (None: the signal as a whole)."""
+        value = self.raw.get("action")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def exit_leg(self) -> bool:
+        """A report about a bracket's exit (its stop loss or take profit), not the entry itself."""
+        return any(isinstance(o, dict) and o.get("parent") for o in self.orders)
+
+    @property
     def ok(self) -> bool:
         return self.status not in ("rejected", "timeout")
 
 
 class Handle:
-    """Returned by ``emit``. ``wait(timeout)`` returns the first outcome (accepted and resting, filled,
-    rejected with a reason, cancelled); ``result()`` is the latest report so far, ``updates`` all of them.
-    If no executor took the signal before its TTL, it resolves as ``rejected`` (code ``no_executor``); if
-    one took it but no report came, as ``timeout``.
+    """Returned by ``emit``. ``wait(timeout)`` returns once every action has an outcome (accepted and
+    resting, filled, rejected with a reason, cancelled); ``actions`` is the latest report of each action,
+    ``exits`` the reports of bracket exits, ``updates`` everything in order, ``result()`` one report for the
+    whole signal: ``rejected`` if any action was, ``filled``/``cancelled`` if every action was, else
+    ``accepted`` (or ``partially_filled`` while one still fills). If no executor took the signal before its
+    TTL, it resolves as ``rejected`` (code ``no_executor``); if one took it but no report came, as ``timeout``.
     """
 
     GRACE = 2.0  # after the TTL, how long a sent signal may still be reported on
@@ -295,16 +387,41 @@ class Handle:
         self._lock = threading.Lock()
         self._report: Report | None = None
         self.updates: list[Report] = []
+        self.actions: list[Report | None] = [None] * len(sig.actions)
+        self.exits: list[Report] = []
         self._idle: Callable[[], None] | None = None  # keeps the strategy's heartbeat going while it waits
         self._idle_thread: threading.Thread | None = None
 
     def _resolve(self, report: Report) -> None:
         with self._lock:
             self.updates.append(report)
-            if self._report is None or self._report.status not in TERMINAL:
-                self._report = report
-            if report.status != "partially_filled":
+            if report.exit_leg:
+                self.exits.append(report)
+                return
+            index = report.action
+            if index is None or not 0 <= index < len(self.actions):  # about the signal as a whole
+                self.actions = [report] * len(self.actions)
+            else:
+                held = self.actions[index]
+                if held is None or held.status not in TERMINAL or report.status in TERMINAL:
+                    self.actions[index] = report
+            self._report = self._summary(report)
+            if all(a is not None and a.status != "partially_filled" for a in self.actions):
                 self._event.set()
+
+    def _summary(self, latest: Report) -> Report:
+        known = [a for a in self.actions if a is not None]
+        if len(self.actions) == 1:
+            return known[0] if known else latest
+        statuses = {a.status for a in known}
+        if "rejected" in statuses or "timeout" in statuses:
+            bad = next(a for a in known if a.status in ("rejected", "timeout"))
+            return bad
+        if len(known) == len(self.actions) and len(statuses) == 1:
+            status = statuses.pop()
+        else:
+            status = "partially_filled" if "partially_filled" in statuses else "accepted"
+        return Report(status, latest.reason, [o for a in known for o in a.orders], latest.raw)
 
     def _deadline(self) -> float:
         return self.signal.expires + (self.GRACE if self.sent else 0.0)

@@ -171,14 +171,23 @@ class Funding:
 
 @dataclass(frozen=True)
 class Position:
+    """A strategy's position in one market, as its executor reports it. ``qty`` is 0 when flat (a
+    position is never None once the executor's state is known); ``unrealized_pnl`` is None while no mark
+    price is known (unknown, not zero)."""
+
     exchange: str
     market: str
     symbol: str
     qty: Decimal  # signed: negative is short
     avg_price: Decimal
     realized_pnl: Decimal = ZERO
-    unrealized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal | None = ZERO
     fees: Decimal = ZERO
+    mark: Decimal | None = None
+
+    @property
+    def flat(self) -> bool:
+        return self.qty == 0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,9 @@ class LiveEngine:
         self.books[key] = Book(bids, asks)
         return []
 
+    def set_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
+        self.books[key] = Book(bids, asks)
+
     def on_trades(self, key: tuple[str, str, str], trades: list[tuple[Decimal, Decimal]],
                   now_ms: float) -> list[Event]:
         return []

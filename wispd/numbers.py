@@ -1,0 +1,53 @@
+"""The one number formatter: quantities and prices as the market shows them, money at the quote asset's
+precision. Used by every human and JSON output and by the metrics; the journal keeps full Decimals.
+
+    qty(Decimal("0.0100000"), step=Decimal("0.0001"))  -> "0.01"
+    price(Decimal("60000.05000"), tick=Decimal("0.01")) -> "60000.05"
+    money(Decimal("-7.27229599999999999999999992"), 5) -> "-7.2723"
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+DEFAULT_MONEY_PLACES = 8
+
+
+def places(step: Decimal | None) -> int:
+    """Decimal places of a tick or step (0.01 -> 2, 5 -> 0, 0.25 -> 2)."""
+    if step is None or not step.is_finite() or step <= 0:
+        return DEFAULT_MONEY_PLACES
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else DEFAULT_MONEY_PLACES
+
+
+def money_places(tick: Decimal | None, step: Decimal | None) -> int:
+    """The quote asset's precision for one market: what a price tick times a quantity step can resolve
+    (0.01 x 0.0001 -> 6 places), kept between 2 and 8."""
+    if tick is None or step is None:
+        return DEFAULT_MONEY_PLACES
+    return min(8, max(2, places(tick) + places(step)))
+
+
+def _fixed(value: Decimal, n: int) -> str:
+    try:
+        q = value.quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_EVEN) if n else value.to_integral_value()
+    except InvalidOperation:
+        q = value
+    text = format(q, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def qty(value: Decimal | None, step: Decimal | None = None) -> str | None:
+    return None if value is None else _fixed(value, places(step))
+
+
+def price(value: Decimal | None, tick: Decimal | None = None) -> str | None:
+    return None if value is None else _fixed(value, places(tick))
+
+
+def money(value: Decimal | None, n: int = DEFAULT_MONEY_PLACES) -> str | None:
+    """PnL, fees, balances of a quote asset; None (shown as unknown) stays None."""
+    return None if value is None else _fixed(value, n)
