@@ -200,6 +200,6 @@ def strategy_set(account: str, executors: dict[str, Any], strategies: dict[str, 
     out = {}
     for s, st in sorted(strategies.items()):
         if (st.get("account") or only) == account:
-            out[s] = {"fixed": st.get("allocation") or {}, "share": st.get("allocation_share"),
+            out[s] = {"fixed": st.get("allocation"), "share": st.get("allocation_share"),
                       "on_remove": st.get("on_remove") or "cancel"}
     return out

@@ -420,6 +420,10 @@ class ExecutionCore:
         if order.parent is not None:
             self.exit_fills[order.parent] = self._exits_filled(order.parent) + ev.qty
         self._rereserve(order)
+        if order.market == "perp":  # what a perp order needs depends on the position it would reduce
+            for other in self.orders.values():
+                if other is not order and other.strategy == order.strategy and other.book_key == order.book_key:
+                    self._rereserve(other)
         if order.remaining > 0 and status == "partially_filled":
             self.report_order(order.client_id, "partially_filled")
         self._after_fill(order)
@@ -594,6 +598,7 @@ class ExecutionCore:
             order.qty = order.filled + abs(pos.qty)  # never more than the position it reduces
         order.status = "pending"
         order.trigger = None  # from here it is a plain order (its row keeps what the trigger was)
+        order.extra["fired"] = True
         self.fired += 1
         self.journal.update_order(order.client_id, status="intent", qty=dec_str(order.qty), reason=why)
         self._rereserve(order)

@@ -18,29 +18,37 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
 ZERO = Decimal(0)
 GRAIN = Decimal("1e-8")  # an equal split is cut to this, so the shares never add up to more than the whole
+RESERVE_GRAIN = Decimal("1e-12")  # reservations are rounded up to this: sums of them stay exact
+
+
+def reservation(amount: Decimal) -> Decimal:
+    """An amount to reserve, rounded up to ``RESERVE_GRAIN`` (a reservation never falls short by a digit,
+    and adding and removing reservations in any order gives the same total)."""
+    return amount.quantize(RESERVE_GRAIN, rounding=ROUND_UP)
 
 
 @dataclass(frozen=True)
 class Allocation:
     """From the config: ``fixed`` amounts per asset, or a ``share`` of the capital, or neither (equal split)."""
 
-    fixed: dict[str, Decimal] = field(default_factory=dict)
+    fixed: dict[str, Decimal] | None = None  # None: not set ({} is set: nothing at all)
     share: Decimal | None = None
 
     @classmethod
     def from_config(cls, raw: dict[str, Any] | None) -> Allocation:
         raw = raw or {}
-        return cls({k.upper(): Decimal(v) for k, v in (raw.get("fixed") or {}).items()},
+        fixed = raw.get("fixed")
+        return cls({k.upper(): Decimal(v) for k, v in fixed.items()} if fixed is not None else None,
                    Decimal(str(raw["share"])) if raw.get("share") is not None else None)
 
     @property
     def default(self) -> bool:
-        return not self.fixed and self.share is None
+        return self.fixed is None and self.share is None
 
 
 class Funds:
@@ -73,6 +81,7 @@ class Funds:
     def reserve(self, key: str, strategy: str, asset: str, amount: Decimal) -> None:
         """Set the reservation ``key`` (an order's client id, or ``pos:...``) to ``amount`` of ``asset``."""
         self.release(key)
+        amount = reservation(amount)
         if amount > 0:
             self.holds[key] = (strategy, asset, amount)
             bucket = self.reserved[strategy]
@@ -139,7 +148,7 @@ def allocation_targets(strategies: list[str], allocations: dict[str, Allocation]
         taken = ZERO
         for s in strategies:
             a = allocations.get(s, Allocation())
-            if a.fixed:
+            if a.fixed is not None:
                 amount = a.fixed.get(asset, ZERO)
             elif a.share is not None:
                 amount = total * a.share

@@ -101,6 +101,8 @@ class PaperEngine:
     def _activate(self, order: WorkingOrder) -> list[Event]:
         book = self.books.get(order.book_key)
         if book is None or (not book.bids and not book.asks):
+            if order.extra.get("fired"):
+                return []  # a stop that fired waits for a book (after a restart, the first one is on its way)
             return self._final(order, "rejected", "no order book for this symbol yet")
         opposite = book.asks if order.side == "buy" else book.bids
         crosses = bool(opposite) and (order.price is None or self._better_or_equal(order, opposite[0][0]))

@@ -178,19 +178,29 @@ class Supervisor:
     def _send_drain(self, child: Child) -> bool:
         return self._send_link(child, protocol.LINK_DRAIN)
 
-    def set_halt(self, halted: bool, cancel: bool = False) -> tuple[list[str], str | None]:
-        """Halt or resume new orders on every executor at once, then keep it across restarts of wispd.
+    def executors_of(self, strategy: str | None) -> list[Child]:
+        """The executors to tell about ``strategy`` (the one it trades on), or every executor (None)."""
+        return [c for c in self.children.values() if c.kind == "executor" and
+                (strategy is None or strategy in (c.spec.args.get("strategies") or {}))]
+
+    def tell_executors(self, strategy: str | None, **command: Any) -> list[str]:
+        reached = []
+        for child in self.executors_of(strategy):
+            if child.state.alive and child.linked and self._send_link(child, protocol.LINK_COMMAND,
+                                                                       strategy=strategy, **command):
+                reached.append(child.name)
+        return reached
+
+    def set_halt(self, halted: bool, cancel: bool = False, strategy: str | None = None,
+                 flatten: bool = False) -> tuple[list[str], str | None]:
+        """Halt or resume new orders on every executor (or for one strategy), then keep it across restarts.
 
         The executors are told first: a halt that cannot be written down still halts (in memory); the
         second value says why it could not be saved, so the operator learns it would not survive a restart."""
-        reached = []
-        for child in self.children.values():
-            if child.kind == "executor" and child.state.alive and child.linked:
-                if self._send_link(child, protocol.LINK_COMMAND, cmd="halt" if halted else "resume", cancel=cancel):
-                    reached.append(child.name)
-        unsaved = self.desired.set_halted(halted)
-        self.log.warning("trading_halted" if halted else "trading_resumed", executors=reached, cancel=cancel,
-                         saved=unsaved is None, error=unsaved)
+        reached = self.tell_executors(strategy, cmd="halt" if halted else "resume", cancel=cancel, flatten=flatten)
+        unsaved = self.desired.set_halted(halted, strategy)
+        self.log.warning("trading_halted" if halted else "trading_resumed", strategy=strategy or "*",
+                         executors=reached, cancel=cancel, flatten=flatten, saved=unsaved is None, error=unsaved)
         return reached, unsaved
 
     def _handle_link(self, now: float) -> None:
@@ -243,8 +253,12 @@ class Supervisor:
             return  # last_seen is all a heartbeat says
         if kind == protocol.LINK_HELLO:
             child.linked = True
-            if child.kind == "executor" and self.desired.halted:
-                self._send_link(child, protocol.LINK_COMMAND, cmd="halt", cancel=False)
+            if child.kind == "executor":  # halts outlive the executor's restart
+                if self.desired.halted:
+                    self._send_link(child, protocol.LINK_COMMAND, cmd="halt", cancel=False)
+                for name in sorted(self.desired.halted_strategies & set(child.spec.args.get("strategies") or {})):
+                    self._send_link(child, protocol.LINK_COMMAND, cmd="halt", strategy=name, cancel=False,
+                                    reason="halted by wispctl halt")
         elif kind == protocol.LINK_READY:
             self.lifecycle.ready(child, now)
         elif kind == protocol.LINK_STATUS:

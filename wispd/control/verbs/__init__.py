@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from wispd.control.verbs import (
+    close,
     halt,
     health,
     init,
@@ -17,6 +18,7 @@ from wispd.control.verbs import (
     logs,
     new,
     orders,
+    pnl,
     positions,
     reload,
     restart,
@@ -26,10 +28,12 @@ from wispd.control.verbs import (
     status,
     stop,
     top,
+    trades,
 )
 
 VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
-                                                    resume, positions, orders, init, new, health, top, keygen)}
+                                                    resume, positions, orders, init, new, health, top, keygen, close,
+                                                    trades, pnl)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4

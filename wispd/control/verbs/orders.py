@@ -28,8 +28,11 @@ def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
         print_json(reply["result"])
         return EXIT_OK
     for o in orders:
+        trigger = f" when {o['trigger']['kind']} {o['trigger']['price']}" if o.get("trigger") else ""
+        leg = f" ({o['leg']} of {o['parent']})" if o.get("parent") else ""
         print(f"{o['account']:<10} {o['strategy']:<16} {o['client_id']} {o['side']:<4} {o['qty']} "
-              f"{o['exchange']}:{o['symbol']} @ {o['price'] or 'market'} {o['status']} filled {o['filled']}")
+              f"{o['exchange']}:{o['symbol']} @ {o['price'] or 'market'}{trigger} {o['status']} filled "
+              f"{o['filled']}{leg}")
     if not orders:
         print("no working orders")
     return EXIT_OK

@@ -1,24 +1,31 @@
-"""`wispctl resume`: lift a `wispctl halt` on every executor."""
+"""`wispctl resume [NAME]`: lift a `wispctl halt` (and a tripped kill switch) on every executor, or for one
+strategy."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from wispd.control.verbs import halt
-from wispd.control.verbs._common import no_arguments, no_request_args
 
 NAME = "resume"
-HELP = "lift the trading halt on every executor"
+HELP = "lift the trading halt (and tripped kill switches) on every executor, or for strategy NAME"
 MUTATING = True
 TIMEOUT = 10.0
 
 
-add_arguments = no_arguments
-request = no_request_args
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="one strategy (default: every executor)")
+
+
+def request(ns: argparse.Namespace) -> dict[str, Any]:
+    return {"name": ns.name}
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
-    halt.answer(respond, "resume", *sup.set_halt(False))
+    ok, strategy = halt.strategy_arg(sup, args, respond)
+    if ok:
+        halt.answer(respond, "resume", strategy, *sup.set_halt(False, strategy=strategy))
 
 
 render = halt.render

@@ -13,7 +13,7 @@ from typing import Any
 
 from wispd.control.client import Unreachable, call
 from wispd.control.verbs._common import EXIT_OK
-from wispd.control.verbs.positions import executor_states
+from wispd.control.verbs.positions import executor_states, shown
 from wispd.control.verbs.status import _uptime
 
 NAME = "top"
@@ -83,10 +83,10 @@ class View:
         for acc in doc.get("accounts", []):
             for p in acc.get("positions", []):
                 out.append((f"{acc['account']:<10} {p['strategy']:<14} {p['exchange'] + ':' + p['symbol']:<22} "
-                            f"{p['qty']:>12} {p['avg_price']:>12} {p['unrealized_pnl']:>10} {p['realized_pnl']:>10}",
-                            0))
+                            f"{p['qty']:>12} {p['avg_price']:>12} {shown(p['unrealized_pnl']):>10} "
+                            f"{p['realized_pnl']:>10}", 0))
             for strategy, pnl in sorted((acc.get("pnl") or {}).items()):
-                out.append((f"{acc['account']:<10} {strategy:<14} {'PnL total':<22} {pnl['total']:>12} "
+                out.append((f"{acc['account']:<10} {strategy:<14} {'PnL total':<22} {shown(pnl['total']):>12} "
                             f"(fees {pnl['fees']})", 0))
         return out
 
