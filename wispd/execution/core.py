@@ -109,6 +109,7 @@ class ExecutionCore:
         self.acks = 0  # acknowledgements seen (the test hook that pauses between an ack and its commit)
         self.reg = Registry()
         self.submitted_at: dict[str, float] = {}
+        self.current_ttl = 0.0
         self._last_mark_save = 0.0
         self.planner = Planner(self)
         self.live_cfg: dict[str, Any] = {}
@@ -321,6 +322,7 @@ class ExecutionCore:
     def _carry_out(self, plan: Plan) -> None:
         sig = plan.signal
         expires = sig["ts"] + sig["ttl_ms"]
+        self.current_ttl = sig["ttl_ms"]
         for step in plan.steps:
             if isinstance(step, CancelOrders):
                 for cid in step.client_ids:
@@ -336,6 +338,7 @@ class ExecutionCore:
         order = step.order
         self.journal.record_intent(step.intent)
         order.extra["expires"] = expires
+        order.extra["signal_ts"] = expires - self.current_ttl
         if order.trigger is not None:
             self._arm(order)
         else:
@@ -372,6 +375,9 @@ class ExecutionCore:
             if self.mode == "paper":
                 self.journal.update_order(order.client_id, status="accepted")
             self.reg.inc("wispd_orders_total", account=self.account)
+            if "signal_ts" in order.extra and not order.extra.get("fired"):
+                self.reg.observe("wispd_signal_to_order_seconds", max(0.0, sent - order.extra["signal_ts"]) / 1000,
+                                 account=self.account)
         return events
 
     def cancel(self, client_id: str, reason: str) -> None:
