@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wispd.sdk import Param, Strategy, pair, signal
+from wispd.sdk import D, Param, Strategy, pair, signal
 
 
 class Idle(Strategy):
@@ -147,3 +147,44 @@ class Emitter(Strategy):
                 ctx.emit_status("emitting", res.status if res else "pending",
                                 outcome=res.status if res else "pending", reason=res.reason if res else "")
             handles.append(ctx.emit(signal("e").buy(pair("BTC", "USDT"), "sim", "0.001").ttl(1)))
+
+
+class EnterOnce(Strategy):
+    """Written the safe way: buys only when flat with nothing working (the position it holds after a
+    restart is known before it decides: on_start runs after the executor's first state report)."""
+
+    params = {"qty": Param(str, "0.01")}
+
+    def on_start(self, ctx):
+        self.btc = pair("BTC", "USDT")
+        ctx.spot.watch_pair("sim", self.btc)
+        self.seen_at_start = str(ctx.spot.position("sim", self.btc).qty)
+
+    def run(self, ctx):
+        entered = 0
+        for _ in ctx.every(0.2):
+            held = ctx.spot.position("sim", self.btc).qty
+            if held == 0 and not ctx.spot.open_orders(self.btc) and not entered:
+                ctx.emit(signal("enter").buy(self.btc, "sim", self.p.qty)).wait(3)
+                entered += 1
+            ctx.emit_status("holding" if held else "flat", f"qty {held}", qty=str(held), at_start=self.seen_at_start,
+                            entered=entered)
+
+
+class Rester(Strategy):
+    """Keeps one resting buy far below the market (and a stop sell), for reload and restart tests."""
+
+    def on_start(self, ctx):
+        self.btc = pair("BTC", "USDT")
+        ctx.spot.watch_pair("sim", self.btc)
+
+    def run(self, ctx):
+        placed = False
+        for _ in ctx.every(0.3):
+            book = ctx.spot.order_book("sim", self.btc)
+            if not placed and book is not None and book.mid is not None and not ctx.spot.open_orders(self.btc):
+                price = (book.mid * D("0.99") / D("0.1")).to_integral_value() * D("0.1")
+                ctx.emit(signal("rest").buy(self.btc, "sim", "0.01").limit(price)).wait(3)
+                placed = True
+            ctx.emit_status("resting", f"{len(ctx.spot.open_orders(self.btc))} working",
+                            working=len(ctx.spot.open_orders(self.btc)))

@@ -346,3 +346,85 @@ def test_kill9_between_intent_and_ack_leaves_exactly_one_order(live, point):
     t.send(sig)  # the strategy retries the same signal: a duplicate, never a second order
     assert t.reports(sig["id"], until=("rejected",))[-1]["code"] == "duplicate"
     assert len(fake_orders(fake)) == 1
+
+
+def _last_price(d, v) -> float | None:
+    """The mark the executor holds for the position now (wispctl positions), None before it has one."""
+    accounts = orjson.loads(d.ctl("positions", "--json").stdout)["accounts"]
+    marks = [float(p["mark"]) for a in accounts for p in a["positions"] if p.get("mark")]
+    return marks[0] if marks else None
+
+
+def _is_market(v, o: dict) -> bool:
+    """A market order as the venue sees it: Binance has a MARKET type; Hyperliquid has none, and ccxt sends
+    an immediate-or-cancel limit at the mark plus slippage."""
+    return o["kind"] == "market" if v["driver"] == "binance" else (o["kind"], o["tif"]) == ("limit", "Ioc")
+
+
+def test_stops_and_brackets_fire_on_the_exchange_once(live):
+    """Contingent orders on a live account are held by the executor (docs/execution.md says why): a stop
+    fires on the market data and goes out as a market order with its own client id; a bracket's take-profit
+    rests on the exchange, and when the stop loss fires the take-profit is cancelled there first."""
+    v, fake, start = live
+    d, t = start()
+    entry = signal(v, qty="0.02")
+    t.send(entry)
+    assert t.reports(entry["id"], until=("filled", "rejected"))[-1]["status"] == "filled"
+    mid = wait_for(lambda: _last_price(d, v), 15, what="a mark")
+    stop = signal(v, side="sell", qty="0.01", trigger_type="stop", trigger_price=f"{mid - 150:.1f}")
+    t.send(stop)
+    armed = t.reports(stop["id"], until=("accepted", "rejected"))[-1]
+    assert armed["status"] == "accepted", armed
+    stop_cid = armed["order"]["client_id"]
+    assert not [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, stop_cid)]  # held here, not there
+    fake.ctl("move", by=-400)
+    done = t.reports(stop["id"], until=("filled", "cancelled", "rejected"), timeout=30)[-1]
+    assert done["status"] == "filled", done
+    (sent,) = [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, stop_cid)]
+    assert sent["side"] == "sell" and sent["status"] == "filled"
+    assert _is_market(v, sent)
+
+    mid = wait_for(lambda: (p := _last_price(d, v)) is not None and p < mid - 200 and p, 20, what="the new mark")
+    bracket = signal(v, qty="0.01", price=f"{mid + 100:.1f}", order_type="limit", stop_loss=f"{mid - 200:.1f}",
+                     take_profit=f"{mid + 300:.1f}")
+    t.send(bracket)
+    t.reports(bracket["id"], until=("filled",), timeout=20)
+    tp = wait_for(lambda: [o for o in fake_orders(fake) if o["side"] == "sell" and o["kind"] == "limit"
+                           and o["status"] == "open"], 20, what="the take-profit resting on the exchange")
+    assert float(tp[0]["price"]) == float(f"{mid + 300:.1f}") and tp[0]["qty"] == 0.01
+    fake.ctl("move", by=-600)
+    wait_for(lambda: [o for o in fake_orders(fake) if o["cid"] == tp[0]["cid"]][0]["status"] == "canceled", 30,
+             what="the take-profit cancelled on the exchange (one-cancels-other)")
+    wait_for(lambda: [o for o in fake_orders(fake) if _is_market(v, o) and o["side"] == "sell"
+                      and o["status"] == "filled" and o["cid"] != sent["cid"]], 30, what="the stop loss filled")
+    pos = wait_for(lambda: orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"], 10)
+    wait_for(lambda: float(orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"][0]["qty"])
+             == 0.01, 15, what="back to what was held before the bracket")
+    assert pos
+
+
+def test_atomic_signals_and_refused_fields_on_the_exchange(live):
+    v, fake, start = live
+    d, t = start()
+    rest = signal(v, price=limit_price(v), order_type="limit")
+    t.send(rest)
+    cid = t.reports(rest["id"], until=("accepted",))[-1]["order"]["client_id"]
+    both = {**signal(v), "actions": [{"type": "cancel", "client_id": "wd" + "0" * 30},
+                                     {"type": "cancel", "client_id": cid}]}
+    t.send(both)
+    report = t.reports(both["id"], until=("rejected", "cancelled"))[-1]
+    assert report["status"] == "rejected" and report["code"] == "unknown_order" and report["action"] == 0
+    assert [o["status"] for o in fake_orders(fake) if o["cid"] == venue_cid(v, cid)] == ["open"]
+    post = signal(v, price=f"{60000 + 500:.1f}", order_type="limit", post_only=True)  # would take: refused there
+    t.send(post)
+    assert t.reports(post["id"], until=("rejected", "accepted"))[-1]["status"] == "rejected"
+    if v["driver"] == "hyperliquid":
+        fok = signal(v, price=limit_price(v), order_type="limit", tif="FOK")
+        t.send(fok)
+        assert t.reports(fok["id"], until=("rejected",))[-1]["code"] == "unsupported"  # Hyperliquid has no FOK
+        lev = signal(v, leverage="3")
+        t.send(lev)
+        assert t.reports(lev["id"], until=("filled", "rejected"))[-1]["status"] == "filled"
+        actions = [e.get("body", {}).get("action", {}) for e in requests_sent(fake) if e.get("body")]
+        assert {"type": "updateLeverage", "leverage": 3} in [{k: a.get(k) for k in ("type", "leverage")}
+                                                             for a in actions]

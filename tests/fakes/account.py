@@ -120,16 +120,21 @@ class Account:
         self.orders[order.id] = order
         return order
 
-    async def after_place(self, order: Order, best_bid: float, best_ask: float) -> None:
-        """Announce the new order, then take liquidity if it crosses (market orders always do)."""
-        await self.notify(order, None)
+    async def after_place(self, order: Order, best_bid: float, best_ask: float, post_only: bool = False) -> bool:
+        """Announce the new order, then take liquidity if it crosses (market orders always do). A post-only
+        order that would cross is refused (False), as the exchanges do."""
         crosses = order.kind == "market" or (order.side == "buy" and order.price >= best_ask) or \
             (order.side == "sell" and order.price <= best_bid)
+        if post_only and crosses:
+            order.status = "rejected"
+            return False
+        await self.notify(order, None)
         if crosses:
             px = best_ask if order.side == "buy" else best_bid
             await self.execute(order, px if order.kind == "market" else order.price, order.remaining, maker=False)
-        elif order.tif in ("IOC", "FOK") or order.kind == "market":
+        elif order.tif.upper() in ("IOC", "FOK") or order.kind == "market":
             await self.cancel(order)
+        return True
 
     async def execute(self, order: Order, price: float, qty: float, maker: bool) -> Trade:
         self.next_trade += 1

@@ -6,6 +6,7 @@ Run as a process (``python -m tests.fakes.<exchange> --port-file F``); the test 
   POST /_ctl/refuse?s=N    stop listening for N seconds (connections refused), then listen again
   POST /_ctl/malformed     push one garbage frame on every socket
   GET  /_ctl/log           every request and WS message received, for assertions (all must be loopback)
+  POST /_ctl/move?by=X     shift the market's price by X (books and trades follow), to fire triggers
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FakeExchange:
         self.app.router.add_post("/_ctl/refuse", self.ctl_refuse)
         self.app.router.add_post("/_ctl/malformed", self.ctl_malformed)
         self.app.router.add_get("/_ctl/log", self.ctl_log)
+        self.app.router.add_post("/_ctl/move", self.ctl_move)
         self.runner: web.AppRunner | None = None
         self.site: web.TCPSite | None = None
         self.port = 0
@@ -69,6 +71,13 @@ class FakeExchange:
         for ws in list(self.sockets):
             await ws.send_str("{this is not json")
         return web.json_response({"sent": len(self.sockets)})
+
+    async def ctl_move(self, request: web.Request) -> web.Response:
+        self.move(float(request.query["by"]))
+        return web.json_response({"moved": float(request.query["by"])})
+
+    def move(self, by: float) -> None:
+        """Shift the fake market's price (each fake moves its own books)."""
 
     async def ctl_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)

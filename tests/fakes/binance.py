@@ -110,6 +110,12 @@ class FakeBinance(FakeExchange):
     def tick(self) -> None:
         self.updates = {s: self.step_book(s) for s in SYMBOLS}  # the book moves whether or not anyone watches
 
+    def move(self, by: float) -> None:
+        for book in self.books.values():
+            book.bids = {round(p + by, 2): q for p, q in book.bids.items()}
+            book.asks = {round(p + by, 2): q for p, q in book.asks.items()}
+            book.last_id += 1000  # a jump: subscribers resync from a fresh snapshot
+
     def frame(self, stream: str) -> Any:
         name, _, kind = stream.partition("@")
         symbol, now = name.upper(), int(time.time() * 1000)

@@ -97,7 +97,8 @@ def install(fake: FakeBinance) -> None:
         order = account.place(cid, p["symbol"], p["side"].lower(), kind, float(p["quantity"]), price,
                               p.get("timeInForce", "GTC"))
         await account.held()  # placed, but nothing is said about it (neither answer nor stream) for a while
-        await account.after_place(order, bid, ask)
+        if not await account.after_place(order, bid, ask, post_only=p["type"] == "LIMIT_MAKER"):
+            return error(400, -2010, "Order would immediately match and take.")
         if failure == "lost_response":
             await asyncio.sleep(30)  # the client has given up long before: an unknown outcome
         return web.json_response({**order_json(order), "transactTime": int(time.time() * 1000), "fills": []})

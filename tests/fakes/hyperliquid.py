@@ -88,6 +88,10 @@ class FakeHyperliquid(FakeExchange):
         asks = [{"px": f"{mid + 1 + i:.1f}", "sz": "0.5", "n": 2} for i in range(20)]
         return {"channel": "l2Book", "data": {"coin": coin, "time": int(time.time() * 1000), "levels": [bids, asks]}}
 
+    def move(self, by: float) -> None:
+        for coin in self.mid:
+            self.mid[coin] += by
+
     def tick(self) -> None:
         for coin in self.mid:
             self.mid[coin] += self.rng.choice((-1.0, 0.0, 1.0))

@@ -35,6 +35,7 @@ class Private:
         self.account = Account({"USDC": 100000.0})
         self.coins = list(fake.mid)
         self.streams: dict[web.WebSocketResponse, set[str]] = {}
+        self.leverage: dict[str, tuple[int, bool]] = {}  # coin -> (leverage, cross) as updateLeverage set it
         self.account.listeners.append(self.on_event)
         self.account.install(fake.app, self.foreign)
         fake.app.router.add_post("/api.hyperliquid.xyz/exchange", self.exchange)
@@ -84,6 +85,9 @@ class Private:
                 reply = await self.place([m["order"]], raw=True)
                 out += reply
             return ok("batchModify", out)
+        if kind == "updateLeverage":
+            self.leverage[self.coins[int(action["asset"])]] = (int(action["leverage"]), bool(action["isCross"]))
+            return web.json_response({"status": "ok", "response": {"type": "default"}})
         return web.json_response({"status": "err", "response": f"fake: unhandled action {kind}"})
 
     async def place(self, orders: list[dict[str, Any]], raw: bool = False) -> Any:
@@ -105,7 +109,9 @@ class Private:
                                    tif, bool(w.get("r")))
             await self.account.held()  # placed, but nothing is said about it for a while
             mid = self.fake.mid[coin]
-            await self.account.after_place(o, mid - 1, mid + 1)
+            if not await self.account.after_place(o, mid - 1, mid + 1, post_only=tif == "Alo"):
+                statuses.append({"error": "Post only order would have immediately matched, bbo was 1. asset=0"})
+                continue
             if o.status == "filled":
                 statuses.append({"filled": {"totalSz": f"{o.filled:.5f}", "avgPx": f"{o.cost / o.filled:.1f}",
                                             "oid": o.id, "cloid": w.get("c")}})

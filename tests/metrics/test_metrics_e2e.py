@@ -40,8 +40,8 @@ def samples(text: str) -> dict[str, float]:
 @needs
 def test_live_scrape_is_promtool_clean_and_has_the_catalogue(daemon):
     d = daemon(shipped_body())
-    wait_for(lambda: all(n in (t := scrape(d)) for n in ("wispd_pnl_quote", "wispd_md_lag_seconds_bucket",
-                                                          "wispd_fills_total")), 30, what="every plane reporting")
+    wanted = ("wispd_pnl_quote", "wispd_md_lag_seconds_bucket", "wispd_fills_total")
+    wait_for(lambda: (lambda text: all(n in text for n in wanted))(scrape(d)), 30, what="every plane reporting")
     text = scrape(d)
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr.strip() == "", result

@@ -49,7 +49,7 @@ IMMEDIATE = ("IOC", "FOK")
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "paper": {"name": "the paper engine", "tif": ("GTC", "IOC", "FOK"), "post_only": True},
     "binance": {"name": "Binance spot", "tif": ("GTC", "IOC", "FOK"), "post_only": True},
-    "hyperliquid": {"name": "Hyperliquid", "tif": ("GTC", "IOC"), "post_only": True},
+    "hyperliquid": {"name": "Hyperliquid", "tif": ("GTC", "IOC"), "post_only": True, "integer_leverage": True},
 }
 
 
@@ -702,6 +702,15 @@ class ExecutionCore:
         for name in gone:
             if removed[name] == "cancel":
                 cancelled += self.cancel_all_of(name, "the strategy was removed from the config")
+            keep: dict[str, Decimal] = {}
+            for (strat, _, market, symbol), pos in self.ledger.positions.items():
+                if strat == name and market == "spot" and pos.qty > 0:
+                    base = split_symbol(symbol)[0]
+                    keep[base] = keep.get(base, ZERO) + pos.qty
+            back = self.funds.release_strategy(name, keep)  # what it holds free goes back to the account
+            if back:
+                self.log.info("strategy_defunded", strategy=name, **{a: str(v) for a, v in back.items()})
+        self._save_funds()
         self.fund()
         return {"added": added, "removed": gone, "cancelled": cancelled}
 

@@ -17,7 +17,7 @@ same split. Reservations are not journaled: they are recomputed from the working
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
@@ -125,11 +125,12 @@ class Funds:
                 moved.setdefault(strategy, {})[asset] = give
         return moved
 
-    def release_strategy(self, strategy: str) -> dict[str, Decimal]:
-        """A strategy left the account: what it holds free goes back to the unassigned funds."""
+    def release_strategy(self, strategy: str, keep: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
+        """A strategy left the account: what it holds free goes back to the unassigned funds, except what
+        ``keep`` says still backs its positions (an orphaned position can still be closed)."""
         back: dict[str, Decimal] = {}
         for asset in list(self.held.get(strategy, {})):
-            free = max(ZERO, self.available(strategy, asset))
+            free = max(ZERO, self.available(strategy, asset) - (keep or {}).get(asset, ZERO))
             if free:
                 self.held[strategy][asset] -= free
                 self.unassigned[asset] = self.unassigned.get(asset, ZERO) + free

@@ -253,6 +253,9 @@ class Planner:
             raise Reject("unsupported", f"{caps.get('name', 'this venue')} has no {a['tif']} orders")
         if a.get("post_only") and not caps.get("post_only", True):
             raise Reject("unsupported", f"{caps.get('name', 'this venue')} has no post-only orders")
+        lev = a.get("leverage")
+        if lev is not None and caps.get("integer_leverage") and lev % 1:
+            raise Reject("unsupported", f"{caps.get('name')} takes whole-number leverage, not {lev}")
 
     @staticmethod
     def _short_intent(a: dict[str, Any], position: Decimal) -> None:

@@ -56,6 +56,7 @@ class ExchangeThread:
         self.closing = False
         self.requests = 0
         self.idle: Callable[[], None] | None = None
+        self.leverage: dict[str, int] = {}  # ccxt symbol -> the leverage last set on the venue
 
     # ------------------------------------------------------------------ thread plumbing
     def start(self) -> None:
@@ -121,12 +122,33 @@ class ExchangeThread:
     # ------------------------------------------------------------------ orders
     async def create(self, order: WorkingOrder, symbol: str, expires_ms: float) -> None:
         kind = "market" if order.price is None else "limit"
+        if self.driver == "hyperliquid" and order.market == "perp" and not order.reduce_only:
+            if not await self._leverage(order, symbol):
+                return
         price = order.price if order.price is not None else (order.ref_price if self.driver == "hyperliquid"
                                                              else None)  # HL bounds market orders' slippage
         params = drivers.order_params(self.driver, order)
         await self._place(order.client_id, symbol, expires_ms,
                           lambda: self.ex.create_order(symbol, kind, order.side, float(order.qty),
                                                        float(price) if price is not None else None, params))
+
+    async def _leverage(self, order: WorkingOrder, symbol: str) -> bool:
+        """Hyperliquid sets leverage per asset, not per order: set it (cross margin) before an order that asks
+        for a different one. A refusal fails the order: it is never placed at some other leverage."""
+        want = int(order.leverage)
+        if self.leverage.get(symbol) == want:
+            return True
+        try:
+            await self.ex.set_leverage(want, symbol, {"marginMode": "cross"})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            outcome = classify(exc)
+            self.post(FailMsg(order.client_id, outcome.code if outcome.action == "reject" else "leverage_failed",
+                              f"could not set leverage {want}: {describe(exc)}; the order was not placed"))
+            return False
+        self.leverage[symbol] = want
+        return True
 
     async def amend(self, old: WorkingOrder, new: WorkingOrder, symbol: str, expires_ms: float) -> None:
         assert new.price is not None

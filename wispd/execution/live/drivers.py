@@ -115,6 +115,8 @@ def order_params(driver: str, order: WorkingOrder) -> dict[str, Any]:
         params["timeInForce"] = order.tif
         if order.post_only:
             params["postOnly"] = True
+            if driver == "hyperliquid":
+                params["timeInForce"] = "Alo"  # ccxt lets an explicit tif win over postOnly: say it in HL's words
     if order.reduce_only and order.market == "perp":
         params["reduceOnly"] = True
     return params
