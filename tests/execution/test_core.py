@@ -247,3 +247,41 @@ def test_numbers_are_shown_as_the_market_shows_them_and_unknown_upnl_is_null(h):
     h.engine.books.clear()
     doc = h.state("a")
     assert doc["positions"][0]["unrealized_pnl"] is None and doc["pnl"]["total"] is None
+
+
+def test_which_trigger_orders_the_venue_holds(tmp_path):
+    """Live with triggers = "venue": a standalone stop or take-profit goes to the venue as its own trigger
+    order when the venue has that kind, its limit form can have that time-in-force, and the market lists the
+    order type; otherwise (and for trailing stops, bracket exits, paper, triggers = "executor") it is held."""
+    from wispd.execution.orders import Trigger, WorkingOrder
+
+    class Listed:  # the one thing venue_holds asks the engine: the order types a market lists
+        def __init__(self, types: dict[str, set[str] | None]) -> None:
+            self.types = types
+
+        def order_types(self, key):
+            return self.types.get(key[2])
+
+    def order(kind="stop", price=None, tif="GTC", parent=None, symbol="BTC-USDT"):
+        return WorkingOrder("wd" + "1" * 30, "a", "ex", "spot", symbol, "sell", D("1"), price, tif,
+                            trigger=Trigger(kind, D("100")), parent=parent)
+
+    h = Harness(tmp_path / "j.sqlite")
+    core = h.core
+    core.mode, core.driver = "live", "binance"
+    core.engine = Listed({"BTC-USDT": {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"},
+                          "ETH-USDT": {"STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}})
+    core.live_cfg = {"triggers": "venue"}
+    assert core.venue_holds(order())
+    assert core.venue_holds(order("take_profit", D("99"), "IOC"))
+    assert not core.venue_holds(order(symbol="ETH-USDT"))  # no STOP_LOSS listed: held by the executor
+    assert core.venue_holds(order(price=D("99"), symbol="ETH-USDT"))
+    assert not core.venue_holds(order("trailing_stop"))
+    assert not core.venue_holds(order(parent="wd" + "2" * 30))
+    core.driver = "hyperliquid"
+    assert core.venue_holds(order()) and not core.venue_holds(order(price=D("99"), tif="IOC"))
+    core.live_cfg = {"triggers": "executor"}
+    assert not core.venue_holds(order())
+    core.mode, core.live_cfg = "paper", {"triggers": "venue"}
+    assert not core.venue_holds(order())
+    h.journal.close()

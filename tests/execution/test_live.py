@@ -361,12 +361,65 @@ def _is_market(v, o: dict) -> bool:
     return o["kind"] == "market" if v["driver"] == "binance" else (o["kind"], o["tif"]) == ("limit", "Ioc")
 
 
-def test_stops_and_brackets_fire_on_the_exchange_once(live):
-    """Contingent orders on a live account are held by the executor (docs/execution.md says why): a stop
-    fires on the market data and goes out as a market order with its own client id; a bracket's take-profit
-    rests on the exchange, and when the stop loss fires the take-profit is cancelled there first."""
+def _position(d) -> float:
+    accounts = orjson.loads(d.ctl("positions", "--json").stdout)["accounts"]
+    return sum(float(p["qty"]) for a in accounts for p in a["positions"])
+
+
+def _reduce(v: dict) -> dict:
+    return {"reduce_only": True} if v["market"] == "perp" else {}
+
+
+def test_stops_rest_on_the_exchange_and_fire_there_while_the_executor_is_down(live):
+    """With triggers = "venue" (the default) a stop is the exchange's own trigger order (Binance STOP_LOSS,
+    Hyperliquid tpsl "sl") carrying our client id. It fires there even while the executor is dead (kill -9);
+    the restarted executor finds it filled, recovers the fill and reports it, once."""
     v, fake, start = live
     d, t = start()
+    entry = signal(v, qty="0.02")
+    t.send(entry)
+    assert t.reports(entry["id"], until=("filled", "rejected"))[-1]["status"] == "filled"
+    mid = wait_for(lambda: _last_price(d, v), 15, what="a mark")
+    stop = signal(v, side="sell", qty="0.01", trigger_type="stop", trigger_price=f"{mid - 150:.1f}", **_reduce(v))
+    t.send(stop)
+    accepted = t.reports(stop["id"], until=("accepted", "rejected"))[-1]
+    assert accepted["status"] == "accepted", accepted
+    cid = accepted["order"]["client_id"]
+    (held,) = wait_for(lambda: [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, cid)], 15,
+                       what="the stop resting on the exchange")
+    assert (held["trigger"], held["trigger_px"], held["triggered"], held["status"]) == \
+        ("stop", float(f"{mid - 150:.1f}"), False, "open")
+    assert held["qty"] == 0.01 and held["kind"] == "market"
+    if v["driver"] == "binance":
+        assert held["venue_type"] == "STOP_LOSS"
+    kill_executor(d)  # dies, and the price falls through the stop before it is back
+    fake.ctl("move", by=-400)
+    (fired,) = [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, cid)]
+    assert fired["status"] == "filled" and fired["triggered"]
+    done = t.reports(stop["id"], until=("filled", "cancelled", "rejected"), timeout=40)[-1]
+    assert done["status"] == "filled", done
+    wait_for(lambda: _position(d) == 0.01, 20, what="the position after the stop")
+    trades = [r for r in journal_trades(d) if r["client_id"] == cid]
+    assert len(trades) == 1 and float(trades[0]["qty"]) == 0.01
+    assert len([o for o in fake_orders(fake) if o["side"] == "sell"]) == 1  # fired once, never re-sent
+
+
+def journal_trades(d) -> list[dict]:
+    db = sqlite3.connect(f"file:{d.tmp / 'state' / 'journal-live.sqlite'}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM fills")]
+    finally:
+        db.close()
+
+
+def test_stops_held_by_the_executor_and_brackets_fire_on_the_exchange_once(live):
+    """With triggers = "executor", and for every bracket, the executor holds the trigger (docs/execution.md
+    says why): it fires on the market data and goes out as a market order with its own client id; a
+    bracket's take-profit rests on the exchange, and when the stop loss fires the take-profit is cancelled
+    there first."""
+    v, fake, start = live
+    d, t = start('triggers = "executor"')
     entry = signal(v, qty="0.02")
     t.send(entry)
     assert t.reports(entry["id"], until=("filled", "rejected"))[-1]["status"] == "filled"
@@ -381,7 +434,7 @@ def test_stops_and_brackets_fire_on_the_exchange_once(live):
     done = t.reports(stop["id"], until=("filled", "cancelled", "rejected"), timeout=30)[-1]
     assert done["status"] == "filled", done
     (sent,) = [o for o in fake_orders(fake) if o["cid"] == venue_cid(v, stop_cid)]
-    assert sent["side"] == "sell" and sent["status"] == "filled"
+    assert sent["side"] == "sell" and sent["status"] == "filled" and not sent["trigger"]
     assert _is_market(v, sent)
 
     mid = wait_for(lambda: (p := _last_price(d, v)) is not None and p < mid - 200 and p, 20, what="the new mark")
@@ -397,10 +450,38 @@ def test_stops_and_brackets_fire_on_the_exchange_once(live):
              what="the take-profit cancelled on the exchange (one-cancels-other)")
     wait_for(lambda: [o for o in fake_orders(fake) if _is_market(v, o) and o["side"] == "sell"
                       and o["status"] == "filled" and o["cid"] != sent["cid"]], 30, what="the stop loss filled")
-    pos = wait_for(lambda: orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"], 10)
-    wait_for(lambda: float(orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"][0]["qty"])
-             == 0.01, 15, what="back to what was held before the bracket")
-    assert pos
+    wait_for(lambda: _position(d) == 0.01, 15, what="back to what was held before the bracket")
+
+
+def test_a_reduce_only_stop_on_the_exchange_never_outgrows_its_position(live):
+    """A reduce-only trigger the exchange holds would reduce the account's position, not the strategy's: the
+    executor keeps it no larger than the strategy's position (an amend) and cancels it once that is closed."""
+    v, fake, start = live
+    if v["market"] != "perp":
+        pytest.skip("reduce-only is a perp flag")
+    d, t = start()
+    entry = signal(v, qty="0.02")
+    t.send(entry)
+    t.reports(entry["id"], until=("filled",))
+    mid = wait_for(lambda: _last_price(d, v), 15, what="a mark")
+    stop = signal(v, side="sell", qty="0.02", trigger_type="stop", trigger_price=f"{mid - 150:.1f}", reduce_only=True)
+    t.send(stop)
+    cid = t.reports(stop["id"], until=("accepted",))[-1]["order"]["client_id"]
+    part = signal(v, side="sell", qty="0.015")
+    t.send(part)
+    t.reports(part["id"], until=("filled",))
+    resized = wait_for(lambda: [o for o in fake_orders(fake) if o["trigger"] == "stop" and o["status"] == "open"
+                                and o["cid"] != venue_cid(v, cid)], 20, what="the stop cut to the position")
+    assert resized[0]["qty"] == 0.005 and [o["status"] for o in fake_orders(fake) if o["cid"] == venue_cid(v, cid)] \
+        == ["canceled"]
+    rest = signal(v, side="sell", qty="0.005")
+    t.send(rest)
+    t.reports(rest["id"], until=("filled",))
+    wait_for(lambda: not [o for o in fake_orders(fake) if o["trigger"] and o["status"] == "open"], 20,
+             what="the stop cancelled once the position is closed")
+    fake.ctl("move", by=-400)
+    time.sleep(1.5)
+    assert _position(d) == 0.0 and not [o for o in fake_orders(fake) if o["trigger"] and o["status"] == "filled"]
 
 
 def test_atomic_signals_and_refused_fields_on_the_exchange(live):

@@ -94,8 +94,8 @@ def test_reload_changes_the_strategy_set_without_restarting_the_executor(daemon)
     assert done.returncode == 0, done.stderr
     assert d.child("executor.paper")["pid"] == executor  # told, not restarted
     wait_for(lambda: d.child("fresh")["status"].get("fields", {}).get("working") == 1, 20, what="new one trades")
-    orders = orjson.loads(d.ctl("orders", "--json").stdout)["orders"]
-    assert {o["strategy"] for o in orders} == {"fresh", "keeper"}  # leaver's cancelled, keeper's kept
+    wait_for(lambda: {o["strategy"] for o in orjson.loads(d.ctl("orders", "--json").stdout)["orders"]}
+             == {"fresh", "keeper"}, 15, what="leaver's order cancelled, keeper's kept")
     wait_for(lambda: any(p["strategy"] == "once" and p["orphaned"] for p in positions(d)), 10,
              what="the removed strategy's position reported as orphaned")
     assert "ORPHANED" in d.ctl("positions").stdout

@@ -37,6 +37,10 @@ class Order:
     cost: float = 0.0
     status: str = "open"  # open | filled | canceled
     ts: int = field(default_factory=lambda: int(time.time() * 1000))
+    trigger: str | None = None  # stop | take_profit: held by the exchange until the price crosses trigger_px
+    trigger_px: float = 0.0
+    triggered: bool = False
+    venue_type: str = ""  # the exchange's own name for the order type, for its wire format
 
     @property
     def remaining(self) -> float:
@@ -114,15 +118,35 @@ class Account:
             await listener(order, trade)
 
     def place(self, cid: str, symbol: str, side: str, kind: str, qty: float, price: float, tif: str,
-              reduce_only: bool = False) -> Order:
+              reduce_only: bool = False, trigger: str | None = None, trigger_px: float = 0.0) -> Order:
         self.next_id += 1
-        order = Order(self.next_id, cid, symbol, side, kind, qty, price, tif, reduce_only)
+        order = Order(self.next_id, cid, symbol, side, kind, qty, price, tif, reduce_only, trigger=trigger,
+                      trigger_px=trigger_px)
         self.orders[order.id] = order
         return order
+
+    @staticmethod
+    def fires(order: Order, price: float) -> bool:
+        """A stop buys when the price rises to its trigger and sells when it falls to it; a take-profit the
+        other way round."""
+        rising = (order.trigger == "stop") == (order.side == "buy")
+        return price >= order.trigger_px if rising else price <= order.trigger_px
+
+    async def on_price(self, symbol: str, price: float, best_bid: float, best_ask: float) -> None:
+        """The trigger price moved: fire the held trigger orders it crosses, then treat them as new orders
+        (a market order takes liquidity; a limit order takes what it crosses and rests the rest)."""
+        for order in [o for o in self.orders.values() if o.symbol == symbol and o.status == "open" and o.trigger
+                      and not o.triggered]:
+            if self.fires(order, price):
+                order.triggered = True
+                await self.after_place(order, best_bid, best_ask)
 
     async def after_place(self, order: Order, best_bid: float, best_ask: float, post_only: bool = False) -> bool:
         """Announce the new order, then take liquidity if it crosses (market orders always do). A post-only
         order that would cross is refused (False), as the exchanges do."""
+        if order.trigger and not order.triggered:
+            await self.notify(order, None)  # held until its trigger price is crossed
+            return True
         crosses = order.kind == "market" or (order.side == "buy" and order.price >= best_ask) or \
             (order.side == "sell" and order.price <= best_bid)
         if post_only and crosses:

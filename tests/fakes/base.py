@@ -74,10 +74,14 @@ class FakeExchange:
 
     async def ctl_move(self, request: web.Request) -> web.Response:
         self.move(float(request.query["by"]))
+        await self.moved()
         return web.json_response({"moved": float(request.query["by"])})
 
     def move(self, by: float) -> None:
         """Shift the fake market's price (each fake moves its own books)."""
+
+    async def moved(self) -> None:
+        """After a move (or a tick): fire the trigger orders the new price crosses (fakes with accounts)."""
 
     async def ctl_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log)
@@ -131,6 +135,7 @@ class FakeExchange:
             if self.silent:
                 continue
             self.tick()
+            await self.moved()
             for ws, subs in list(self.subs.items()):
                 if ws.closed:
                     self.subs.pop(ws, None)

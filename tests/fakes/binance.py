@@ -27,6 +27,14 @@ class Book:
         self.last_id = 1000
 
 
+# BTCUSDT has every spot order type Binance has today; ETHUSDT only the older set (no stop-market or
+# take-profit-market), so both paths of "the venue holds it where it can" are exercised.
+ORDER_TYPES = {"BTCUSDT": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+                           "TAKE_PROFIT_LIMIT"]}
+ORDER_TYPES = {s: ORDER_TYPES.get(s, ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"])
+               for s in SYMBOLS}
+
+
 class FakeBinance(FakeExchange):
     def __init__(self) -> None:
         super().__init__()
@@ -47,7 +55,7 @@ class FakeBinance(FakeExchange):
     async def exchange_info(self, request: web.Request) -> web.Response:
         self.record(request)
         symbols = [{"symbol": s, "status": "TRADING", "baseAsset": b, "baseAssetPrecision": 8, "quoteAsset": q,
-                    "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                    "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ORDER_TYPES[s],
                     "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": [],
                     "permissionSets": [["SPOT"]],
                     "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000",
@@ -115,6 +123,13 @@ class FakeBinance(FakeExchange):
             book.bids = {round(p + by, 2): q for p, q in book.bids.items()}
             book.asks = {round(p + by, 2): q for p, q in book.asks.items()}
             book.last_id += 1000  # a jump: subscribers resync from a fresh snapshot
+
+    async def moved(self) -> None:
+        account = getattr(self, "account", None)
+        for symbol, book in self.books.items():
+            if account is not None and book.bids and book.asks:
+                bid, ask = max(book.bids), min(book.asks)
+                await account.on_price(symbol, (bid + ask) / 2, bid, ask)
 
     def frame(self, stream: str) -> Any:
         name, _, kind = stream.partition("@")

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from tests.fakes.account import Account, Order, Trade
+from tests.fakes.binance import ORDER_TYPES
 
 if TYPE_CHECKING:
     from tests.fakes.binance import FakeBinance
@@ -33,7 +34,10 @@ FAILURES = {
     "rate_limited": (429, -1003, "Too many requests; current limit is 6000 request weight per 1 MINUTE."),
     "auth": (401, -2015, "Invalid API-key, IP, or permissions for action."),
 }
-STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
+STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED", "rejected": "REJECTED"}
+TYPES = {"LIMIT": ("limit", None), "LIMIT_MAKER": ("limit", None), "MARKET": ("market", None),
+         "STOP_LOSS": ("market", "stop"), "STOP_LOSS_LIMIT": ("limit", "stop"),
+         "TAKE_PROFIT": ("market", "take_profit"), "TAKE_PROFIT_LIMIT": ("limit", "take_profit")}
 
 
 def error(status: int, code: int, msg: str) -> web.Response:
@@ -48,7 +52,8 @@ def order_json(o: Order) -> dict[str, Any]:
     status = "PARTIALLY_FILLED" if o.status == "open" and o.filled else STATUS[o.status]
     return {"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.cid, "price": f8(o.price),
             "origQty": f8(o.qty), "executedQty": f8(o.filled), "cummulativeQuoteQty": f8(o.cost), "status": status,
-            "timeInForce": o.tif, "type": o.kind.upper(), "side": o.side.upper(), "stopPrice": "0.00000000",
+            "timeInForce": o.tif, "type": o.venue_type or o.kind.upper(), "side": o.side.upper(),
+            "stopPrice": f8(o.trigger_px),
             "icebergQty": "0.00000000", "time": o.ts, "updateTime": int(time.time() * 1000),
             "isWorking": o.status == "open", "workingTime": o.ts, "origQuoteOrderQty": "0.00000000",
             "selfTradePreventionMode": "NONE"}
@@ -91,11 +96,23 @@ def install(fake: FakeBinance) -> None:
         cid = p.get("newClientOrderId") or f"fake-{account.next_id}"
         if any(o.cid == cid and o.status == "open" for o in account.orders.values()):
             return error(400, -2010, "Duplicate order sent.")
-        kind = "limit" if p["type"] in ("LIMIT", "LIMIT_MAKER") else "market"
+        if p["type"] not in TYPES:
+            return error(400, -1116, "Invalid orderType.")
+        if p["type"] not in ORDER_TYPES.get(p["symbol"], []):
+            return error(400, -1013, f"{p['type']} orders are not supported for this symbol.")
+        kind, trigger = TYPES[p["type"]]
+        if trigger and "stopPrice" not in p:
+            return error(400, -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.")
+        if kind == "limit" and ("price" not in p or (p["type"] != "LIMIT_MAKER" and "timeInForce" not in p)):
+            return error(400, -1102, "Mandatory parameter 'price' or 'timeInForce' was not sent.")
         bid, ask = best(p["symbol"])
         price = float(p.get("price") or (ask if p["side"] == "BUY" else bid))
         order = account.place(cid, p["symbol"], p["side"].lower(), kind, float(p["quantity"]), price,
-                              p.get("timeInForce", "GTC"))
+                              p.get("timeInForce", "GTC"), trigger=trigger, trigger_px=float(p.get("stopPrice", 0)))
+        order.venue_type = p["type"]
+        if trigger and account.fires(order, (bid + ask) / 2):
+            order.status = "rejected"
+            return error(400, -2010, "Stop price would trigger immediately.")
         await account.held()  # placed, but nothing is said about it (neither answer nor stream) for a while
         if not await account.after_place(order, bid, ask, post_only=p["type"] == "LIMIT_MAKER"):
             return error(400, -2010, "Order would immediately match and take.")
@@ -189,7 +206,7 @@ def install(fake: FakeBinance) -> None:
         now = int(time.time() * 1000)
         status = "PARTIALLY_FILLED" if o.status == "open" and o.filled else STATUS[o.status]
         event = {"e": "executionReport", "E": now, "s": o.symbol, "c": o.cid, "S": o.side.upper(),
-                 "o": o.kind.upper(), "f": o.tif, "q": f8(o.qty), "p": f8(o.price), "P": "0.00000000",
+                 "o": o.venue_type or o.kind.upper(), "f": o.tif, "q": f8(o.qty), "p": f8(o.price), "P": f8(o.trigger_px),
                  "F": "0.00000000", "g": -1, "C": "", "x": "TRADE" if t else STATUS[o.status] if o.status != "open"
                  else "NEW", "X": status, "r": "NONE", "i": o.id, "l": f8(t.qty if t else 0),
                  "z": f8(o.filled), "L": f8(t.price if t else 0), "n": f8(t.fee if t else 0),

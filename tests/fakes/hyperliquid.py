@@ -92,6 +92,12 @@ class FakeHyperliquid(FakeExchange):
         for coin in self.mid:
             self.mid[coin] += by
 
+    async def moved(self) -> None:
+        private = getattr(self, "private", None)
+        for coin, mid in self.mid.items():
+            if private is not None:
+                await private.account.on_price(coin, mid, mid - 1, mid + 1)  # Hyperliquid triggers on the mark
+
     def tick(self) -> None:
         for coin in self.mid:
             self.mid[coin] += self.rng.choice((-1.0, 0.0, 1.0))

@@ -22,7 +22,7 @@ ERRORS = {
     "invalid_order": "Order has invalid size.",
     "auth": "User or API Wallet 0xabababababababababababababababababababab does not exist.",
 }
-STATUS = {"open": "open", "filled": "filled", "canceled": "canceled"}
+STATUS = {"open": "open", "filled": "filled", "canceled": "canceled", "rejected": "rejected"}
 
 
 def ok(kind: str, statuses: list[Any]) -> web.Response:
@@ -44,8 +44,17 @@ class Private:
     def order_json(self, o: Order) -> dict[str, Any]:
         return {"coin": o.symbol, "side": "B" if o.side == "buy" else "A", "limitPx": f"{o.price:.1f}",
                 "sz": f"{o.remaining:.5f}", "oid": o.id, "timestamp": o.ts, "origSz": f"{o.qty:.5f}",
-                "cloid": o.cid if o.cid.startswith("0x") else None, "orderType": "Limit", "tif": o.tif,
-                "reduceOnly": o.reduce_only}
+                "cloid": o.cid if o.cid.startswith("0x") else None, "orderType": self.order_type(o), "tif": o.tif,
+                "reduceOnly": o.reduce_only, "isTrigger": bool(o.trigger) and not o.triggered,
+                "triggerPx": f"{o.trigger_px:.1f}" if o.trigger else "0.0",
+                "triggerCondition": f"Price {'above' if (o.trigger == 'stop') == (o.side == 'buy') else 'below'} "
+                f"{o.trigger_px:.1f}" if o.trigger else "N/A"}
+
+    @staticmethod
+    def order_type(o: Order) -> str:
+        if not o.trigger:
+            return "Limit"
+        return f"{'Stop' if o.trigger == 'stop' else 'Take Profit'} {'Market' if o.kind == 'market' else 'Limit'}"
 
     def fill_json(self, t: Trade) -> dict[str, Any]:
         o = t.order
@@ -104,9 +113,16 @@ class Private:
             if any(o.cid == cid for o in self.account.orders.values()):
                 statuses.append({"error": "Duplicate cloid"})
                 continue
-            tif = w["t"]["limit"]["tif"]
-            o = self.account.place(cid, coin, "buy" if w["b"] else "sell", "limit", float(w["s"]), float(w["p"]),
-                                   tif, bool(w.get("r")))
+            if "trigger" in w["t"]:  # held until the mark crosses triggerPx; then a market (IOC within p) or limit
+                trig = w["t"]["trigger"]
+                tif, kind = ("Ioc", "market") if trig["isMarket"] else ("Gtc", "limit")
+                o = self.account.place(cid, coin, "buy" if w["b"] else "sell", kind, float(w["s"]), float(w["p"]),
+                                       tif, bool(w.get("r")), trigger="stop" if trig["tpsl"] == "sl" else "take_profit",
+                                       trigger_px=float(trig["triggerPx"]))
+            else:
+                tif = w["t"]["limit"]["tif"]
+                o = self.account.place(cid, coin, "buy" if w["b"] else "sell", "limit", float(w["s"]), float(w["p"]),
+                                       tif, bool(w.get("r")))
             await self.account.held()  # placed, but nothing is said about it for a while
             mid = self.fake.mid[coin]
             if not await self.account.after_place(o, mid - 1, mid + 1, post_only=tif == "Alo"):
@@ -117,6 +133,8 @@ class Private:
                                             "oid": o.id, "cloid": w.get("c")}})
             elif o.status == "canceled":
                 statuses.append({"error": "Order could not immediately match against any resting orders. asset=0"})
+            elif o.trigger and not o.triggered:
+                statuses.append("waitingForTrigger")  # what Hyperliquid answers for a trigger order (no oid)
             else:
                 statuses.append({"resting": {"oid": o.id, "cloid": w.get("c")}})
         if failure == "lost_response":

@@ -70,6 +70,9 @@ LIVE_SPEC = Table({
                             check=between(1, 86400)),
     "request_timeout_s": Field(float, "seconds before a REST request counts as an unknown outcome",
                                default=10.0, check=between(0.5, 600)),
+    "triggers": Field(str, "who holds stop and take-profit orders: \"venue\" (native trigger orders where the "
+                      "exchange has them: they fire while wispd is down) or \"executor\" (held and fired by the "
+                      "executor; see docs/execution.md)", default="venue", check=one_of("venue", "executor")),
     "rate_limit_ms": Field(float, "override ccxt's rate limit: milliseconds per request unit (one budget "
                            "per account), 1 to 60000", check=between(1, 60000, "milliseconds")),
 }, doc="live trading through ccxt")

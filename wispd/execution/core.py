@@ -19,6 +19,7 @@ update; a fired one goes through steps 2-4 like a new order (``contingent.py``).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -48,9 +49,17 @@ IMMEDIATE = ("IOC", "FOK")
 # What each venue can be asked for (anything else is refused before it is sent: never silently changed).
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "paper": {"name": "the paper engine", "tif": ("GTC", "IOC", "FOK"), "post_only": True},
-    "binance": {"name": "Binance spot", "tif": ("GTC", "IOC", "FOK"), "post_only": True},
-    "hyperliquid": {"name": "Hyperliquid", "tif": ("GTC", "IOC"), "post_only": True, "integer_leverage": True},
+    "binance": {"name": "Binance spot", "tif": ("GTC", "IOC", "FOK"), "post_only": True,
+                "native_triggers": {"stop": ("GTC", "IOC", "FOK"), "take_profit": ("GTC", "IOC", "FOK")},
+                "trigger_types": {("stop", False): "STOP_LOSS", ("stop", True): "STOP_LOSS_LIMIT",
+                                  ("take_profit", False): "TAKE_PROFIT", ("take_profit", True): "TAKE_PROFIT_LIMIT"}},
+    "hyperliquid": {"name": "Hyperliquid", "tif": ("GTC", "IOC"), "post_only": True, "integer_leverage": True,
+                    "native_triggers": {"stop": ("GTC",), "take_profit": ("GTC",)}},
 }
+# native_triggers: trigger kinds the venue holds itself, and the time-in-force its limit form can have (a
+# market trigger is always possible); trigger_types: the names of those order types where a market lists
+# the types it takes (Binance's orderTypes). Trailing stops and bracket exits are held by the executor everywhere:
+# docs/execution.md says why.
 
 
 @dataclass
@@ -169,6 +178,20 @@ class ExecutionCore:
 
     def capabilities(self) -> dict[str, Any]:
         return CAPABILITIES.get(self.driver or "paper", CAPABILITIES["paper"])
+
+    def venue_holds(self, order: WorkingOrder) -> bool:
+        """Whether this (standalone) trigger order goes to the venue as its own trigger order: live, with
+        ``triggers = "venue"``, a kind the venue holds, a time-in-force its limit form can have, and an order
+        type the market lists (Binance markets name theirs)."""
+        if self.mode != "live" or self.live_cfg.get("triggers", "venue") != "venue" or order.trigger is None:
+            return False
+        caps = self.capabilities()
+        tifs = caps.get("native_triggers", {}).get(order.trigger.kind)
+        if tifs is None or order.parent is not None or (order.price is not None and order.tif not in tifs):
+            return False
+        listed = getattr(self.engine, "order_types", lambda key: None)(order.book_key)
+        wanted = caps.get("trigger_types", {}).get((order.trigger.kind, order.price is not None))
+        return listed is None or wanted is None or wanted in listed
 
     def fees(self, exchange: str, symbol: str) -> tuple[Decimal, Decimal]:
         rules = next((r for (ex, _, sym), r in self.rules.items() if ex == exchange and sym == symbol), None)
@@ -339,9 +362,9 @@ class ExecutionCore:
         self.journal.record_intent(step.intent)
         order.extra["expires"] = expires
         order.extra["signal_ts"] = expires - self.current_ttl
-        if order.trigger is not None:
+        if order.trigger is not None and not order.extra.get("native"):
             self._arm(order)
-        else:
+        else:  # a plain order, or a trigger the venue holds (it rests there until it fires)
             self.orders[order.client_id] = order
             self.outbox.append((order, expires))
         if step.reserve is not None:
@@ -427,9 +450,10 @@ class ExecutionCore:
             self.exit_fills[order.parent] = self._exits_filled(order.parent) + ev.qty
         self._rereserve(order)
         if order.market == "perp":  # what a perp order needs depends on the position it would reduce
-            for other in self.orders.values():
+            for other in list(self.orders.values()):
                 if other is not order and other.strategy == order.strategy and other.book_key == order.book_key:
                     self._rereserve(other)
+                    self._fit_held_reduce_only(other, pos.qty)
         if order.remaining > 0 and status == "partially_filled":
             self.report_order(order.client_id, "partially_filled")
         self._after_fill(order)
@@ -461,6 +485,9 @@ class ExecutionCore:
                                                           index))
         if ev.status != "open":
             self._after_done(order)
+        elif order.reduce_only and order.extra.get("native"):
+            pos = self.ledger.positions.get((order.strategy, order.exchange, order.market, order.symbol))
+            self._fit_held_reduce_only(order, pos.qty if pos else ZERO)
 
     def report_order(self, client_id: str, status: str, reason: str = "", code: str = "") -> None:
         self.pending_reports.append(PendingReport(client_id, status, reason, None, code))
@@ -476,6 +503,18 @@ class ExecutionCore:
             self.funds.release(order.client_id)
         else:
             self.funds.reserve(order.client_id, order.strategy, *need)
+
+    def _fit_held_reduce_only(self, order: WorkingOrder, position: Decimal) -> None:
+        """A reduce-only trigger the venue holds reduces the account's position when it fires, not this
+        strategy's: it is kept no larger than the strategy's position, and cancelled when that is closed, so
+        it can never sell what another strategy on the account holds."""
+        if not (order.reduce_only and order.extra.get("native")) or order.client_id not in self.orders or \
+                (order.replaces and order.replaces in self.orders) or \
+                any(o.replaces == order.client_id for o in self.orders.values()):
+            return  # (a resize in flight: it is fitted again once the venue has acknowledged it)
+        reducible = max(ZERO, -position if order.side == "buy" else position)
+        if order.remaining > reducible:
+            self._resize_resting(order, reducible, "the position this reduce-only order protects is closed")
 
     # ------------------------------------------------------------------ brackets
     def _legs(self, entry_id: str) -> list[WorkingOrder]:
@@ -538,14 +577,16 @@ class ExecutionCore:
                 if leg.leg == "tp" and leg.trigger is None and size > 0:
                     self._fire(leg, "take-profit limit placed for the filled entry")  # a resting limit now
             elif leg.remaining != size and leg.price is not None and leg.leg == "tp":
-                self._resize_resting(leg, size)
+                self._resize_resting(leg, size, "bracket closed: nothing left to take profit on")
         if not legs:
             self.funds.release(bracket_key)
 
-    def _resize_resting(self, leg: WorkingOrder, size: Decimal) -> None:
-        """A resting take-profit follows the bracket's size (paper resizes in place; a venue gets an amend)."""
+    def _resize_resting(self, leg: WorkingOrder, size: Decimal, why: str) -> None:
+        """A resting order's remaining size follows what it protects (a bracket's take-profit: the bracket's
+        size; a reduce-only trigger the venue holds: the position). Paper resizes in place; a venue gets an
+        amend (a replacement with its own client id)."""
         if size <= 0:
-            self.cancel(leg.client_id, "bracket closed: nothing left to take profit on")
+            self.cancel(leg.client_id, why)
             return
         new_qty = leg.filled + size
         if hasattr(self.engine, "resize"):
@@ -557,16 +598,19 @@ class ExecutionCore:
         replacement = WorkingOrder(client_order_id(leg.strategy, leg.client_id, f"resize.{n}"), leg.strategy,
                                    leg.exchange, leg.market, leg.symbol, leg.side, size, leg.price, leg.tif, False,
                                    reduce_only=True, parent=leg.parent, leg=leg.leg, leverage=leg.leverage,
-                                   step=leg.step, replaces=leg.client_id)
+                                   step=leg.step, replaces=leg.client_id, trigger=copy.copy(leg.trigger),
+                                   max_cost=leg.max_cost)
         replacement.extra["version"] = n
+        if leg.extra.get("native"):
+            replacement.extra["native"] = True
         row = self.journal.order(leg.client_id) or {}
         flags = row_flags(row)
         self.journal.record_intent({"client_id": replacement.client_id, "strategy": leg.strategy,
                                     "signal_id": row.get("signal_id", ""), "action": row.get("action", 0),
                                     "exchange": leg.exchange, "market": leg.market, "symbol": leg.symbol,
-                                    "side": leg.side, "order_type": "limit", "qty": dec_str(size),
-                                    "price": dec_str(leg.price), "tif": leg.tif,
-                                    "flags": {**flags, "replaces": leg.client_id}})
+                                    "side": leg.side, "order_type": "limit" if leg.price is not None else "market",
+                                    "qty": dec_str(size), "price": dec_str(leg.price) if leg.price is not None
+                                    else None, "tif": leg.tif, "flags": {**flags, "replaces": leg.client_id}})
         self.orders[replacement.client_id] = replacement
         self.outbox.append((replacement, leg.extra.get("expires") or now_ms() + 3_600_000))
 

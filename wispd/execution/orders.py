@@ -127,4 +127,6 @@ def order_from_row(row: dict[str, Any]) -> WorkingOrder:
     order.filled = Decimal(row["filled"])
     order.cost = order.filled * Decimal(row["avg_price"] or "0")
     order.status = row["status"] if row["status"] != "intent" else "pending"
+    if flags.get("native"):
+        order.extra["native"] = True  # a trigger order the venue holds
     return order

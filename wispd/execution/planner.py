@@ -44,6 +44,8 @@ class View(Protocol):
     def reservation(self, client_id: str) -> tuple[str, Decimal] | None: ...
     def capabilities(self) -> dict[str, Any]: ...
 
+    def venue_holds(self, order: WorkingOrder) -> bool: ...
+
 
 @dataclass
 class NewOrder:
@@ -240,6 +242,8 @@ class Planner:
                  "leverage": str(lev)}
         if trigger is not None:
             flags["trigger"] = trigger.wire()
+            if self.view.venue_holds(order):
+                flags["native"] = order.extra["native"] = True  # the venue holds and fires it
         if max_cost is not None:
             flags["max_cost"] = str(max_cost)
         step = NewOrder(index, order, _intent(order, sig["id"], index, rules,

@@ -120,17 +120,21 @@ class ExchangeThread:
         self.spawn(self._poll_loop())
 
     # ------------------------------------------------------------------ orders
+    def _price(self, order: WorkingOrder) -> float | None:
+        price = order.price
+        if price is None and self.driver == "hyperliquid":  # HL bounds a market order's slippage from a price:
+            native = order.trigger is not None and order.extra.get("native")  # the trigger's, once it fires
+            price = order.trigger.price if native and order.trigger else order.ref_price
+        return float(price) if price is not None else None
+
     async def create(self, order: WorkingOrder, symbol: str, expires_ms: float) -> None:
         kind = "market" if order.price is None else "limit"
         if self.driver == "hyperliquid" and order.market == "perp" and not order.reduce_only:
             if not await self._leverage(order, symbol):
                 return
-        price = order.price if order.price is not None else (order.ref_price if self.driver == "hyperliquid"
-                                                             else None)  # HL bounds market orders' slippage
-        params = drivers.order_params(self.driver, order)
+        price, params = self._price(order), drivers.order_params(self.driver, order)
         await self._place(order.client_id, symbol, expires_ms,
-                          lambda: self.ex.create_order(symbol, kind, order.side, float(order.qty),
-                                                       float(price) if price is not None else None, params))
+                          lambda: self.ex.create_order(symbol, kind, order.side, float(order.qty), price, params))
 
     async def _leverage(self, order: WorkingOrder, symbol: str) -> bool:
         """Hyperliquid sets leverage per asset, not per order: set it (cross margin) before an order that asks
@@ -151,12 +155,12 @@ class ExchangeThread:
         return True
 
     async def amend(self, old: WorkingOrder, new: WorkingOrder, symbol: str, expires_ms: float) -> None:
-        assert new.price is not None
         old_id = old.exchange_id or drivers.venue_client_id(self.driver, old.client_id)
-        params = drivers.order_params(self.driver, new)
+        kind = "market" if new.price is None else "limit"  # (a held trigger's market form, resized)
+        price, params = self._price(new), drivers.order_params(self.driver, new)
         done = await self._place(new.client_id, symbol, expires_ms,
-                                 lambda: self.ex.edit_order(old_id, symbol, "limit", new.side, float(new.qty),
-                                                            float(new.price), params))
+                                 lambda: self.ex.edit_order(old_id, symbol, kind, new.side, float(new.qty), price,
+                                                            params))
         if done:
             self.post(OrderMsg(old.client_id, old.exchange_id, "canceled", symbol, None,
                                f"replaced by {new.client_id}"))

@@ -119,6 +119,14 @@ def order_params(driver: str, order: WorkingOrder) -> dict[str, Any]:
                 params["timeInForce"] = "Alo"  # ccxt lets an explicit tif win over postOnly: say it in HL's words
     if order.reduce_only and order.market == "perp":
         params["reduceOnly"] = True
+    if order.trigger is not None and order.extra.get("native"):
+        assert order.trigger.price is not None
+        # ccxt's unified names: a stop is a stop-loss order (Binance STOP_LOSS[_LIMIT], Hyperliquid tpsl "sl"),
+        # a take-profit a take-profit order; the side says which way the price must cross.
+        name = "stopLossPrice" if order.trigger.kind == "stop" else "takeProfitPrice"
+        params[name] = float(order.trigger.price)
+        if driver == "hyperliquid":
+            params.pop("timeInForce", None)  # a Hyperliquid trigger's limit form rests (GTC) once it fires
     return params
 
 

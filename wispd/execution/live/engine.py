@@ -81,6 +81,13 @@ class LiveEngine:
     def ccxt_symbol(self, market: str, symbol: str) -> str:
         return ccxt_symbol(market, symbol, self.conn.ex.markets if self.conn.ex else None)
 
+    def order_types(self, key: tuple[str, str, str]) -> set[str] | None:
+        """The order types the market lists (Binance's ``orderTypes``); None when the venue lists none."""
+        markets = self.conn.ex.markets if self.conn.ex else None
+        market = (markets or {}).get(self.ccxt_symbol(key[1], key[2])) or {}
+        types = (market.get("info") or {}).get("orderTypes")
+        return {str(t) for t in types} if isinstance(types, list) else None
+
     def symbol(self, order: WorkingOrder) -> str:
         return self.ccxt_symbol(order.market, order.symbol)
 

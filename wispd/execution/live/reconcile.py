@@ -98,13 +98,14 @@ def reconcile_live(ex: Host, core: ExecutionCore) -> dict[str, int]:
             msg = order_msg(engine.driver, found)
             order.exchange_id = msg.exchange_id
             order.status = "pending" if row["status"] == "intent" else order.status
-            order.trigger = None
+            if not order.extra.get("native"):
+                order.trigger = None  # a fired trigger is a plain order on the exchange
             engine.adopt(order)
             core.adopt(order)
             engine._post(msg)
             summary["found"] += 1
             since[symbol] = min(since.get(symbol, row["created_ms"]), row["created_ms"])
-        elif row["status"] == "intent" and (flags.get("trigger") or flags.get("parent")):
+        elif row["status"] == "intent" and (flags.get("trigger") or flags.get("parent")) and not flags.get("native"):
             order.status, order.trigger = "armed", Trigger.from_wire(flags.get("trigger"))
             core.journal.update_order(row["client_id"], status="armed",
                                       reason="armed again after a restart (the exchange never received it)")
