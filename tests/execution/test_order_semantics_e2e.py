@@ -32,6 +32,14 @@ backoff_initial = 0.2
 """
 
 
+def gauge(d, name: str) -> list[str]:
+    """The lines of one series on the daemon's /metrics (what Prometheus would scrape)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(d.status()["daemon"]["metrics_url"], timeout=5).read().decode()
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
 def positions(d) -> list[dict]:
     accounts = orjson.loads(d.ctl("positions", "--json").stdout)["accounts"]
     return accounts[0]["positions"] if accounts else []
@@ -100,6 +108,8 @@ def test_reload_changes_the_strategy_set_without_restarting_the_executor(daemon)
              what="the removed strategy's position reported as orphaned")
     assert "ORPHANED" in d.ctl("positions").stdout
     assert d.child("executor.paper")["status"]["fields"]["orphaned"] == 1
+    (line,) = wait_for(lambda: gauge(d, "wispd_orphaned_position_quantity"), 15, what="the orphan gauge")
+    assert 'strategy="once"' in line and float(line.rsplit(" ", 1)[1]) > 0
 
 
 def test_reload_restarts_a_fatal_strategy_whose_config_was_fixed(daemon):
@@ -167,8 +177,11 @@ def test_kill_switch_halts_and_survives_a_restart(daemon):
         os.kill(old, signal.SIGKILL)
         wait_for(lambda: (c := d.child("executor.paper"))["state"] == "RUNNING" and c["pid"] != old, 20)
         wait_for(lambda: "kill switch" in d.child("executor.paper")["status"]["summary"], 15, what="still tripped")
+        (line,) = wait_for(lambda: gauge(d, "wispd_kill_switch_tripped"), 15, what="the kill switch gauge")
+        assert 'scope="tester"' in line and float(line.rsplit(" ", 1)[1]) == 1
         assert d.ctl("resume", "tester").returncode == 0
         wait_for(lambda: "kill switch" not in d.child("executor.paper")["status"]["summary"], 15, what="resumed")
+        wait_for(lambda: not gauge(d, "wispd_kill_switch_tripped"), 15, what="the gauge gone after resume")
     finally:
         t.close()
 

@@ -88,6 +88,11 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_journal_commit_seconds": Metric("histogram", "SQLite journal commit latency", ("account",), "executor"),
     "wispd_position_quantity": Metric("gauge", "signed position", ("account", "strategy", "exchange", "market",
                                                                    "symbol"), "executor"),
+    "wispd_orphaned_position_quantity": Metric("gauge", "signed position left by a strategy removed from the "
+                                               "config (nothing manages it until it is closed: wispctl close)",
+                                               ("account", "strategy", "exchange", "market", "symbol"), "executor"),
+    "wispd_kill_switch_tripped": Metric("gauge", "1 per tripped kill switch (scope: a strategy, or \"account\"); "
+                                        "it holds until wispctl resume", ("account", "scope"), "executor"),
     "wispd_exposure_quote": Metric("gauge", "absolute position value at the mid, in quote units",
                                    ("account", "strategy"), "executor"),
     "wispd_pnl_quote": Metric("gauge", "PnL in quote units by component (realized, unrealized, fees, total)",
