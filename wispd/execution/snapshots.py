@@ -85,7 +85,8 @@ def _order(f: Formats, core: ExecutionCore, o: Any) -> dict[str, Any]:
                 "avg_price": f.price(key, o.avg_price), "fees": f.money(key, _dec(row.get("fees"))),
                 "status": o.status if o.status != "pending" else row.get("status", "intent")})
     if o.trigger is not None:
-        doc["trigger"] = {"kind": o.trigger.kind, "price": f.price(key, o.trigger.price)}
+        doc["trigger"] = {"kind": o.trigger.kind, "price": f.price(key, o.trigger.price),
+                          "held_by": "venue" if o.extra.get("native") else "executor"}
     if o.parent:
         doc["parent"], doc["leg"] = o.parent, o.leg
     return doc
