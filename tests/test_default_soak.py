@@ -90,10 +90,12 @@ def soak(daemon, seconds: float) -> dict[str, int]:
     return summary
 
 
+@pytest.mark.timeout(SHORT_S + 120)
 def test_default_config_holds_its_invariants(daemon):
     soak(daemon, SHORT_S)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800 + 300)
 def test_default_config_holds_its_invariants_for_30_minutes(daemon):
     soak(daemon, 1800)

@@ -9,6 +9,7 @@ the test controls:
   POST /_ctl/fill?cid=C&qty=Q  fill a resting order (client id as the exchange sees it) at its price
   POST /_ctl/foreign           place an order with a client id wispd did not make
   GET  /_ctl/orders            every order ever placed, for assertions
+  POST /_ctl/deposit?asset=A&amount=X   money arrives (or leaves, negative) outside any trade
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Account:
         self.failures: list[str] = []
         self.hold_s = 0.0
         self.listeners: list[Listener] = []
+        self.settle: Callable[[Order, Trade], None] | None = None  # each fake: how a fill moves its balances
 
     def install(self, app: web.Application, make_foreign: Callable[[], Order]) -> None:
         async def fail(request: web.Request) -> web.Response:
@@ -99,11 +101,17 @@ class Account:
         async def orders(request: web.Request) -> web.Response:
             return web.json_response([asdict(o) for o in self.orders.values()])
 
+        async def deposit(request: web.Request) -> web.Response:
+            asset = request.query["asset"]
+            self.balances[asset] = self.balances.get(asset, 0.0) + float(request.query["amount"])
+            return web.json_response({asset: self.balances[asset]})
+
         app.router.add_post("/_ctl/fail", fail)
         app.router.add_post("/_ctl/hold", hold)
         app.router.add_post("/_ctl/fill", fill)
         app.router.add_post("/_ctl/foreign", foreign)
         app.router.add_get("/_ctl/orders", orders)
+        app.router.add_post("/_ctl/deposit", deposit)
 
     def find(self, oid: Any = None, cid: str | None = None) -> Order | None:
         if oid is not None:
@@ -163,12 +171,14 @@ class Account:
     async def execute(self, order: Order, price: float, qty: float, maker: bool) -> Trade:
         self.next_trade += 1
         qty = min(qty, order.remaining)
-        trade = Trade(self.next_trade, order, price, qty, round(price * qty * self.FEE, 8), maker)
+        trade = Trade(self.next_trade, order, price, qty, round(price * qty * self.FEE, 6), maker)
         order.filled = round(order.filled + qty, 10)
         order.cost += price * qty
         if order.remaining <= 0:
             order.status = "filled"
         self.trades.append(trade)
+        if self.settle is not None:
+            self.settle(order, trade)
         await self.notify(order, trade)
         return trade
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from tests.fakes.account import Account, Order, Trade
-from tests.fakes.binance import ORDER_TYPES
+from tests.fakes.binance import ORDER_TYPES, SYMBOLS
 
 if TYPE_CHECKING:
     from tests.fakes.binance import FakeBinance
@@ -62,6 +62,14 @@ def order_json(o: Order) -> dict[str, Any]:
 def install(fake: FakeBinance) -> None:
     account = Account({"USDT": 100000.0, "BTC": 10.0, "ETH": 100.0})
     fake.account = account  # type: ignore[attr-defined]
+
+    def settle(o: Order, t: Trade) -> None:  # spot: base against quote; the commission is charged in USDT
+        base, quote, _ = SYMBOLS[o.symbol]
+        sign = 1 if o.side == "buy" else -1
+        account.balances[base] = round(account.balances.get(base, 0.0) + sign * t.qty, 10)
+        account.balances[quote] = round(account.balances.get(quote, 0.0) - sign * t.qty * t.price - t.fee, 10)
+
+    account.settle = settle
     streams: set[web.WebSocketResponse] = set()
 
     def signed(request: web.Request, payload: str) -> web.Response | dict[str, str]:

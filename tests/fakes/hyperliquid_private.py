@@ -36,9 +36,28 @@ class Private:
         self.coins = list(fake.mid)
         self.streams: dict[web.WebSocketResponse, set[str]] = {}
         self.leverage: dict[str, tuple[int, bool]] = {}  # coin -> (leverage, cross) as updateLeverage set it
+        self.positions: dict[str, tuple[float, float]] = {}  # coin -> (signed size, entry price)
+        self.account.settle = self.settle
         self.account.listeners.append(self.on_event)
         self.account.install(fake.app, self.foreign)
         fake.app.router.add_post("/api.hyperliquid.xyz/exchange", self.exchange)
+
+    def settle(self, o: Order, t: Trade) -> None:
+        """Perps: the cash balance moves by realised PnL and fees; the position keeps its entry price."""
+        qty, entry = self.positions.get(o.symbol, (0.0, 0.0))
+        delta = t.qty if o.side == "buy" else -t.qty
+        realized = 0.0
+        if qty and (qty > 0) != (delta > 0):  # reducing (and maybe flipping)
+            closed = min(abs(qty), abs(delta))
+            realized = closed * (t.price - entry) * (1 if qty > 0 else -1)
+            rest = qty + delta
+            entry = entry if abs(rest) > 0 and (rest > 0) == (qty > 0) else t.price
+            qty = rest
+        else:
+            entry = (abs(qty) * entry + abs(delta) * t.price) / (abs(qty) + abs(delta))
+            qty += delta
+        self.positions[o.symbol] = (round(qty, 10), entry)
+        self.account.balances["USDC"] = round(self.account.balances["USDC"] + realized - t.fee, 8)
 
     # ------------------------------------------------------------------ wire formats
     def order_json(self, o: Order) -> dict[str, Any]:
@@ -159,21 +178,20 @@ class Private:
             since = int(body.get("startTime") or 0)
             return web.json_response([self.fill_json(t) for t in self.account.trades if t.ts >= since])
         if kind == "clearinghouseState":
-            positions = {}
-            for t in self.account.trades:
-                sign = 1 if t.order.side == "buy" else -1
-                positions[t.order.symbol] = positions.get(t.order.symbol, 0.0) + sign * t.qty
-            usd = f"{self.account.balances['USDC']:.2f}"
-            summary = {"accountValue": usd, "totalNtlPos": "0.0", "totalRawUsd": usd, "totalMarginUsed": "0.0"}
+            open_ = {c: (q, e) for c, (q, e) in self.positions.items() if round(q, 8) != 0}
+            upnl = {c: (self.fake.mid[c] - e) * q for c, (q, e) in open_.items()}
+            cash = self.account.balances["USDC"]
+            value = f"{cash + sum(upnl.values()):.6f}"  # Hyperliquid's account value includes unrealised PnL
+            summary = {"accountValue": value, "totalNtlPos": "0.0", "totalRawUsd": value, "totalMarginUsed": "0.0"}
             return web.json_response({
                 "marginSummary": summary, "crossMarginSummary": summary, "crossMaintenanceMarginUsed": "0.0",
-                "withdrawable": usd, "time": int(time.time() * 1000),
+                "withdrawable": value, "time": int(time.time() * 1000),
                 "assetPositions": [{"type": "oneWay", "position": {
-                    "coin": c, "szi": f"{q:.5f}", "entryPx": f"{self.fake.mid[c]:.1f}", "positionValue": "0.0",
-                    "unrealizedPnl": "0.0", "returnOnEquity": "0.0", "liquidationPx": None, "marginUsed": "0.0",
+                    "coin": c, "szi": f"{q:.5f}", "entryPx": f"{e:.6f}", "positionValue": "0.0",
+                    "unrealizedPnl": f"{upnl[c]:.6f}", "returnOnEquity": "0.0", "liquidationPx": None, "marginUsed": "0.0",
                     "maxLeverage": 50, "leverage": {"type": "cross", "value": 20},
                     "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"}}}
-                    for c, q in positions.items() if round(q, 8) != 0]})
+                    for c, (q, e) in open_.items()]})
         return None
 
     # ------------------------------------------------------------------ WebSocket user channels

@@ -44,6 +44,7 @@ MarketKey = tuple[str, str, str]
 MAX_CLOCK_AHEAD_MS = 60_000  # a signal stamped further in the future than this is refused
 BAD_SIGNAL_RATE, BAD_SIGNAL_BURST = 20.0, 100.0
 MARK_SAVE_S = 5.0
+DUST, DRIFT_TOLERANCE = Decimal("1e-8"), Decimal("1e-6")  # balance differences below these are rounding
 IMMEDIATE = ("IOC", "FOK")
 
 # What each venue can be asked for (anything else is refused before it is sent: never silently changed).
@@ -123,6 +124,8 @@ class ExecutionCore:
         self.planner = Planner(self)
         self.live_cfg: dict[str, Any] = {}
         self.foreign_orders = 0
+        self._last_drift: dict[str, Decimal] = {}
+        self._fills_at_read = 0
 
     # ------------------------------------------------------------------ the planner's view (planner.View)
     def halted(self, strategy: str) -> str | None:
@@ -232,19 +235,50 @@ class ExecutionCore:
                 self.funds.held[key[0]][base] = self.funds.held[key[0]].get(base, ZERO) + take
 
     def venue_balances(self, balances: dict[str, Decimal]) -> None:
-        """A live account's balances as the exchange reports them at reconciliation: the first time they are
-        the capital; later, what the sub-ledgers do not explain (deposits, withdrawals, trades made outside
-        wispd) moves the unassigned funds, and is logged."""
+        """A live account's balances as the exchange reports them at reconciliation (after the fills made
+        while the executor was away are in): the first time they are the capital; later, what the
+        sub-ledgers do not explain (deposits, withdrawals, trades made outside wispd, funding) moves the
+        unassigned funds, and is logged."""
         if not self.journal.subledgers() and not self.journal.meta("capital"):
             self.funds.unassigned = dict(balances)
             return
+        self._absorb(self._drift(balances))
+
+    def venue_update(self, balances: dict[str, Decimal]) -> None:
+        """A later balance read (every ``live.account_poll_s``). A read can be ahead of the fills the executor
+        has seen (a trade on its way), so a difference counts only when two reads in a row show the same
+        one with no fill in between: then it is money that moved outside wispd, and the unassigned funds
+        take it."""
+        drift = self._drift(balances)
+        quiet = self.fills == self._fills_at_read
+        stable = {a: d for a, d in drift.items() if quiet and self._last_drift.get(a) == d}
+        self._last_drift = {a: d for a, d in drift.items() if a not in stable}
+        self._fills_at_read = self.fills
+        self._absorb(stable)
+
+    def _drift(self, balances: dict[str, Decimal]) -> dict[str, Decimal]:
         account = self.funds.account()
+        out = {}
         for asset in set(balances) | set(account):
-            drift = balances.get(asset, ZERO) - account.get(asset, ZERO)
-            if drift:
-                self.funds.unassigned[asset] = self.funds.unassigned.get(asset, ZERO) + drift
-                self.log.warning("balance_drift", asset=asset, exchange=str(balances.get(asset, ZERO)),
-                                 journal=str(account.get(asset, ZERO)), unassigned_now=str(self.funds.unassigned[asset]))
+            have, ours = balances.get(asset, ZERO), account.get(asset, ZERO)
+            if abs(have - ours) > max(DUST, abs(ours) * DRIFT_TOLERANCE):  # below that: rounding, not money
+                out[asset] = have - ours
+        return out
+
+    def _absorb(self, drift: dict[str, Decimal]) -> None:
+        if not drift:
+            return
+        account = self.funds.account()
+        for asset, delta in sorted(drift.items()):
+            self.funds.unassigned[asset] = self.funds.unassigned.get(asset, ZERO) + delta
+            self.log.warning("balance_drift", asset=asset, exchange=str(account.get(asset, ZERO) + delta),
+                             journal=str(account.get(asset, ZERO)), moved=str(delta),
+                             unassigned_now=str(self.funds.unassigned[asset]),
+                             note="money moved outside wispd: the unassigned funds take the difference")
+            if self.funds.unassigned[asset] < 0:
+                self.log.error("balance_short", asset=asset, short=str(-self.funds.unassigned[asset]),
+                               note="the exchange holds less than the strategies' sub-ledgers say")
+            self.reg.inc("wispd_balance_drifts_total", account=self.account, asset=asset)
         self._save_funds()
 
     def fund(self) -> None:
@@ -674,6 +708,9 @@ class ExecutionCore:
 
     def tick(self, now: float) -> None:
         self.apply_events(self.engine.tick(now))
+        account = self.engine.take_account() if self.mode == "live" else None
+        if account is not None:
+            self.venue_update(account.balances)
         if time.monotonic() - self._last_mark_save >= MARK_SAVE_S and self.marks:
             self._last_mark_save = time.monotonic()
             for key, price in self.marks.items():

@@ -88,6 +88,10 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_journal_commit_seconds": Metric("histogram", "SQLite journal commit latency", ("account",), "executor"),
     "wispd_position_quantity": Metric("gauge", "signed position", ("account", "strategy", "exchange", "market",
                                                                    "symbol"), "executor"),
+    "wispd_balance_drifts_total": Metric("counter", "live accounts: balance differences between the exchange "
+                                         "and the journal taken into the unassigned funds (deposits, "
+                                         "withdrawals, trades outside wispd, funding)", ("account", "asset"),
+                                         "executor"),
     "wispd_orphaned_position_quantity": Metric("gauge", "signed position left by a strategy removed from the "
                                                "config (nothing manages it until it is closed: wispctl close)",
                                                ("account", "strategy", "exchange", "market", "symbol"), "executor"),

@@ -354,6 +354,9 @@ class ExchangeThread:
                 for p in await self.ex.fetch_positions():
                     qty = num(p.get("contracts")) or Decimal(0)
                     positions[p["symbol"]] = -qty if p.get("side") == "short" else qty
+                cash = drivers.perp_cash(self.driver, bal)
+                if cash is not None:
+                    balances.update(cash)
             msg = AccountMsg(balances, positions)
             self.post(msg)
             return msg

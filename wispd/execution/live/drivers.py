@@ -11,6 +11,7 @@ Money decisions made here, each checked by a test against the loopback fakes:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,22 @@ def order_params(driver: str, order: WorkingOrder) -> dict[str, Any]:
         if driver == "hyperliquid":
             params.pop("timeInForce", None)  # a Hyperliquid trigger's limit form rests (GTC) once it fires
     return params
+
+
+def perp_cash(driver: str, balance: dict[str, Any]) -> dict[str, Decimal] | None:
+    """A perp account's cash (deposits + realised PnL - fees - funding): what the journal's balance is.
+    Hyperliquid's account value includes the open positions' unrealised PnL; it is taken out with the
+    figures of the same response (a second request would see another mark)."""
+    info = balance.get("info") if driver == "hyperliquid" else None
+    if not isinstance(info, dict) or not isinstance(info.get("marginSummary"), dict):
+        return None
+    try:
+        value = Decimal(str(info["marginSummary"]["accountValue"]))
+        upnl = sum((Decimal(str(p["position"]["unrealizedPnl"])) for p in info.get("assetPositions") or []),
+                   Decimal(0))
+    except (KeyError, TypeError, ArithmeticError):
+        return None
+    return {"USDC": value - upnl}
 
 
 def lookup_params(driver: str, client_id: str) -> dict[str, str]:

@@ -49,6 +49,7 @@ class LiveEngine:
         self.conn = ExchangeThread(driver, venue, live, creds, self._post, log)
         self.stream_up = False
         self.account: AccountMsg | None = None
+        self.account_fresh = False
         self.errors: dict[str, int] = {}
         self.cancel_reasons: dict[str, str] = {}  # orders we asked to cancel or replace: why, for the report
 
@@ -153,7 +154,7 @@ class LiveEngine:
             order = self.orders.get(msg.client_id)
             return self._final(order, "rejected", msg.reason, msg.code) if order else []
         if isinstance(msg, AccountMsg):
-            self.account = msg
+            self.account, self.account_fresh = msg, True
         elif isinstance(msg, StreamMsg):
             self.stream_up = msg.up
         return []
@@ -217,6 +218,13 @@ class LiveEngine:
         while len(self.finished) > FINISHED_KEEP:
             self.finished.popitem(last=False)
         return [Done(order, status, reason, code)]
+
+    def take_account(self) -> AccountMsg | None:
+        """The latest balance read, once (the core compares it with the sub-ledgers)."""
+        if not self.account_fresh:
+            return None
+        self.account_fresh = False
+        return self.account
 
     def close(self) -> None:
         self.conn.stop()

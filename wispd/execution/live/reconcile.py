@@ -81,8 +81,6 @@ def reconcile_live(ex: Host, core: ExecutionCore) -> dict[str, int]:
     account = connect(ex, engine)
     summary = {"found": 0, "sent_after_lookup": 0, "expired_unsent": 0, "missing_on_exchange": 0,
                "unknown_exchange_orders": 0, "fills_recovered": 0, "position_mismatches": 0, "rearmed": 0}
-    if account is not None:
-        core.venue_balances(account.balances)
     since: dict[str, float] = {}
     for row in core.journal.orders(OPEN_STATES):
         flags = row_flags(row)
@@ -137,6 +135,9 @@ def reconcile_live(ex: Host, core: ExecutionCore) -> dict[str, int]:
         summary["fills_recovered"] += core.fills - before
     core.apply_events(engine.tick(time.time() * 1000))
     summary["unknown_exchange_orders"] = _foreign_orders(ex, core)
+    if account is not None:  # read again now that the fills made while we were away are in the journal
+        account = conn.call(conn.account(), timeout=120) or account  # (or they would count twice)
+        core.venue_balances(account.balances)
     if account is not None and account.positions is not None:
         summary["position_mismatches"] = _compare_positions(ex, core, account.positions)
     conn.start_streams()
