@@ -7,7 +7,7 @@ cancelled quotes' reserved funds pay for the new ones. After a restart it finds 
 first state report (``ctx.spot.open_orders``) and requotes them away at once: it never holds more than the
 two quotes it means to."""
 
-from wispd.sdk import D, Decimal, Param, Strategy, pair, signal
+from wispd.sdk import D, Decimal, Param, Strategy, pair
 
 
 class SimpleMaker(Strategy):
@@ -34,10 +34,10 @@ class SimpleMaker(Strategy):
     def run(self, ctx):
         for _ in ctx.every(self.p.tick_seconds):
             book = ctx.spot.order_book(self.p.exchange, self.pair)
-            if book is None or book.mid is None or book.stale:
+            if book is None or book.mid is None or book.best_bid is None or book.best_ask is None or book.stale:
                 ctx.emit_status("waiting", "no fresh book")
                 continue
-            mid = book.mid
+            mid, best_bid, best_ask = book.mid, book.best_bid.price, book.best_ask.price
             inventory = ctx.spot.position(self.p.exchange, self.pair).qty
             working = ctx.spot.open_orders(self.pair)
             moved = self.quoted_mid is None or abs(mid - self.quoted_mid) / mid * 10000 >= self.p.requote_bps
@@ -46,13 +46,13 @@ class SimpleMaker(Strategy):
                 skew = -inventory / self.p.max_inventory * self.p.half_spread_bps  # lean away from inventory
                 bid = ((mid * (1 - (self.p.half_spread_bps - skew) / 10000)) / tick).to_integral_value() * tick
                 ask = ((mid * (1 + (self.p.half_spread_bps + skew) / 10000)) / tick).to_integral_value() * tick
-                requote = signal("mm-quote").cancel_all(self.pair, self.p.exchange, "spot")
+                requote = ctx.spot.signal("mm-quote").cancel_all(self.pair, self.p.exchange)
                 if inventory < self.p.max_inventory:
-                    requote.buy(self.pair, self.p.exchange, self.p.qty).limit(min(bid, book.best_bid.price)).post_only()
+                    requote.buy(self.pair, self.p.exchange, self.p.qty).limit(min(bid, best_bid)).post_only()
                 held = ctx.balance(self.p.base)  # its own inventory (the cancel frees what the old ask reserved)
                 if held > 0:
                     requote.sell(self.pair, self.p.exchange, min(self.p.qty, held)).limit(
-                        max(ask, book.best_ask.price)).post_only()
+                        max(ask, best_ask)).post_only()
                 outcome = ctx.emit(requote).wait(2)
                 if outcome is not None and outcome.status == "rejected":
                     ctx.log.info("requote_rejected", reason=outcome.reason, code=outcome.code)

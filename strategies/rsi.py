@@ -5,7 +5,7 @@ Restart-safe: ``on_start`` runs only once the executor has reported this strateg
 restarted RSI sees what it holds and does not buy it again; one entry per candle (the signal id is the
 candle's time), and none while an entry is still working."""
 
-from wispd.sdk import Decimal, Param, Strategy, indicators, pair, signal
+from wispd.sdk import Decimal, Param, Strategy, indicators, pair
 
 
 class RsiDip(Strategy):
@@ -36,8 +36,8 @@ class RsiDip(Strategy):
             busy = bool(ctx.spot.open_orders(self.pair))
             candle = klines[-1].t
             if rsi < self.p.buy_below and held <= 0 and not busy:
-                ctx.emit(signal("rsi-buy").id(f"rsi-buy-{candle}").buy(self.pair, self.p.exchange, self.p.qty))
+                ctx.emit(ctx.spot.signal("rsi-buy").id(f"rsi-buy-{candle}").buy(self.pair, self.p.exchange, self.p.qty))
             elif rsi > self.p.sell_above and held > 0 and not busy:
-                ctx.emit(signal("rsi-sell").id(f"rsi-sell-{candle}").sell(self.pair, self.p.exchange, held))
+                ctx.emit(ctx.spot.signal("rsi-sell").id(f"rsi-sell-{candle}").sell(self.pair, self.p.exchange, held))
             ctx.emit_status("RSI tick", f"rsi {rsi:.1f}", rsi=round(rsi, 2), position=str(held),
                             price=str(ctx.spot.price(self.p.exchange, self.pair)))

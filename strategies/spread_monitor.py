@@ -27,9 +27,12 @@ class SpreadMonitor(Strategy):
             if a is None or b is None or a.mid is None or b.mid is None:
                 ctx.emit_status("waiting", "no books yet")
                 continue
+            a_bid, a_ask, b_bid, b_ask = a.best_bid, a.best_ask, b.best_bid, b.best_ask
+            if a_bid is None or a_ask is None or b_bid is None or b_ask is None:  # a side emptied meanwhile
+                continue
             # Buying on the cheaper ask and selling on the richer bid: positive = an arbitrage window.
-            edge_ab = (b.best_bid.price - a.best_ask.price) / a.mid * 10000
-            edge_ba = (a.best_bid.price - b.best_ask.price) / b.mid * 10000
+            edge_ab = (b_bid.price - a_ask.price) / a.mid * 10000
+            edge_ba = (a_bid.price - b_ask.price) / b.mid * 10000
             mid_bps = (b.mid - a.mid) / a.mid * 10000
             widest = max(widest, float(max(edge_ab, edge_ba)))
             phase = "opportunity" if max(edge_ab, edge_ba) > self.p.alert_bps else "watching"

@@ -59,7 +59,7 @@ MARKETS = ("spot", "perp")
 CHANNELS = ("book", "trades", "ticker", "funding")  # plus "kline.<interval>"
 KINDS_MD = ("book", "trades", "ticker", "kline", "funding", "stale")
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
-_INTERVAL = re.compile(r"^[1-9][0-9]{0,3}[smhdwM]$")
+INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000}
 _EXCHANGE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 
 
@@ -78,9 +78,29 @@ class Topic:
         return self.channel[6:] if self.channel.startswith("kline.") else None
 
 
+def interval_seconds(interval: str) -> int:
+    """Seconds of an interval like 15s, 1m, 4h, 1d, 1w; ValueError (with the valid forms) otherwise."""
+    unit, count = interval[-1:], interval[:-1]
+    if unit not in INTERVAL_SECONDS or not count.isdigit() or int(count) <= 0:
+        raise ValueError(f"unknown interval {interval!r}: a number and one of s, m, h, d, w, M (e.g. 1m, 15m, 4h, 1d)")
+    secs = int(count) * INTERVAL_SECONDS[unit]
+    if secs < 60 and 60 % secs or secs > 60 and secs % 60:
+        raise ValueError(f"unknown interval {interval!r}: under a minute it must divide 60 s, above a whole "
+                         "number of minutes")
+    return secs
+
+
+def valid_interval(interval: str) -> bool:
+    try:
+        interval_seconds(interval)
+    except ValueError:
+        return False
+    return True
+
+
 def valid_channel(channel: str) -> bool:
     if channel.startswith("kline."):
-        return bool(_INTERVAL.match(channel[6:]))
+        return valid_interval(channel[6:])
     return channel in CHANNELS
 
 

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from wispd.strategy import indicators
-from wispd.strategy.api import Param, ParamError, Strategy
+from wispd.strategy.api import Domain, Param, ParamError, Strategy
 from wispd.strategy.runtime import active
 from wispd.strategy.signals import Handle, Report, Signal, SignalError, signal
 from wispd.strategy.types import (
@@ -42,8 +42,9 @@ class _ActiveDomain:
         return f"<wispd {self._market} domain>"
 
 
-spot = _ActiveDomain("spot")
-perp = _ActiveDomain("perp")
+# Typed as the Domain they stand for, so `wispd check` type-checks `spot.signal(...)` like `ctx.spot.signal(...)`.
+spot: Domain = cast(Domain, _ActiveDomain("spot"))
+perp: Domain = cast(Domain, _ActiveDomain("perp"))
 
 __all__ = [
     "D", "Asset", "Decimal", "Funding", "Handle", "Kline", "Level", "Order", "OrderBook", "Pair", "Param",

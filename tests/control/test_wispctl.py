@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import orjson
@@ -102,10 +103,17 @@ def test_logs_verb(daemon):
     assert d.ctl("logs", "nope").returncode == 4
     follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", "0"],
                               env=d.env(), stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(follow.stdout.readline()), daemon=True)
+    reader.start()
     try:
-        d.ctl("restart", "alpha")
-        line = follow.stdout.readline()
-        assert "alpha" in line or "drain" in line or "child" in line
+        for _ in range(10):  # the follower may open the log only after a restart's lines: restart again
+            d.ctl("restart", "alpha")
+            reader.join(3)
+            if lines:
+                break
+        assert lines, "logs -f printed nothing across ten restarts"
+        assert "alpha" in lines[0] or "drain" in lines[0] or "child" in lines[0]
     finally:
         follow.send_signal(signal.SIGINT)
         follow.wait(5)

@@ -64,6 +64,7 @@ def test_a_journal_that_cannot_be_opened_is_a_state_not_a_crash_loop(tmpfs, daem
     d = daemon(BODY, state_dir=str(state))
     assert d.ctl("stop", "tester").returncode == 0
     assert d.ctl("stop", "executor.paper").returncode == 0
+    assert d.ctl("stop", "ingestor.sim").returncode == 0  # it writes the sim's path (sim-sim.sqlite) there
     remount(state, "ro")  # nothing holds a file open for writing now
     try:
         assert d.ctl("start", "executor.paper").returncode == 0  # up, and says why it does not trade
@@ -76,6 +77,7 @@ def test_a_journal_that_cannot_be_opened_is_a_state_not_a_crash_loop(tmpfs, daem
         assert ex["state"] == "RUNNING" and ex["restarts"] == 0
     finally:
         remount(state, "rw")
+    assert d.ctl("start", "ingestor.sim").returncode == 0
     wait_for(lambda: _phase(d) == "trading", 20, what="the journal opened once it could")
     t = Trader(d)
     try:

@@ -76,6 +76,9 @@ class ScriptedSource:
     async def markets(self, wanted):
         return {}
 
+    def unknown(self, market, symbol):
+        return None
+
 
 def run_ingestor(tmp: Path, source: ScriptedSource, **args: Any):
     ctx = LinkStandIn()

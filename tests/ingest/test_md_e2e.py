@@ -22,6 +22,7 @@ stale_after = 5.0
 seed = 3
 update_hz = 20.0
 trade_rate = 10.0
+serve_any = true  # these tests watch pairs that are not pre-declared
 [exchanges.sim.restart]
 backoff_initial = 0.2
 """
@@ -128,3 +129,21 @@ def test_snapshot_history_markets_and_bad_requests(daemon):
     assert raw.poll(5000) and orjson.loads(raw.recv())["ok"] is False
     raw.close()
     assert d.child("ingestor.sim")["state"] == "RUNNING"
+
+
+def test_the_sim_serves_only_its_pairs_and_says_what_was_meant(daemon):
+    """Without serve_any a typo is an error with the close matches (requests), and a subscription to it
+    starts nothing (logged), instead of a market near 100 that no strategy meant."""
+    d = daemon(SIM.replace("serve_any = true", "serve_any = false"))
+    reply = snap(d, "snapshot", topic="md.sim.spot.BTC-USTD.book")
+    assert reply["ok"] is False and reply["code"] == "unknown_symbol" and "did you mean BTC-USDT" in reply["error"]
+    reply = snap(d, "history", topic="md.sim.spot.DOGE-USDT.kline.1m", limit=10)
+    assert reply["ok"] is False and reply["code"] == "unknown_symbol"
+    assert snap(d, "markets", symbols=[["spot", "DOGE-USDT"]])["markets"] == {
+        k: v for k, v in snap(d, "markets", symbols=[])["markets"].items()}  # nothing made up for it
+    sock = sub_socket(d, b"md.sim.spot.BTC-USTD.")
+    try:
+        wait_for(lambda: [e for e in d.log_events("ingestor.sim") if e.get("event") == "stream_refused"], 10,
+                 what="the subscription refused")
+    finally:
+        sock.close()

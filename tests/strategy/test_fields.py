@@ -104,7 +104,7 @@ def s_leverage(h):
     margin = h.core.funds.reserved_of("a", "USDC")
     assert margin == D("0.1") * D("60001") / 4
     with pytest.raises(SignalError):
-        signal("x").buy(BTC, "sim", "0.1").leverage("4")
+        signal("x").buy(BTC, "sim", "0.1").leverage("4").build()  # BTC-USDT is spot on the sim
 
 
 def s_stop_loss(h):

@@ -7,7 +7,7 @@ from tests.helpers import wait_for
 BASE = """
 [exchanges.sim]
 driver = "sim"
-pairs = ["BTC-USDT"]
+pairs = ["BTC-USDT", "perp:BTC-USDC"]
 [exchanges.sim.sim]
 update_hz = 10.0
 trade_rate = 10.0

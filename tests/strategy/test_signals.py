@@ -28,8 +28,8 @@ def test_builds_an_immutable_signal_with_id_and_ttl():
 
 def test_market_perp_short_leverage_tif_reduce_only_cancel_close():
     order = Order("wdabc", "s1", "sim", "spot", "BTC-USDT", "buy", D("1"), None, "open")
-    pos = Position("hl", "perp", "ETH-USDC", D("-2"), D("3000"))
-    sig = (signal("multi").sell_short(pair("ETH", "USDC"), "hl", "2").leverage("5").tif("IOC")
+    pos = Position("sim", "perp", "ETH-USDC", D("-2"), D("3000"))
+    sig = (signal("multi").sell_short(pair("ETH", "USDC"), "sim", "2").leverage("5").tif("IOC")
            .sell(BTC, "sim", "0.5").reduce_only().cancel(order).cancel("wdother").close(pos).build())
     kinds = [type(a).__name__ for a in sig.actions]
     assert kinds == ["OrderAction", "OrderAction", "CancelAction", "CancelAction", "CloseAction"]
@@ -59,8 +59,9 @@ def test_amend_names_the_order_and_what_changes():
     (lambda: signal("x").buy(BTC, "sim", "1").post_only().build(), "post_only needs a limit"),
     (lambda: signal("x").buy(BTC, "sim", "1").limit("10").post_only().tif("IOC").build(), "must be GTC"),
     (lambda: signal("x").buy(BTC, "sim", "1").tif("DAY"), "time in force"),
-    (lambda: signal("x").buy(BTC, "sim", "1").leverage("3"), "perp orders only"),
-    (lambda: signal("x").sell_short(BTC, "sim", "1", market="spot").build(), "market='perp'"),
+    (lambda: signal("x").buy(BTC, "sim", "1").leverage("3").build(), "perp orders only"),
+    (lambda: signal("x").buy(BTC, "sim", "1", market="spot").leverage("3"), "perp orders only"),
+    (lambda: signal("x").sell_short(BTC, "sim", "1", market="spot").build(), "perp only"),
     (lambda: signal("x").buy(BTC, "sim", "1").limit("100").stop_loss("101").build(), "wrong side"),
     (lambda: signal("x").sell(BTC, "sim", "1").limit("100").take_profit("101").build(), "wrong side"),
     (lambda: signal("x").buy(BTC, "sim", "1").ttl(0), "ttl"),
@@ -85,3 +86,26 @@ def test_handle_resolves_on_reports_and_expires_without_executor():
     assert not h.done()
     h._resolve(Report("filled", orders=[{"client_id": "wd1"}]))
     assert h.wait(1).status == "filled" and h.client_ids() == ["wd1"]
+
+
+def test_the_market_of_an_order_is_said_or_unambiguous():
+    """A literal port of Wisp's ``Perp().Signal(...).Buy(...)`` must not buy spot: ctx.perp.signal (here
+    SignalBuilder(name, "perp")) binds the market; a bare signal() resolves it only when the exchange or the
+    pair leaves no doubt, and a market the exchange does not have is refused at build time."""
+    from wispd.strategy.signals import SignalBuilder
+
+    perp = SignalBuilder("port", "perp").buy("BTC-USDC", "sim", "0.1").build()
+    assert perp.actions[0].market == "perp"
+    assert signal("x").buy(BTC, "sim", "1").build().actions[0].market == "spot"  # BTC-USDT: spot on the sim
+    assert signal("x").buy("BTC-USDC", "sim", "1").build().actions[0].market == "perp"
+    assert signal("x").buy("SOL-USDT", "bn", "1").build().actions[0].market == "spot"  # Binance: spot only
+    with pytest.raises(SignalError, match="say which"):
+        signal("x").buy("SOL-USDT", "sim", "1").build()  # configured on neither market of the sim
+    with pytest.raises(SignalError, match="bn has no perp market"):
+        SignalBuilder("x", "perp").buy(BTC, "bn", "1").build()
+    with pytest.raises(SignalError, match="ctx.spot.signal"):
+        SignalBuilder("x", "spot").buy(BTC, "sim", "1", market="perp")
+    with pytest.raises(SignalError, match="perp only"):
+        SignalBuilder("x", "spot").sell_short(BTC, "sim", "1")
+    with pytest.raises(SignalError, match=r"unknown exchange 'simm'.*did you mean 'sim'"):
+        signal("x").buy(BTC, "simm", "1").build()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from wispd import protocol
 from wispd.config.model import LIMITS_SPEC, RESTART_SPEC, ChildSpec, DaemonConfig, child_spec
 from wispd.config.schema import ConfigIssue, Field, MapOf, Table, between, endpoint, one_of
 from wispd.supervisor.kinds import INGESTOR
@@ -23,7 +24,6 @@ def _loopback(value: str) -> str | None:
         return None
     return "http://127.0.0.1:<port> (only loopback: a local fake exchange or gateway)"
 _PAIR = re.compile(r"^(?:(spot|perp):)?([A-Z0-9]{1,20}-[A-Z0-9]{1,20})$")
-_INTERVAL = re.compile(r"^[1-9][0-9]{0,3}[smhdwM]$")
 
 
 def _pairs(value: list[str]) -> str | None:
@@ -32,7 +32,7 @@ def _pairs(value: list[str]) -> str | None:
 
 
 def _intervals(value: list[str]) -> str | None:
-    bad = [i for i in value if not isinstance(i, str) or not _INTERVAL.match(i)]
+    bad = [i for i in value if not isinstance(i, str) or not protocol.valid_interval(i)]
     return f'kline intervals like "1m", "5m", "1h" (bad: {", ".join(map(str, bad))})' if bad else None
 
 
@@ -43,12 +43,18 @@ SIM_SPEC = Table(
                            check=between(0, 1000, "updates per second", low_open=True)),
         "volatility": Field(float, "annualised volatility above 0, up to 100 (0.8 = 80%)", default=0.8,
                             check=between(0, 100, "a volatility", low_open=True)),
+        "drift": Field(float, "expected log-return per day from -1 to 1 (-0.1 is a market falling about 10% "
+                       "a day); 0 is a driftless walk", default=0.0, check=between(-1, 1, "a drift per day")),
         "trade_rate": Field(float, "mean trades per second from 0 to 1000", default=2.0,
                             check=between(0, 1000, "trades per second")),
         "levels": Field(int, "book levels per side from 1 to 1000", default=20, check=between(1, 1000, "levels")),
         "prices": Field(dict, 'a table of start prices, e.g. {BTC-USDT = 60000.0}', default={}),
         "ticks": Field(dict, 'a table of tick sizes, e.g. {BTC-USDT = "0.1"}', default={}),
         "steps": Field(dict, 'a table of quantity steps, e.g. {BTC-USDT = "0.0001"}', default={}),
+        "serve_any": Field(bool, "serve any well-formed pair, not only the configured ones (a typo then gets "
+                           "a market of its own instead of an error)", default=False),
+        "history_days": Field(float, "days of minute bars drawn before the sim's first start, so indicators "
+                              "have values at once; 0 to 365", default=30.0, check=between(0, 365, "days")),
     },
     doc="the built-in simulated exchange",
 )
@@ -95,6 +101,18 @@ def endpoints(name: str, item: dict[str, Any], daemon: DaemonConfig) -> dict[str
         "pub": item.get("pub_endpoint") or f"ipc://{daemon.run_dir}/md-{name}.pub",
         "snapshot": item.get("snapshot_endpoint") or f"ipc://{daemon.run_dir}/md-{name}.snap",
     }
+
+
+def venue(item: dict[str, Any]) -> dict[str, Any]:
+    """What a strategy is told of an exchange: its markets and the pairs configured on each."""
+    pairs: dict[str, list[str]] = {}
+    for text in item.get("pairs") or []:
+        try:
+            market, symbol = parse_pair(text, item["market"])
+        except ValueError:
+            continue  # reported by build
+        pairs.setdefault(market, []).append(symbol)
+    return {"markets": list(MARKETS.get(item.get("driver") or "", ())), "pairs": pairs}
 
 
 def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],

@@ -100,6 +100,7 @@ def build(raw: dict[str, Any], daemon: DaemonConfig, issues: list[ConfigIssue],
         args = {**source, "class": item["class"], "params": item["params"] or {}, "pairs": pairs,
                 "state_wait": state_wait,
                 "exchanges": exchanges, "account": account, "signals_endpoint": eps.get("signals"),
+                "venues": {n: exchanges_section.venue(x) for n, x in data["exchanges"].items() if x.get("driver")},
                 "reports_endpoint": eps.get("reports")}
         specs.append(child_spec(name, STRATEGY, args, item, daemon))
     return specs

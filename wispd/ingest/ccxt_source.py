@@ -126,6 +126,18 @@ class CcxtSource:
             except Exception:  # noqa: BLE001 - closing must not mask the reason we stop
                 pass
 
+    def unknown(self, market: str, symbol: str) -> str | None:
+        if self.ex is None or not self.ex.markets:
+            return None  # not connected yet: the stream will say
+        if ccxt_symbol(market, symbol, self.ex.markets) in self.ex.markets:
+            return None
+        import difflib
+
+        same = sorted({f"{m.get('base')}-{m.get('quote')}" for m in self.ex.markets.values()
+                       if (m.get("spot") if market == "spot" else m.get("swap"))})
+        close = difflib.get_close_matches(symbol, same, n=3, cutoff=0.5)
+        return f"{self.driver} has no {market} pair {symbol}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+
     async def stream(self, topic: Topic) -> AsyncIterator[tuple[str, dict[str, Any], float | None]]:
         if self.ex is None or not self.ex.markets:
             await self.connect()

@@ -17,7 +17,8 @@ def make_source(args: dict, state_dir: Path):  # type: ignore[no-untyped-def, ty
     if args["driver"] == "sim":
         from wispd.ingest.sim import SimSource
 
-        return SimSource(args["exchange"], args.get("sim") or {}, int(args.get("book_depth", 10)), state_dir)
+        return SimSource(args["exchange"], args.get("sim") or {}, int(args.get("book_depth", 10)), state_dir,
+                         pairs=[(m, s) for m, s in args.get("pairs") or []])
     from wispd.ingest.ccxt_source import CcxtSource
 
     return CcxtSource(args)

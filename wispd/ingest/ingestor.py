@@ -39,6 +39,10 @@ SUBSCRIPTION_MAX_BYTES = 1024  # an XPUB subscription is a topic prefix
 REQUEST_MAX_BYTES = 64 * 1024  # a snapshot/history/markets/watch request
 
 
+class UnknownSymbol(ValueError):
+    """A request for a pair the exchange does not have (the reply says so, with code unknown_symbol)."""
+
+
 def pair_channels(market: str) -> list[str]:
     return ["book", "trades", "ticker"] + (["funding"] if market == "perp" else [])
 
@@ -88,6 +92,11 @@ class Ingestor:
 
     def hold(self, topic: Topic, holder: str) -> None:
         key = topic.encode()
+        why = self.source.unknown(topic.market, topic.symbol)
+        if why is not None:
+            self.refused_streams += 1
+            self.limited("warning", "stream_refused", topic=key.decode(), holder=holder[:80], reason=why)
+            return
         if key not in self.tasks and len(self.tasks) >= MAX_STREAMS:
             self.refused_streams += 1
             self.limited("warning", "stream_refused", topic=key.decode(), holder=holder[:80],
@@ -216,6 +225,8 @@ class Ingestor:
         else:
             try:
                 reply = {"id": req["id"], "ok": True, **await self._op(req)}
+            except UnknownSymbol as exc:
+                reply = {"id": req["id"], "ok": False, "code": "unknown_symbol", "error": str(exc)}
             except (ValueError, KeyError, TypeError) as exc:
                 self.bad_requests += 1
                 reply = {"id": req["id"], "ok": False, "error": str(exc)}
@@ -228,6 +239,9 @@ class Ingestor:
         topic = protocol.parse_topic(raw) if isinstance(raw, str) else None
         if topic is None or topic.exchange != self.exchange:
             raise ValueError(f"not a topic of exchange {self.exchange!r}: {raw!r}")
+        why = self.source.unknown(topic.market, topic.symbol)
+        if why is not None:
+            raise UnknownSymbol(why)
         return topic
 
     async def _op(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -3,16 +3,19 @@
 Each symbol's mid price follows a seeded geometric random walk (one RNG per symbol, seeded from the
 configured seed and the symbol, so the same seed gives the same path step by step). Around it: a
 multi-level book on the tick grid (1-2 tick spread, sizes growing with depth), Poisson trades at the best
-bid or ask, candles of any interval built from those trades, a ticker, and for perps a funding rate. The
-history endpoint backfills candles from a separate seeded walk that ends at the starting price, so a
-strategy has indicator values at once. The last mid of each symbol is kept in the state directory, so an
-ingestor restart continues the price path instead of jumping back to the start price.
-"""
+bid or ask, candles of any interval from those trades, a ticker, and for perps a funding rate. Every
+candle comes from the sim's recorded path (``sim_path.py``): a closed candle never changes, each opens at
+the previous close, history and the live stream agree, and a restart continues the same walk.
 
+Only the configured pairs exist (``serve_any = true`` serves any well-formed pair): a typo is an error
+that names the close matches, not a market of its own.
+"""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
+import logging
 import math
 import random
 import time
@@ -23,14 +26,11 @@ from typing import Any
 
 import orjson
 
+from wispd.ingest.sim_path import KlineFeed, PathStore, SymbolPath
 from wispd.protocol import Topic, dec_str
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
-INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000}
-
-
-def interval_seconds(interval: str) -> int:
-    return int(interval[:-1]) * INTERVAL_SECONDS[interval[-1]]
+log = logging.getLogger("wispd.ingest.sim")
 
 
 def _seed(seed: int, *parts: str) -> int:
@@ -44,31 +44,17 @@ def default_tick(price: float) -> Decimal:
     return Decimal(1).scaleb(exp)
 
 
-class Candle:
-    __slots__ = ("t", "o", "h", "l", "c", "v")
-
-    def __init__(self, t: int, price: Decimal) -> None:
-        self.t, self.o, self.h, self.l, self.c, self.v = t, price, price, price, price, Decimal(0)
-
-    def add(self, price: Decimal, qty: Decimal) -> None:
-        self.h, self.l, self.c = max(self.h, price), min(self.l, price), price
-        self.v += qty
-
-    def body(self, interval: str, closed: bool) -> dict[str, Any]:
-        return {"interval": interval, "t": self.t, "o": dec_str(self.o), "h": dec_str(self.h), "l": dec_str(self.l),
-                "c": dec_str(self.c), "v": dec_str(self.v), "closed": closed}
-
-
 class SimSymbol:
     """One simulated instrument; ``step`` advances it by ``dt`` seconds and returns what happened."""
 
     def __init__(self, symbol: str, market: str, price: float, tick: Decimal, step_size: Decimal, levels: int,
-                 volatility: float, trade_rate: float, seed: int) -> None:
+                 volatility: float, trade_rate: float, seed: int, drift: float = 0.0) -> None:
         self.symbol, self.market = symbol, market
         self.rng = random.Random(_seed(seed, market, symbol))
         self.mid = price
         self.tick, self.step_size, self.levels = tick, step_size, levels
         self.sigma = volatility / math.sqrt(SECONDS_PER_YEAR)
+        self.drift = drift / 86_400  # expected log-return per second
         self.trade_rate = trade_rate
         self.trade_id = 0
         self.volume = Decimal(0)
@@ -85,7 +71,7 @@ class SimSymbol:
 
     def step(self, dt: float) -> dict[str, Any]:
         shock = self.rng.gauss(0.0, 1.0)
-        self.mid *= math.exp(self.sigma * math.sqrt(dt) * shock - 0.5 * self.sigma ** 2 * dt)
+        self.mid *= math.exp(self.sigma * math.sqrt(dt) * shock + (self.drift - 0.5 * self.sigma ** 2) * dt)
         spread_ticks = 1 if self.rng.random() < 0.7 else 2
         best_bid = self._q(self.mid, up=False) - (spread_ticks - 1) * self.tick
         best_ask = best_bid + spread_ticks * self.tick
@@ -113,26 +99,12 @@ class SimSymbol:
                 return n
             n += 1
 
-    def history(self, interval: str, limit: int, end_ms: int, seed: int) -> list[dict[str, Any]]:
-        """``limit`` closed candles ending before ``end_ms``, from a seeded walk that ends at today's mid."""
-        secs = interval_seconds(interval)
-        rng = random.Random(_seed(seed, self.market, self.symbol, interval))
-        sigma = self.sigma * math.sqrt(secs)
-        closes = [self.mid]
-        for _ in range(limit):
-            closes.append(closes[-1] / math.exp(sigma * rng.gauss(0, 1)))
-        closes.reverse()
-        start = (end_ms // (secs * 1000) - limit) * secs * 1000
-        out = []
-        for i in range(limit):
-            o, c = closes[i], closes[i + 1]
-            wiggle = abs(rng.gauss(0, sigma / 2))
-            h, low = max(o, c) * (1 + wiggle), min(o, c) * (1 - wiggle)
-            q = [self._q(x, up=False) for x in (o, h, low, c)]
-            vol = self.step_size * max(1, int(rng.expovariate(1.0) * 2000 * max(1, secs // 60)))
-            out.append({"interval": interval, "t": start + i * secs * 1000, "o": dec_str(q[0]), "h": dec_str(q[1]),
-                        "l": dec_str(q[2]), "c": dec_str(q[3]), "v": dec_str(vol), "closed": True})
-        return out
+    def engine_state(self) -> tuple[float, Any, int, Decimal]:
+        return self.mid, self.rng.getstate(), self.trade_id, self.volume
+
+    def restore(self, state: tuple[float, Any, int, Decimal]) -> None:
+        self.mid, rng, self.trade_id, self.volume = state
+        self.rng.setstate(rng)
 
 
 class SimSource:
@@ -140,34 +112,42 @@ class SimSource:
 
     name = "sim"
 
-    def __init__(self, exchange: str, options: dict[str, Any], depth: int, state_dir: Path) -> None:
+    def __init__(self, exchange: str, options: dict[str, Any], depth: int, state_dir: Path,
+                 pairs: list[tuple[str, str]] | None = None) -> None:
         self.exchange = exchange
         self.opts = options
         self.depth = depth
         self.seed = int(options.get("seed", 1))
         self.update_hz = float(options.get("update_hz", 5.0))
-        self.state_path = state_dir / f"sim-{exchange}.json"
+        self.serve_any = bool(options.get("serve_any", False))
+        self.pairs = {(m, s) for m, s in pairs or []}
+        self.legacy_state = state_dir / f"sim-{exchange}.json"  # before the path store: the last mids
+        self.store = PathStore(state_dir / f"sim-{exchange}.sqlite")
         self.symbols: dict[tuple[str, str], SimSymbol] = {}
+        self.paths: dict[tuple[str, str], SymbolPath] = {}
+        self.feeds: dict[tuple[str, str], dict[str, KlineFeed]] = {}
         self.listeners: dict[tuple[str, str], dict[str, set[asyncio.Queue[Any]]]] = {}
         self.engines: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.candles: dict[tuple[str, str, str], Candle] = {}
-        self._saved = self._load_state()
+        self.last_trade: dict[tuple[str, str], Decimal] = {}
+        self._saved = self._load_legacy()
 
-    def _load_state(self) -> dict[str, float]:
+    def _load_legacy(self) -> dict[str, float]:
         try:
-            doc = orjson.loads(self.state_path.read_bytes())
+            doc = orjson.loads(self.legacy_state.read_bytes())
             return {k: float(v) for k, v in doc.items() if isinstance(v, int | float) and v > 0}
         except (OSError, orjson.JSONDecodeError, AttributeError):
             return {}
 
-    def _save_state(self) -> None:
-        doc = {f"{m}:{s}": sym.mid for (m, s), sym in self.symbols.items()}
-        tmp = self.state_path.with_suffix(".tmp")
-        try:
-            tmp.write_bytes(orjson.dumps(doc))
-            tmp.replace(self.state_path)
-        except OSError:
-            pass
+    def unknown(self, market: str, symbol: str) -> str | None:
+        """Why (market, symbol) is not served here, with the close matches; None when it is."""
+        if self.serve_any or (market, symbol) in self.pairs:
+            return None
+        same = sorted(s for m, s in self.pairs if m == market)
+        close = difflib.get_close_matches(symbol, same, n=3, cutoff=0.5)
+        return (f"unknown pair {symbol} on {self.exchange} ({market})"
+                + (f"; did you mean {' or '.join(close)}?" if close else "")
+                + f" (configured: {', '.join(same) or 'none'}; the sim serves the configured pairs, "
+                "or any with serve_any = true)")
 
     def symbol(self, market: str, symbol: str) -> SimSymbol:
         key = (market, symbol)
@@ -177,10 +157,17 @@ class SimSource:
             ticks = self.opts.get("ticks") or {}
             tick = Decimal(str(ticks[symbol])) if symbol in ticks else default_tick(start)
             step = Decimal(str((self.opts.get("steps") or {}).get(symbol, "0.0001")))
-            self.symbols[key] = SimSymbol(symbol, market, self._saved.get(f"{market}:{symbol}", start), tick, step,
-                                          max(self.depth, int(self.opts.get("levels", 20))),
-                                          float(self.opts.get("volatility", 0.8)),
-                                          float(self.opts.get("trade_rate", 2.0)), self.seed)
+            sym = SimSymbol(symbol, market, self._saved.get(f"{market}:{symbol}", start), tick, step,
+                            max(self.depth, int(self.opts.get("levels", 20))),
+                            float(self.opts.get("volatility", 0.8)), float(self.opts.get("trade_rate", 2.0)),
+                            self.seed, float(self.opts.get("drift", 0.0)))
+            path = SymbolPath(self.store, market, symbol)
+            saved = path.load_engine()
+            if saved is not None:
+                sym.restore(saved)  # the same walk, continued
+            path.prehistory(sym.mid, sym.sigma, sym.drift, tick, step, float(self.opts.get("history_days", 30.0)),
+                            _seed(self.seed, "history", market, symbol), int(time.time() * 1000))
+            self.symbols[key], self.paths[key] = sym, path
         return self.symbols[key]
 
     async def connect(self) -> None:
@@ -189,12 +176,13 @@ class SimSource:
     async def close(self) -> None:
         for task in self.engines.values():
             task.cancel()
-        self._save_state()
+        self.store.close()
 
     async def markets(self, wanted: list[tuple[str, str]]) -> dict[str, Any]:
         out = {}
         for market, symbol in wanted:
-            self.symbol(market, symbol)  # any well-formed symbol exists on the sim exchange
+            if self.unknown(market, symbol) is None:
+                self.symbol(market, symbol)
         for (market, symbol), sym in self.symbols.items():
             out[f"{market}:{symbol}"] = {"market": market, "symbol": symbol, "tick": dec_str(sym.tick),
                                          "step": dec_str(sym.step_size), "min_qty": dec_str(sym.step_size),
@@ -202,15 +190,18 @@ class SimSource:
         return out
 
     async def history(self, topic: Topic, limit: int) -> list[dict[str, Any]]:
-        sym = self.symbol(topic.market, topic.symbol)
-        interval = topic.interval or "1m"
-        return sym.history(interval, limit, int(time.time() * 1000), self.seed)
+        self.symbol(topic.market, topic.symbol)
+        path = self.paths[(topic.market, topic.symbol)]
+        closed, _ = path.candles(topic.interval or "1m", limit, int(time.time() * 1000))
+        return [b.body(topic.interval or "1m", True) for b in closed]
 
     async def stream(self, topic: Topic) -> AsyncIterator[tuple[str, dict[str, Any], float | None]]:
         key = (topic.market, topic.symbol)
         self.symbol(*key)
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
         self.listeners.setdefault(key, {}).setdefault(topic.channel, set()).add(queue)
+        if topic.interval is not None and topic.interval not in self.feeds.setdefault(key, {}):
+            self.feeds[key][topic.interval] = KlineFeed(self.paths[key], topic.interval, int(time.time() * 1000))
         if key not in self.engines or self.engines[key].done():
             self.engines[key] = asyncio.get_running_loop().create_task(self._engine(key))
         try:
@@ -218,6 +209,8 @@ class SimSource:
                 yield await queue.get()
         finally:
             self.listeners[key][topic.channel].discard(queue)
+            if topic.interval is not None and not self.listeners[key][topic.channel]:
+                self.feeds[key].pop(topic.interval, None)
             if not any(self.listeners[key].values()):
                 self.engines.pop(key).cancel()
 
@@ -227,50 +220,53 @@ class SimSource:
                 queue.get_nowait()  # conflate: a slow consumer gets the newest, and the drop is counted upstream
             queue.put_nowait(item)
 
+    def advance(self, key: tuple[str, str], now_ms: float, dt: float) -> None:
+        """One step of one symbol at ``now_ms``: close the bars whose time is over (recorded first), move
+        the price, print its trades, and publish book, trades, ticker and candles."""
+        sym, path = self.symbols[key], self.paths[key]
+        waiting = bool(path.pending)
+        closed_secs, closed_mins = path.roll(int(now_ms), sym.engine_state())
+        if bool(path.pending) != waiting:
+            if path.pending:
+                log.warning("sim path %s:%s cannot be written (disk full or read-only?): kept in memory and "
+                            "retried each second", *key)
+            else:
+                log.info("sim path %s:%s written again", *key)
+        ev = sym.step(dt)
+        book = {"bids": [[dec_str(p), dec_str(q)] for p, q in ev["bids"][:self.depth]],
+                "asks": [[dec_str(p), dec_str(q)] for p, q in ev["asks"][:self.depth]]}
+        self._emit(key, "book", ("book", book, now_ms))
+        for t in ev["trades"]:
+            path.trade(t["px"], t["qty"], int(now_ms))
+            self.last_trade[key] = t["px"]
+        if ev["trades"]:
+            trades = [{"id": t["id"], "px": dec_str(t["px"]), "qty": dec_str(t["qty"]), "side": t["side"],
+                       "ts": now_ms} for t in ev["trades"]]
+            self._emit(key, "trades", ("trades", {"trades": trades}, now_ms))
+        for interval, feed in list(self.feeds.get(key, {}).items()):
+            for body in feed.step(int(now_ms), closed_secs, closed_mins):
+                self._emit(key, f"kline.{interval}", ("kline", body, now_ms))
+            open_candle = feed.open_candle()
+            if open_candle is not None:
+                self._emit(key, f"kline.{interval}", ("kline", open_candle, now_ms))
+        last = self.last_trade.get(key)
+        self._emit(key, "ticker", ("ticker", {"bid": book["bids"][0][0], "ask": book["asks"][0][0],
+                                              "last": dec_str(last) if last is not None else book["bids"][0][0],
+                                              "volume": dec_str(sym.volume)}, now_ms))
+
     async def _engine(self, key: tuple[str, str]) -> None:
         sym = self.symbols[key]
         dt = 1.0 / self.update_hz
         next_t = time.monotonic()
-        last_save = last_funding = 0.0
+        last_funding = 0.0
         while True:
             now_ms = time.time() * 1000
-            ev = sym.step(dt)
-            book = {"bids": [[dec_str(p), dec_str(q)] for p, q in ev["bids"][:self.depth]],
-                    "asks": [[dec_str(p), dec_str(q)] for p, q in ev["asks"][:self.depth]]}
-            self._emit(key, "book", ("book", book, now_ms))
-            if ev["trades"]:
-                trades = [{"id": t["id"], "px": dec_str(t["px"]), "qty": dec_str(t["qty"]), "side": t["side"],
-                           "ts": now_ms} for t in ev["trades"]]
-                self._emit(key, "trades", ("trades", {"trades": trades}, now_ms))
-                self._update_candles(key, ev["trades"], int(now_ms))
-            self._emit(key, "ticker", ("ticker", {"bid": book["bids"][0][0], "ask": book["asks"][0][0],
-                                                  "last": book["bids"][0][0], "volume": dec_str(sym.volume)}, now_ms))
+            self.advance(key, now_ms, dt)
             mono = time.monotonic()
             if sym.market == "perp" and mono - last_funding >= 1.0:
                 last_funding = mono
                 nxt = (int(now_ms) // 28_800_000 + 1) * 28_800_000
-                self._emit(key, "funding", ("funding", {"rate": dec_str(round(sym.funding, 8)),
-                                                        "next_ts": nxt, "mark": book["bids"][0][0]}, now_ms))
-            if mono - last_save >= 5.0:
-                last_save = mono
-                self._save_state()
+                self._emit(key, "funding", ("funding", {"rate": dec_str(round(sym.funding, 8)), "next_ts": nxt,
+                                                        "mark": dec_str(sym._q(sym.mid, up=False))}, now_ms))
             next_t += dt
             await asyncio.sleep(max(0.0, next_t - time.monotonic()))
-
-    def _update_candles(self, key: tuple[str, str], trades: list[dict[str, Any]], now_ms: int) -> None:
-        for channel in list(self.listeners.get(key, {})):
-            if not channel.startswith("kline.") or not self.listeners[key][channel]:
-                continue
-            interval = channel[6:]
-            span = interval_seconds(interval) * 1000
-            bucket = now_ms // span * span
-            ckey = (key[0], key[1], interval)
-            candle = self.candles.get(ckey)
-            if candle is not None and candle.t != bucket:
-                self._emit(key, channel, ("kline", candle.body(interval, True), now_ms))
-                candle = None
-            if candle is None:
-                candle = self.candles[ckey] = Candle(bucket, trades[0]["px"])
-            for t in trades:
-                candle.add(t["px"], t["qty"])
-            self._emit(key, channel, ("kline", candle.body(interval, False), now_ms))

@@ -22,5 +22,9 @@ class Source(Protocol):
     async def history(self, topic: Topic, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` closed candles of a kline topic."""
 
+    def unknown(self, market: str, symbol: str) -> str | None:
+        """Why the exchange has no such pair (naming the close matches), or None when it has it (or cannot
+        tell yet: markets not loaded)."""
+
     async def markets(self, wanted: list[tuple[str, str]]) -> dict[str, Any]:
         """Trading rules ("market:SYMBOL" -> tick, step, min_qty, min_notional, fees) for the executor."""

@@ -35,7 +35,7 @@ Written to survive restarts: on_start runs only once the executor has reported t
 and working orders, so a restarted strategy sees what it holds; it enters only when flat with nothing
 working, and each entry's signal id is the candle's time, so a repeat is refused as a duplicate."""
 
-from wispd.sdk import Decimal, Param, Strategy, indicators, pair, signal
+from wispd.sdk import Decimal, Param, Strategy, indicators, pair
 
 
 class {cls}(Strategy):
@@ -62,10 +62,11 @@ class {cls}(Strategy):
             working = ctx.spot.open_orders(self.pair)
             candle = klines[-1].t
             if fast > slow and held == 0 and not working:
-                ctx.emit(signal("{name}-enter").id(f"enter-{{candle}}").buy(self.pair, self.p.exchange,
-                                                                                   self.p.qty))
+                entry = ctx.spot.signal("{name}-enter").id(f"enter-{{candle}}")
+                ctx.emit(entry.buy(self.pair, self.p.exchange, self.p.qty))
             elif fast < slow and held > 0 and not working:
-                ctx.emit(signal("{name}-exit").id(f"exit-{{candle}}").sell(self.pair, self.p.exchange, held))
+                leave = ctx.spot.signal("{name}-exit").id(f"exit-{{candle}}")
+                ctx.emit(leave.sell(self.pair, self.p.exchange, held))
             ctx.emit_status("tick", f"fast {{fast:.2f}} slow {{slow:.2f}}", position=str(held))
 '''
 

@@ -22,11 +22,12 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from wispd.protocol import Topic, pair_prefix
+from wispd.protocol import Topic, interval_seconds, pair_prefix
+from wispd.strategy.signals import SignalBuilder
 from wispd.strategy.types import D, Funding, Kline, Order, OrderBook, Pair, Position, Ticker, Trade
 
 if TYPE_CHECKING:
-    from wispd.strategy.runtime import Runtime
+    from wispd.strategy.runtime import Runtime, StrategyContext
 
 REQUIRED: Any = object()
 
@@ -112,13 +113,13 @@ class Strategy:
     name: str = ""
     p: SimpleNamespace
 
-    def on_start(self, ctx: Any) -> None:
+    def on_start(self, ctx: StrategyContext) -> None:
         """Watch pairs, warm up. The strategy reports ready after this returns."""
 
-    def run(self, ctx: Any) -> Any:
+    def run(self, ctx: StrategyContext) -> Any:
         raise TypeError(f"{type(self).__name__} must define run(self, ctx)")
 
-    def on_stop(self, ctx: Any) -> None:
+    def on_stop(self, ctx: StrategyContext) -> None:
         """Called once after run returns (also after a stop request)."""
 
 
@@ -129,14 +130,29 @@ class Domain:
         self._rt = runtime
         self.market = market
 
+    def signal(self, name: str) -> SignalBuilder:
+        """Start a signal whose orders are all for this market (``ctx.perp.signal("x").buy(...)`` buys perp)."""
+        return SignalBuilder(name, self.market)
+
     def _key(self, exchange: str, p: Pair | str, channel: str) -> tuple[bytes, Pair]:
+        self._rt.check_exchange(exchange)
         pr = Pair.parse(p)
         return Topic(exchange, self.market, pr.symbol, channel).encode(), pr
+
+    def _refused(self, key: bytes, exchange: str, prefixes: list[bytes]) -> None:
+        """Raise what the ingestor said when it refused a topic (an unknown pair), after unwatching it."""
+        why = self._rt.cache.errors.pop(key, None)
+        if why is not None:
+            self._rt.receiver.submit("unwatch", exchange=exchange, prefixes=prefixes)
+            self._rt.kline_limits.pop(key, None)
+            raise ValueError(why)
 
     def watch_pair(self, exchange: str, p: Pair | str, timeout: float = 10.0) -> bool:
         """Subscribe to the pair's book, trades and ticker (and funding on perp); waits for the first book.
 
         Returns False if no book arrived within ``timeout`` (the subscription stays; data may come later).
+        Raises ValueError for an exchange that is not configured or a pair it does not have (the message
+        names the close matches). Call it from ``on_start``: ready is reported after it.
         """
         pr = Pair.parse(p)
         rt = self._rt
@@ -147,7 +163,11 @@ class Domain:
         rt.receiver.submit("watch", exchange=exchange, prefixes=[pair_prefix(exchange, self.market, pr.symbol)],
                            snapshots=[Topic(exchange, self.market, pr.symbol, c).encode().decode() for c in channels])
         rt.watched.add((exchange, self.market, pr.symbol))
-        return rt.wait_event(event, timeout)
+        got = rt.wait_event(event, timeout)
+        if key in rt.cache.errors:
+            rt.watched.discard((exchange, self.market, pr.symbol))
+        self._refused(key, exchange, [pair_prefix(exchange, self.market, pr.symbol)])
+        return got
 
     def unwatch_pair(self, exchange: str, p: Pair | str) -> None:
         pr = Pair.parse(p)
@@ -178,7 +198,10 @@ class Domain:
         """The last ``limit`` candles (oldest first, the current open one last), any interval.
 
         The first call for an interval subscribes to its stream and backfills history from the ingestor.
+        ``interval`` is a number and a unit (s, m, h, d, w, M): 1m, 15m, 4h, 1d; anything else, or a pair the
+        exchange does not have, raises ValueError.
         """
+        interval_seconds(interval)
         key, pr = self._key(exchange, p, f"kline.{interval}")
         rt = self._rt
         rt.check_exchange(exchange)
@@ -190,6 +213,7 @@ class Domain:
             rt.receiver.submit("watch", exchange=exchange, prefixes=prefixes, snapshots=[])
             rt.receiver.submit("history", exchange=exchange, topic=key.decode(), limit=max(limit, 200), done=done)
             rt.wait_event(done, timeout)
+            self._refused(key, exchange, prefixes)
         return rt.cache.kline_list(key, limit)
 
     def funding_rate(self, exchange: str, p: Pair | str) -> Funding | None:

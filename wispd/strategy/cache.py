@@ -43,6 +43,7 @@ class MarketCache:
         self.klines: dict[bytes, dict[int, Kline]] = {}
         self.stale: set[bytes] = set()
         self.first: dict[bytes, threading.Event] = {}
+        self.errors: dict[bytes, str] = {}  # topic -> why the ingestor refused it (unknown pair, interval)
         self.seen: set[bytes] = set()  # topics that have had data (their first-data events are set)
         self.last_seq: dict[bytes, tuple[int, int]] = {}
         self.gaps: Counter[bytes] = Counter()  # per topic

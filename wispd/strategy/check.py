@@ -8,6 +8,7 @@ import side effects (or a hang, cut at ``TIMEOUT``) cannot touch the next.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from typing import Any
@@ -27,7 +28,11 @@ def probe(args: dict[str, Any], name: str) -> dict[str, Any]:
     except LoadError as exc:
         return {"ok": False, "errors": [str(exc)]}
     _, problems = check_params(cls.params, args.get("params") or {})
-    return {"ok": not problems, "class": cls.__name__, "errors": problems}
+    try:
+        source = inspect.getsourcefile(cls)
+    except TypeError:
+        source = None
+    return {"ok": not problems, "class": cls.__name__, "errors": problems, "file": source}
 
 
 def check_strategy(args: dict[str, Any], name: str, python_path: list[str]) -> dict[str, Any]:

@@ -174,6 +174,8 @@ class Receiver(threading.Thread):
                 self.cache.merge_klines(key, klines)
             else:
                 self.log.warning("history_failed", topic=topic, error=reply.get("error"))
+                if reply.get("code") == "unknown_symbol":
+                    self.cache.errors[key] = str(reply.get("error"))
             if done is not None:
                 done.set()
             self.cache.event(key).set()
@@ -186,6 +188,10 @@ class Receiver(threading.Thread):
 
         def on_reply(reply: dict[str, Any]) -> None:
             env = reply.get("envelope")
+            if reply.get("code") == "unknown_symbol":  # a typo: the strategy's watch_pair says so
+                self.cache.errors[key] = str(reply.get("error"))
+                self.cache.event(key).set()
+                return
             if topic is None or not reply.get("ok") or not protocol.valid_envelope(env):
                 return  # nothing published yet: the live stream fills the cache
             last = self.cache.last_seq.get(key)

@@ -20,6 +20,7 @@ import zmq
 
 from wispd import protocol
 from wispd.runtime.context import ChildContext
+from wispd.strategy import venues
 from wispd.strategy.api import Domain, Strategy
 from wispd.strategy.cache import MarketCache
 from wispd.strategy.receiver import Receiver
@@ -44,6 +45,7 @@ class Runtime:
         self.name = child.name
         self.log = child.log
         self.exchanges: dict[str, dict[str, str]] = args.get("exchanges") or {}
+        self.venues = venues.Venues(args.get("venues") or {})
         self.cache = MarketCache()
         self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log,
                                  child.credentials)
@@ -65,6 +67,7 @@ class Runtime:
 
     def start(self) -> None:
         _active["rt"] = self
+        venues.install(self.venues)
         self.receiver.start()
 
     def close(self) -> None:
@@ -77,7 +80,11 @@ class Runtime:
 
     def check_exchange(self, exchange: str) -> None:
         if exchange not in self.exchanges:
-            raise ValueError(f"unknown exchange {exchange!r}; configured: {', '.join(sorted(self.exchanges))}")
+            import difflib
+
+            close = difflib.get_close_matches(exchange, list(self.exchanges), n=3)
+            raise ValueError(f"unknown exchange {exchange!r}; configured: {', '.join(sorted(self.exchanges))}"
+                             + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
 
     def check_alive(self) -> None:
         if self.receiver.error is not None:

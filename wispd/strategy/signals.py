@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from wispd.protocol import dec_str
-from wispd.strategy.types import D, Order, Pair, Position
+from wispd.strategy import venues
+from wispd.strategy.types import Amount, D, Order, Pair, Position
 
 DEFAULT_TTL = 5.0
 TIFS = ("GTC", "IOC", "FOK")
@@ -44,7 +45,7 @@ def _d(value: Decimal | None) -> str | None:
 class OrderAction:
     side: str  # buy | sell
     exchange: str
-    market: str  # spot | perp
+    market: str | None  # spot | perp (None until build resolves it from the exchange: see venues.py)
     symbol: str
     qty: Decimal
     price: Decimal | None = None  # None = market order (or, for a triggered order, market when it fires)
@@ -145,18 +146,33 @@ class Signal:
 
 
 class SignalBuilder:
-    def __init__(self, name: str) -> None:
+    """Build a signal action by action. ``market`` binds every order to one market (what
+    ``ctx.spot.signal`` and ``ctx.perp.signal`` do); unbound, each order's market is given with
+    ``market=`` or resolved from the exchange at ``build`` (an exchange with one market, or a pair
+    configured on one market only), and anything ambiguous is a ``SignalError``."""
+
+    def __init__(self, name: str, market: str | None = None) -> None:
         if not name or not isinstance(name, str):
             raise SignalError("a signal needs a name, e.g. signal('rsi-entry')")
+        if market not in (None, "spot", "perp"):
+            raise SignalError(f"market must be 'spot' or 'perp', got {market!r}")
+        self._market = market
         self._name = name
         self._actions: list[Action] = []
         self._ttl = DEFAULT_TTL
         self._id: str | None = None
 
     # ------------------------------------------------------------------ actions
-    def _order(self, side: str, p: Pair | str, exchange: str, qty: Any, market: str, short: bool) -> SignalBuilder:
-        if market not in ("spot", "perp"):
+    def _order(self, side: str, p: Pair | str, exchange: str, qty: Amount, market: str | None,
+               short: bool) -> SignalBuilder:
+        if market not in (None, "spot", "perp"):
             raise SignalError(f"market must be 'spot' or 'perp', got {market!r}")
+        if market is not None and self._market is not None and market != self._market:
+            raise SignalError(f"this builder makes {self._market} orders (ctx.{self._market}.signal); a {market} "
+                              f"order belongs in ctx.{market}.signal(...)")
+        market = market or self._market or ("perp" if short else None)
+        if short and market != "perp":
+            raise SignalError("sell_short opens a short: perp only (spot cannot go short)")
         try:
             quantity = D(qty)
         except (TypeError, ValueError) as exc:
@@ -172,13 +188,16 @@ class SignalBuilder:
         self._actions.append(OrderAction(side, exchange, market, symbol, quantity, short=short))
         return self
 
-    def buy(self, p: Pair | str, exchange: str, qty: Any, market: str = "spot") -> SignalBuilder:
+    def buy(self, p: Pair | str, exchange: str, qty: Amount, market: str | None = None) -> SignalBuilder:
+        """Buy ``qty`` of pair ``p`` on ``exchange`` (at market unless ``.limit()`` follows)."""
         return self._order("buy", p, exchange, qty, market, False)
 
-    def sell(self, p: Pair | str, exchange: str, qty: Any, market: str = "spot") -> SignalBuilder:
+    def sell(self, p: Pair | str, exchange: str, qty: Amount, market: str | None = None) -> SignalBuilder:
+        """Sell ``qty``: spot, what the strategy holds; perp, reduce a long (never opens a short)."""
         return self._order("sell", p, exchange, qty, market, False)
 
-    def sell_short(self, p: Pair | str, exchange: str, qty: Any, market: str = "perp") -> SignalBuilder:
+    def sell_short(self, p: Pair | str, exchange: str, qty: Amount, market: str | None = None) -> SignalBuilder:
+        """Open or add to a short (perp only)."""
         return self._order("sell", p, exchange, qty, market, True)
 
     def cancel(self, order: Order | str) -> SignalBuilder:
@@ -193,14 +212,23 @@ class SignalBuilder:
         """Cancel every working order of this strategy (or only those of pair ``p``, on ``exchange``, of
         ``market``): the safe way to requote, since an order that filled meanwhile is simply not there."""
         symbol = Pair.parse(p).symbol if p is not None else None
-        if symbol is not None and (exchange is None or market is None):
-            raise SignalError("cancel_all(pair) also needs exchange= and market= (the pair is only known on one)")
+        market = market or self._market
+        if symbol is not None and exchange is None:
+            raise SignalError("cancel_all(pair) also needs exchange= (the pair is only known on one)")
+        if symbol is not None and market is None:
+            known = venues.current()
+            try:
+                market = known.market_for(str(exchange), symbol) if known else None
+            except LookupError as exc:
+                raise SignalError(str(exc)) from None
+            if market is None:
+                raise SignalError("cancel_all(pair) also needs market= (or use ctx.spot.signal / ctx.perp.signal)")
         if market not in (None, "spot", "perp"):
             raise SignalError(f"market must be 'spot' or 'perp', got {market!r}")
         self._actions.append(CancelAllAction(exchange, market, symbol))
         return self
 
-    def amend(self, order: Order | str, price: Any = None, qty: Any = None) -> SignalBuilder:
+    def amend(self, order: Order | str, price: Amount | None = None, qty: Amount | None = None) -> SignalBuilder:
         client_id = order.client_id if isinstance(order, Order) else order
         if not client_id:
             raise SignalError("amend needs an order or its client id")
@@ -235,7 +263,7 @@ class SignalBuilder:
             raise SignalError(f"{what} must be greater than 0, got {price}")
         return price
 
-    def limit(self, price: Any) -> SignalBuilder:
+    def limit(self, price: Amount) -> SignalBuilder:
         return self._set("limit", price=self._price("limit price", price))
 
     def market(self) -> SignalBuilder:
@@ -252,35 +280,35 @@ class SignalBuilder:
             raise SignalError(f"time in force must be one of {', '.join(TIFS)}, got {value!r}")
         return self._set("tif", tif=value.upper())
 
-    def leverage(self, value: Any) -> SignalBuilder:
+    def leverage(self, value: Amount) -> SignalBuilder:
         lev = self._price("leverage", value)
-        if self._last("leverage").market != "perp":
+        if self._last("leverage").market == "spot":
             raise SignalError("leverage applies to perp orders only")
         return self._set("leverage", leverage=lev)
 
-    def stop_loss(self, price: Any, limit: Any = None) -> SignalBuilder:
+    def stop_loss(self, price: Amount, limit: Amount | None = None) -> SignalBuilder:
         """Bracket: when this entry fills, arm a reduce-only stop exit (market, or stop-limit at ``limit``)
         sized to what actually filled; linked one-cancels-other with a take-profit."""
         return self._set("stop_loss", stop_loss=self._price("stop loss", price),
                          stop_loss_limit=self._price("stop-limit price", limit) if limit is not None else None)
 
-    def take_profit(self, price: Any, market: bool = False) -> SignalBuilder:
+    def take_profit(self, price: Amount, market: bool = False) -> SignalBuilder:
         """Bracket: when this entry fills, rest a reduce-only limit exit at ``price`` sized to what filled
         (``market=True``: a take-profit trigger that exits at market instead)."""
         return self._set("take_profit", take_profit=self._price("take profit", price), take_profit_market=market)
 
-    def stop(self, trigger: Any) -> SignalBuilder:
+    def stop(self, trigger: Amount) -> SignalBuilder:
         """Make this a stop order: it waits until the price reaches ``trigger`` (rises to it for a buy, falls
         to it for a sell), then goes out at market, or at its ``.limit()`` price (stop-limit)."""
         return self._set("stop", trigger_type="stop", trigger_price=self._price("stop trigger", trigger))
 
-    def take_profit_at(self, trigger: Any) -> SignalBuilder:
+    def take_profit_at(self, trigger: Amount) -> SignalBuilder:
         """Make this a take-profit (if-touched) order: a sell waits for the price to rise to ``trigger``, a
         buy for it to fall to it; then at market, or at its ``.limit()`` price."""
         return self._set("take_profit_at", trigger_type="take_profit",
                          trigger_price=self._price("take-profit trigger", trigger))
 
-    def trailing_stop(self, distance: Any = None, percent: Any = None) -> SignalBuilder:
+    def trailing_stop(self, distance: Amount | None = None, percent: Amount | None = None) -> SignalBuilder:
         """Make this a trailing stop: it follows the best price seen by ``distance`` (price units) or
         ``percent``, and goes out at market when the price comes back that far."""
         if (distance is None) == (percent is None):
@@ -305,12 +333,36 @@ class SignalBuilder:
         return self
 
     # ------------------------------------------------------------------ build
+    def _resolve_markets(self) -> None:
+        """Every order gets its market (or a SignalError that says how to give it), and no order goes to a
+        market its exchange does not have."""
+        known = venues.current()
+        for i, a in enumerate(self._actions):
+            if not isinstance(a, OrderAction | CloseAction | CancelAllAction):
+                continue
+            try:
+                if isinstance(a, OrderAction) and a.market is None:
+                    if known is None:
+                        raise LookupError(f"which market is this {a.side} of {a.symbol} on {a.exchange} for? use "
+                                          "ctx.spot.signal(...) / ctx.perp.signal(...) or market='spot'|'perp'")
+                    a = self._actions[i] = replace(a, market=known.market_for(a.exchange, a.symbol))
+                if known is not None and a.exchange is not None:
+                    if a.market is not None:
+                        known.check(a.exchange, a.market)
+                    else:
+                        known.venue(a.exchange)
+            except LookupError as exc:
+                raise SignalError(str(exc).strip('"')) from None
+
     def build(self) -> Signal:
         if not self._actions:
             raise SignalError(f"signal {self._name!r} has no action (buy, sell, sell_short, cancel or close)")
+        self._resolve_markets()
         for a in self._actions:
             if not isinstance(a, OrderAction):
                 continue
+            if a.leverage is not None and a.market != "perp":
+                raise SignalError("leverage applies to perp orders only")
             if a.post_only and a.price is None:
                 raise SignalError("post_only needs a limit price (a market order always takes)")
             if a.post_only and a.tif not in (None, "GTC"):
@@ -335,8 +387,10 @@ class SignalBuilder:
         return Signal(self._name, self._id or uuid.uuid4().hex, tuple(self._actions), self._ttl, time.time())
 
 
-def signal(name: str) -> SignalBuilder:
-    return SignalBuilder(name)
+def signal(name: str, market: str | None = None) -> SignalBuilder:
+    """Start a signal. Prefer ``ctx.spot.signal(name)`` / ``ctx.perp.signal(name)``, which say the market
+    once; here, each order's market is ``market=``, or resolved from its exchange at build."""
+    return SignalBuilder(name, market)
 
 
 @dataclass

@@ -14,12 +14,16 @@ from wispd.protocol import to_decimal
 
 ZERO = Decimal(0)
 
+# What the SDK takes for a price, a quantity or a trigger: exact numbers only. A float is refused at run
+# time (D raises) and, through this annotation, by `wispd check`'s type check before deploy.
+Amount = Decimal | str | int
 
-def D(value: Any) -> Decimal:  # noqa: N802 - reads like the domain: D("0.01")
+
+def D(value: Amount) -> Decimal:  # noqa: N802 - reads like the domain: D("0.01")
     """A Decimal from a string, int or Decimal (floats are refused: they cannot hold prices exactly)."""
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, float):
+    if isinstance(value, float):  # outside the annotation, refused at run time too
         raise TypeError(f"use a string or Decimal for prices and quantities, not the float {value!r}")
     d = to_decimal(value)
     if d is None:
