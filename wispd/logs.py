@@ -159,6 +159,22 @@ def log_path(log_dir: Path, child: str) -> Path:
     return log_dir / f"{child}.log"
 
 
+def append_record(log_dir: Path, child: str, pid: int | None, level: str, event: str, **fields: Any) -> None:
+    """Write one record into *another* process's log file (the supervisor's hang report into the hung
+    child's log, so ``wispctl logs NAME`` shows it). One ``O_APPEND`` write: it cannot interleave with the
+    child's own lines. Never raises: a report that cannot be written is still in wispd's own log."""
+    doc: dict[str, Any] = {"ts": _iso(time.time()), "level": level, "child": child, "pid": pid, "event": event}
+    doc.update(redact(fields))
+    try:
+        fd = os.open(log_path(log_dir, child), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            os.write(fd, orjson.dumps(doc, default=str) + b"\n")
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def setup_logging(
     child: str,
     log_dir: Path | None = None,

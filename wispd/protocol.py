@@ -214,8 +214,12 @@ def dec_str(value: Any) -> str:
 # Request {"id", "op": "snapshot", "topic"} -> {"id", "ok", "envelope"} (the latest message of the topic)
 # Request {"id", "op": "history", "topic": "md...kline.<i>", "limit"} -> {"id", "ok", "candles": [...]}
 # Request {"id", "op": "markets"} -> {"id", "ok", "markets": {SYMBOL: {"market", "tick", "step", ...}}}
-# Request {"id", "op": "watch", "topics": [...]} -> {"id", "ok"} (explicit watch, for non-SUB clients)
-SNAP_OPS = ("snapshot", "history", "markets", "watch")
+# Request {"id", "op": "watch", "topics": [...], "ttl"?} -> {"id", "ok", "watching": [...]} (explicit watch, for
+#   clients that do not SUBscribe; held per client (its ROUTER identity) until it unwatches, or ttl seconds)
+# Request {"id", "op": "unwatch", "topics": [...]} -> {"id", "ok", "watching": [...]}
+# Errors: {"id", "ok": false, "error", "code"?} ("unknown_symbol" for a pair the exchange does not have)
+SNAP_OPS = ("snapshot", "history", "markets", "watch", "unwatch")
+WATCH_TTL_MAX = 86_400.0
 
 
 def snap_request(op: str, **fields: Any) -> tuple[str, bytes]:

@@ -33,3 +33,29 @@ def test_init_then_new_strategy_then_run(short_tmp, mark):
     finally:
         d.stop()
         d.kill()
+
+
+def test_two_init_projects_run_side_by_side_each_with_its_own_metrics(short_tmp, mark):
+    import re
+    import urllib.request
+
+    daemons = []
+    try:
+        ports = []
+        for name in ("one", "two"):
+            proj = short_tmp / name
+            assert subprocess.run([str(BIN / "wispctl"), "init", str(proj)], capture_output=True).returncode == 0
+            config = proj / "config" / "wispd.toml"
+            ports.append(int(re.search(r'^bind = "127\.0\.0\.1:(\d+)"', config.read_text(), re.M).group(1)))
+            d = Daemon(short_tmp, "", mark)
+            d.config, d.tmp = config, proj / "var"
+            daemons.append(d.start())  # the first one holds its port while the second is created and started
+        assert ports[0] != ports[1] and all(p > 0 for p in ports)
+        for d, port in zip(daemons, ports, strict=True):
+            url = d.status()["daemon"]["metrics_url"]
+            assert url == f"http://127.0.0.1:{port}/metrics"
+            assert b"wispd_up 1.0" in urllib.request.urlopen(url, timeout=5).read()
+    finally:
+        for d in daemons:
+            d.stop()
+            d.kill()

@@ -150,3 +150,30 @@ def test_garbage_on_control_socket_is_answered_not_fatal(daemon):
         sock.close()
     assert d.status()["daemon"]["pid"] == d.proc.pid
     time.sleep(0.1)
+
+
+def test_status_says_what_killed_a_child_once(daemon):
+    d = daemon('[processes.boom]\nentry = "tests.kinds:crasher"\n[processes.boom.restart]\nbackoff_initial = 0.1\n'
+               'max_restarts = 2\n[processes.cfg]\nentry = "tests.kinds:config_error"\n', wait_ready=False)
+    d.wait_state("boom", "FATAL", timeout=20)
+    d.wait_state("cfg", "FATAL", timeout=20)
+    lines = {line.split()[0]: line for line in d.ctl("status").stdout.splitlines() if line.strip()}
+    assert "last exit: exit 70: RuntimeError: deliberate crash from tests.kinds.crasher" in lines["boom"], lines
+    assert "crash loop: 2 restarts within" in lines["boom"]
+    cfg = lines["cfg"]
+    assert "exit 78 (configuration error)" in cfg and cfg.count("configuration error") == 2, cfg
+    assert "(exit 78)" not in cfg and "restarting cannot fix a configuration error" in cfg
+
+
+def test_a_child_in_backoff_at_shutdown_is_logged_as_what_happened(daemon):
+    d = daemon('[processes.boom]\nentry = "tests.kinds:crasher"\n[processes.boom.restart]\nbackoff_initial = 60.0\n',
+               wait_ready=False)
+    d.wait_state("boom", "BACKOFF", timeout=20)
+    assert d.ctl("shutdown", "--wait").returncode == 0
+    assert d.proc.wait(10) == 0
+    stopped = [e for e in d.log_events() if e.get("event") == "child_state" and e.get("name") == "boom"
+               and e.get("new") == "STOPPED"]
+    assert stopped, [e for e in d.log_events() if e.get("name") == "boom"]
+    reason = stopped[-1]["reason"]
+    assert reason.startswith("wispd shutting down: no process was running (its pending restart cancelled; "
+                             "last exit: exit 70: RuntimeError"), reason

@@ -60,16 +60,35 @@ def test_health_endpoint_and_verb(daemon):
                '[processes.p.restart]\nbackoff_initial = 60.0\n')  # once killed as hung, it stays down a while
     url = d.status()["daemon"]["metrics_url"].replace("/metrics", "/health")
     wait_for(lambda: d.ctl("health").returncode == 0, 10, what="healthy")
-    assert orjson.loads(urllib.request.urlopen(url, timeout=5).read())["healthy"] is True
-    d.ctl("stop", "p")  # an operator stop is not unhealthy...
-    assert d.ctl("health").returncode == 0
+    doc = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
+    assert doc["status"] == "ok" and doc["healthy"] is True and doc["problems"] == []
+    assert 'wispd_health 0.0' in scrape(d)
+
+    def strict_code() -> int:
+        try:
+            return urllib.request.urlopen(url + "?strict", timeout=5).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    d.ctl("stop", "p")  # an operator stop is degraded: it runs, but not all of it
+    out = wait_for(lambda: (r := d.ctl("health")).returncode == 2 and r, 10, what="degraded (stopped)")
+    assert out.stdout.startswith("degraded: p stopped by the operator"), out.stdout
+    assert urllib.request.urlopen(url, timeout=5).status == 200 and strict_code() == 503
+    wait_for(lambda: 'wispd_health 1.0' in scrape(d), 10, what="the gauge at 1")
     d.ctl("start", "p")
-    os.kill(d.child("p")["pid"], signal.SIGSTOP)  # ...a hung child is
-    out = wait_for(lambda: (r := d.ctl("health")).returncode == 3 and r, 10, what="unhealthy")
-    assert "p " in out.stdout
+    wait_for(lambda: d.ctl("health").returncode == 0, 10, what="ok again")
+    assert d.ctl("halt").returncode == 0  # so is a halt
+    out = wait_for(lambda: (r := d.ctl("health")).returncode == 2 and r, 10, what="degraded (halted)")
+    assert "trading halted" in out.stdout
+    assert d.ctl("resume").returncode == 0
+    wait_for(lambda: d.ctl("health").returncode == 0, 10, what="ok after resume")
+    os.kill(d.child("p")["pid"], signal.SIGSTOP)  # a hung child is failing
+    out = wait_for(lambda: (r := d.ctl("health")).returncode == 3 and r, 10, what="failing")
+    assert out.stdout.startswith("failing:") and "p " in out.stdout
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(url, timeout=5)
     assert err.value.code == 503
+    assert orjson.loads(err.value.read())["status"] == "failing"
 
 
 def test_kill9_child_counters_continue_and_never_go_backwards(daemon):

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from wispd import __version__
+from wispd.cli import quiet_on_closed_pipe
 from wispd.config import ConfigError
 from wispd.config.loader import load_control_endpoint, load_paths
 from wispd.control.client import Unreachable, call
@@ -29,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return quiet_on_closed_pipe(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     ns = build_parser().parse_args(argv)
     module = VERBS[ns.verb]
     if getattr(module, "LOCAL", False):

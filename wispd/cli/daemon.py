@@ -7,6 +7,7 @@ import os
 import sys
 
 from wispd import __version__
+from wispd.cli import quiet_on_closed_pipe
 from wispd.config import EX_CONFIG, ConfigError, load_config
 
 
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
     ns = parser.parse_args(argv)
+    if ns.func is cmd_check:  # `wispd check | head`; the daemon itself never writes to a pipe it must survive
+        return quiet_on_closed_pipe(lambda _: int(ns.func(ns)), None)
     return int(ns.func(ns))
 
 

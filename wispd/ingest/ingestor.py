@@ -70,6 +70,7 @@ class Ingestor:
         self.publisher = MdPublisher(self.pub, ctx.name, float(args.get("coalesce_ms", 0.0)),
                                      lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
         self.holders: dict[bytes, set[str]] = {}
+        self.leases: dict[tuple[bytes, str], float] = {}  # (topic, client holder) -> when its watch ends
         self.tasks: dict[bytes, asyncio.Task[None]] = {}
         self.started: dict[bytes, float] = {}
         self.last_update: dict[bytes, float] = {}
@@ -173,6 +174,7 @@ class Ingestor:
         while True:
             await asyncio.sleep(min(0.5, self.stale_after / 4))
             now = time.monotonic()
+            self.expire_leases(now)
             for key, task in list(self.tasks.items()):
                 silent = now - self.last_update.get(key, self.started[key])
                 channel = key.rsplit(b".", 1)[-1].decode() if b".kline." not in key else "kline"
@@ -224,7 +226,7 @@ class Ingestor:
             reply = {"id": rid if isinstance(rid, str) else "", "ok": False, "error": "malformed request"}
         else:
             try:
-                reply = {"id": req["id"], "ok": True, **await self._op(req)}
+                reply = {"id": req["id"], "ok": True, **await self._op(req, envelope[0])}
             except UnknownSymbol as exc:
                 reply = {"id": req["id"], "ok": False, "code": "unknown_symbol", "error": str(exc)}
             except (ValueError, KeyError, TypeError) as exc:
@@ -244,7 +246,7 @@ class Ingestor:
             raise UnknownSymbol(why)
         return topic
 
-    async def _op(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def _op(self, req: dict[str, Any], client: bytes = b"") -> dict[str, Any]:
         op = req["op"]
         if op == "snapshot":
             topic = self._topic(req.get("topic"))
@@ -276,10 +278,33 @@ class Ingestor:
         raw_topics = req.get("topics") or []
         if not isinstance(raw_topics, list) or len(raw_topics) > 1000:
             raise ValueError("topics must be a list of at most 1000 topics")
+        ttl = req.get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
+                                or not 1 <= ttl <= protocol.WATCH_TTL_MAX):
+            raise ValueError(f"ttl must be 1 to {protocol.WATCH_TTL_MAX:.0f} seconds")
         topics = [self._topic(t) for t in raw_topics]
+        holder = "client:" + client.hex()  # each client's watches are its own: another's unwatch cannot stop them
         for topic in topics:
-            (self.hold if op == "watch" else self.release)(topic, "req")
-        return {}
+            key = topic.encode()
+            if op == "watch":
+                self.hold(topic, holder)
+                if ttl is None:
+                    self.leases.pop((key, holder), None)
+                else:
+                    self.leases[(key, holder)] = time.monotonic() + float(ttl)
+            else:
+                self.leases.pop((key, holder), None)
+                self.release(topic, holder)
+        return {"watching": sorted(k.decode() for k, h in self.holders.items() if holder in h)}
+
+    def expire_leases(self, now: float) -> None:
+        """Release watches whose ttl passed (a client that went away without unwatching)."""
+        for (key, holder), until in list(self.leases.items()):
+            if until <= now:
+                del self.leases[(key, holder)]
+                topic = protocol.parse_topic(key)
+                if topic is not None:
+                    self.release(topic, holder)
 
     # ------------------------------------------------------------------ process
     def metrics(self) -> dict[str, Any]:

@@ -21,6 +21,8 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_ready": Metric("gauge", "1 once every wanted child reached RUNNING after start (READY=1 sent)", (),
                           "wispd"),
     "wispd_trading_halted": Metric("gauge", "1 while wispctl halt is in force", (), "wispd"),
+    "wispd_health": Metric("gauge", "the health verdict: 0 ok, 1 degraded (halted, operator-stopped, stale feed), "
+                           "2 failing (a wanted child down, starting, shutting down)", (), "wispd"),
     "wispd_child_state": Metric("gauge", "child state code: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, "
                                 "40 STOPPING, 100 EXITED, 200 FATAL", ("child", "kind"), "wispd"),
     "wispd_child_up": Metric("gauge", "1 when the child is RUNNING", ("child", "kind"), "wispd"),

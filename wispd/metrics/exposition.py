@@ -32,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from wispd.metrics.catalogue import CATALOGUE
 
 Series = dict[str, Any]  # {"c": {(name, labels): v}, "g": {...}, "h": {...}}
-Health = Callable[[], tuple[int, dict[str, Any]]]  # -> (HTTP status, document)
+Health = Callable[[bool], tuple[int, dict[str, Any]]]  # (strict) -> (HTTP status, document)
 
 MAX_CONNECTIONS = 1024  # (wispd raises its fd limit at start; never more than half of it)
 REQUEST_TIMEOUT = 5.0
@@ -189,14 +189,14 @@ class MetricsServer:
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
             return 405, b"text/plain", b"only GET and HEAD\n"
-        path = parts[1].split(b"?", 1)[0]
+        path, _, query = parts[1].partition(b"?")
         auth = next((ln.split(b":", 1)[1] for ln in lines[1:] if ln.lower().startswith(b"authorization:")), None)
         if path not in (b"/metrics", b"/", b"/health"):
             return 404, b"text/plain", b"wispd serves /metrics and /health\n"
         if not self.auth.allows(auth):
             return 401, b"text/plain", b"authorization required\n"
         if path == b"/health":
-            status, doc = self.health()
+            status, doc = self.health(b"strict" in query.split(b"&") or query.startswith(b"strict="))
             return status, b"application/json", orjson.dumps(doc)
         return 200, b"text/plain; version=0.0.4; charset=utf-8", self.render()
 

@@ -122,6 +122,13 @@ def child_entry(boot: dict[str, Any]) -> None:
     log_dir = Path(boot["log_dir"]) if boot.get("log_dir") else None
     log = setup_logging(boot["name"], log_dir, boot.get("log_level", "info"),
                         boot.get("log_max_bytes", 10 * 1024 * 1024), boot.get("log_backups", 5))
+    if boot.get("run_dir"):
+        from wispd.runtime import stacks
+
+        try:
+            stacks.install(Path(boot["run_dir"]), boot["name"])  # wispctl stack, and hang reports
+        except OSError as exc:
+            log.warning("stack_dumps_unavailable", error=str(exc))
     code = 0
     ctx = None
     try:

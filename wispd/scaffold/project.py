@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import socket
 from pathlib import Path
 
 from wispd.scaffold import templates
@@ -25,12 +27,36 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+PORTS = range(9464, 9964)  # 9464 is the usual Prometheus exporter port of wispd
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def metrics_port(directory: Path) -> int:
+    """A metrics port for a new project: the search starts at a place derived from the project's path (so
+    projects created while others were stopped still differ) and takes the first port free right now."""
+    digest = hashlib.sha256(str(directory.resolve()).encode()).digest()
+    start = int.from_bytes(digest[:4], "big") % len(PORTS)
+    for i in range(len(PORTS)):
+        port = PORTS[(start + i) % len(PORTS)]
+        if _free(port):
+            return port
+    return 0  # all taken: any free port, written to run_dir/metrics.port and shown by `wispctl status`
+
+
 def init_project(directory: Path, starter: str = "starter") -> list[Path]:
     if directory.exists() and any(directory.iterdir()):
         raise ScaffoldError(f"{directory} is not empty")
     config = directory / "config" / "wispd.toml"
     written = [config]
-    _write(config, templates.CONFIG.format())
+    _write(config, templates.CONFIG.format(metrics_port=metrics_port(directory)))
     written += add_strategy(config, starter)
     _write(directory / "README.md", templates.README.format(project=directory.name))
     written.append(directory / "README.md")

@@ -10,6 +10,11 @@ run_dir = "../var/run"
 state_dir = "../var/state"
 log_dir = "../var/log"
 
+[daemon.metrics]
+# Chosen for this project by `wispctl init` (free when it was created, and unlikely to be another
+# project's): two projects on one machine do not fight over one port. A port in use is a start error.
+bind = "127.0.0.1:{metrics_port}"
+
 [exchanges.sim]
 driver = "sim"
 pairs = ["BTC-USDT"]

@@ -48,6 +48,7 @@ class Param:
     help: str = ""
 
     def convert(self, name: str, value: Any) -> Any:
+        """The configured ``value`` as this parameter's type, checked against min, max and choices (``ParamError`` if not)."""
         try:
             if self.type is Decimal:
                 out: Any = D(value)
@@ -117,6 +118,7 @@ class Strategy:
         """Watch pairs, warm up. The strategy reports ready after this returns."""
 
     def run(self, ctx: StrategyContext) -> Any:
+        """The strategy's own loop (plain or ``async def``); return when ``ctx`` is cancelled."""
         raise TypeError(f"{type(self).__name__} must define run(self, ctx)")
 
     def on_stop(self, ctx: StrategyContext) -> None:
@@ -170,12 +172,14 @@ class Domain:
         return got
 
     def unwatch_pair(self, exchange: str, p: Pair | str) -> None:
+        """Stop watching the pair (its streams stop when nobody else watches them)."""
         pr = Pair.parse(p)
         self._rt.receiver.submit("unwatch", exchange=exchange,
                                  prefixes=[pair_prefix(exchange, self.market, pr.symbol)])
         self._rt.watched.discard((exchange, self.market, pr.symbol))
 
     def order_book(self, exchange: str, p: Pair | str) -> OrderBook | None:
+        """The newest book of a watched pair (None before the first); ``book.stale`` while its feed is silent."""
         key, pr = self._key(exchange, p, "book")
         return self._rt.cache.book(key, exchange, pr)
 
@@ -188,9 +192,11 @@ class Domain:
         return trades[-1].price if trades else None
 
     def ticker(self, exchange: str, p: Pair | str) -> Ticker | None:
+        """Best bid, best ask, last trade and volume of a watched pair (None before the first)."""
         return self._rt.cache.tickers.get(self._key(exchange, p, "ticker")[0])
 
     def trades(self, exchange: str, p: Pair | str, limit: int = 100) -> list[Trade]:
+        """The last ``limit`` public trades of a watched pair, oldest first."""
         return self._rt.cache.trade_list(self._key(exchange, p, "trades")[0], limit)
 
     def klines(self, exchange: str, p: Pair | str, interval: str = "1m", limit: int = 100,
@@ -217,6 +223,7 @@ class Domain:
         return rt.cache.kline_list(key, limit)
 
     def funding_rate(self, exchange: str, p: Pair | str) -> Funding | None:
+        """The perp's current funding rate, next funding time and mark (perp domain only)."""
         if self.market != "perp":
             raise AttributeError("funding_rate is a perp feature")
         return self._rt.cache.funding.get(self._key(exchange, p, "funding")[0])
@@ -229,6 +236,7 @@ class Domain:
         return held if held is not None else Position(exchange, self.market, symbol, D(0), D(0))
 
     def positions(self) -> list[Position]:
+        """This strategy's open positions in this market (flat ones left out)."""
         return [pos for (_, m, _), pos in self._rt.cache.positions.items() if m == self.market and pos.qty != 0]
 
     def open_orders(self, p: Pair | str | None = None) -> list[Order]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from wispd.strategy.types import Kline
 
@@ -63,15 +63,53 @@ def ema_series(values: Sequence[float], period: int) -> Series:
     return out
 
 
-def sma(data: Sequence[Any], period: int, series: bool = False) -> Any:
+@overload
+def sma(data: Sequence[Any], period: int, series: Literal[False] = False) -> float | None: ...
+
+
+@overload
+def sma(data: Sequence[Any], period: int, *, series: Literal[True]) -> Series: ...
+
+
+@overload
+def sma(data: Sequence[Any], period: int, series: bool = False) -> float | None | Series: ...
+
+
+def sma(data: Sequence[Any], period: int, series: bool = False) -> float | None | Series:
+    """Simple moving average of the closes over ``period``."""
     return _out(sma_series(_closes(data), period), series)
 
 
-def ema(data: Sequence[Any], period: int, series: bool = False) -> Any:
+@overload
+def ema(data: Sequence[Any], period: int, series: Literal[False] = False) -> float | None: ...
+
+
+@overload
+def ema(data: Sequence[Any], period: int, *, series: Literal[True]) -> Series: ...
+
+
+@overload
+def ema(data: Sequence[Any], period: int, series: bool = False) -> float | None | Series: ...
+
+
+def ema(data: Sequence[Any], period: int, series: bool = False) -> float | None | Series:
+    """Exponential moving average (seeded with the SMA of the first ``period``)."""
     return _out(ema_series(_closes(data), period), series)
 
 
-def rsi(data: Sequence[Any], period: int = 14, series: bool = False) -> Any:
+@overload
+def rsi(data: Sequence[Any], period: int = 14, series: Literal[False] = False) -> float | None: ...
+
+
+@overload
+def rsi(data: Sequence[Any], period: int = 14, *, series: Literal[True]) -> Series: ...
+
+
+@overload
+def rsi(data: Sequence[Any], period: int = 14, series: bool = False) -> float | None | Series: ...
+
+
+def rsi(data: Sequence[Any], period: int = 14, series: bool = False) -> float | None | Series:
     """Wilder's RSI: first averages are simple means of the first ``period`` changes, then smoothed."""
     _check(period)
     closes = _closes(data)
@@ -96,7 +134,19 @@ def rsi(data: Sequence[Any], period: int = 14, series: bool = False) -> Any:
     return _out(out, series)
 
 
-def atr(data: Sequence[Kline], period: int = 14, series: bool = False) -> Any:
+@overload
+def atr(data: Sequence[Kline], period: int = 14, series: Literal[False] = False) -> float | None: ...
+
+
+@overload
+def atr(data: Sequence[Kline], period: int = 14, *, series: Literal[True]) -> Series: ...
+
+
+@overload
+def atr(data: Sequence[Kline], period: int = 14, series: bool = False) -> float | None | Series: ...
+
+
+def atr(data: Sequence[Kline], period: int = 14, series: bool = False) -> float | None | Series:
     """Wilder's Average True Range (first value = mean of the first ``period`` true ranges)."""
     _check(period)
     high, low, close = _hlc(data)
@@ -120,7 +170,20 @@ class MACD:
     histogram: float
 
 
-def macd(data: Sequence[Any], fast: int = 12, slow: int = 26, signal: int = 9, series: bool = False) -> Any:
+@overload
+def macd(data: Sequence[Any], fast: int = 12, slow: int = 26, signal: int = 9, series: Literal[False] = False) -> MACD | None: ...
+
+
+@overload
+def macd(data: Sequence[Any], fast: int = 12, slow: int = 26, signal: int = 9, *, series: Literal[True]) -> list[MACD | None]: ...
+
+
+@overload
+def macd(data: Sequence[Any], fast: int = 12, slow: int = 26, signal: int = 9, series: bool = False) -> MACD | None | list[MACD | None]: ...
+
+
+def macd(data: Sequence[Any], fast: int = 12, slow: int = 26, signal: int = 9, series: bool = False) -> MACD | None | list[MACD | None]:
+    """MACD line (EMA fast - EMA slow), its signal EMA and the histogram."""
     if fast >= slow:
         raise ValueError("fast period must be shorter than slow period")
     closes = _closes(data)
@@ -141,7 +204,20 @@ class Bands:
     lower: float
 
 
-def bollinger(data: Sequence[Any], period: int = 20, stddev: float = 2.0, series: bool = False) -> Any:
+@overload
+def bollinger(data: Sequence[Any], period: int = 20, stddev: float = 2.0, series: Literal[False] = False) -> Bands | None: ...
+
+
+@overload
+def bollinger(data: Sequence[Any], period: int = 20, stddev: float = 2.0, *, series: Literal[True]) -> list[Bands | None]: ...
+
+
+@overload
+def bollinger(data: Sequence[Any], period: int = 20, stddev: float = 2.0, series: bool = False) -> Bands | None | list[Bands | None]: ...
+
+
+def bollinger(data: Sequence[Any], period: int = 20, stddev: float = 2.0, series: bool = False) -> Bands | None | list[Bands | None]:
+    """Middle band = SMA(period), upper/lower = middle +/- ``stddev`` population standard deviations."""
     _check(period)
     closes = _closes(data)
     out: list[Bands | None] = [None] * len(closes)
@@ -159,7 +235,19 @@ class Stoch:
     d: float
 
 
-def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, series: bool = False) -> Any:
+@overload
+def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, series: Literal[False] = False) -> Stoch | None: ...
+
+
+@overload
+def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, *, series: Literal[True]) -> list[Stoch | None]: ...
+
+
+@overload
+def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, series: bool = False) -> Stoch | None | list[Stoch | None]: ...
+
+
+def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, series: bool = False) -> Stoch | None | list[Stoch | None]:
     """%K = 100 (close - lowest low) / (highest high - lowest low) over ``k_period``; %D = SMA of %K."""
     _check(k_period)
     _check(d_period)
@@ -176,7 +264,19 @@ def stochastic(data: Sequence[Kline], k_period: int = 14, d_period: int = 3, ser
     return out if series else (out[-1] if out else None)
 
 
-def vwap(data: Sequence[Kline], series: bool = False) -> Any:
+@overload
+def vwap(data: Sequence[Kline], series: Literal[False] = False) -> float | None: ...
+
+
+@overload
+def vwap(data: Sequence[Kline], *, series: Literal[True]) -> Series: ...
+
+
+@overload
+def vwap(data: Sequence[Kline], series: bool = False) -> float | None | Series: ...
+
+
+def vwap(data: Sequence[Kline], series: bool = False) -> float | None | Series:
     """Cumulative VWAP of the given candles from typical price (high + low + close) / 3."""
     high, low, close = _hlc(data)
     out: Series = []

@@ -207,6 +207,7 @@ class StrategyContext:
                 return
 
     async def asleep(self, seconds: float) -> bool:
+        """``await ctx.asleep(s)`` in an async ``run``: like ``sleep``, True when a stop was requested."""
         end = time.monotonic() + max(0.0, seconds)
         while not self._rt.child.stopping and time.monotonic() < end:
             await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
@@ -214,6 +215,7 @@ class StrategyContext:
         return self._rt.child.stopping
 
     async def aevery(self, seconds: float) -> AsyncIterator[int]:
+        """``async for tick in ctx.aevery(5)``: like ``every``, in an async ``run``."""
         n, next_t = 0, time.monotonic()
         while not self.cancelled:
             yield n
@@ -258,6 +260,7 @@ class StrategyContext:
         return self._rt.cache.halted
 
     def positions(self) -> list[Position]:
+        """This strategy's open positions in every market (flat ones left out)."""
         return [p for p in self._rt.cache.positions.values() if p.qty != 0]
 
     def open_orders(self) -> list[Order]:
@@ -270,6 +273,7 @@ class StrategyContext:
         return dict(self._rt.cache.pnl)
 
     def stats(self) -> dict[str, Any]:
+        """Market-data counters of this process: received per topic, gaps, drops, resyncs, signals emitted and unsent."""
         c = self._rt.cache
         return {"received": {k.decode(): v for k, v in dict(c.received).items()},
                 "gaps": {k.decode(): v for k, v in dict(c.gaps).items()}, "dropped": c.dropped, "resyncs": c.resyncs,

@@ -138,9 +138,11 @@ class Signal:
 
     @property
     def expires(self) -> float:
+        """When the signal's ttl runs out (monotonic seconds): after it, no executor acts on it."""
         return self.created + self.ttl
 
     def wire(self, strategy: str) -> dict[str, Any]:
+        """The signal as it goes on the wire (``docs/protocol.md``)."""
         return {"v": 1, "id": self.id, "name": self.name, "strategy": strategy, "ts": self.created * 1000,
                 "ttl_ms": int(self.ttl * 1000), "actions": [a.wire() for a in self.actions]}
 
@@ -201,6 +203,7 @@ class SignalBuilder:
         return self._order("sell", p, exchange, qty, market, True)
 
     def cancel(self, order: Order | str) -> SignalBuilder:
+        """Cancel one of this strategy's working orders (an ``Order`` or its client id)."""
         client_id = order.client_id if isinstance(order, Order) else order
         if not client_id:
             raise SignalError("cancel needs an order or its client id")
@@ -229,6 +232,7 @@ class SignalBuilder:
         return self
 
     def amend(self, order: Order | str, price: Amount | None = None, qty: Amount | None = None) -> SignalBuilder:
+        """Replace a resting limit order with one at ``price`` and/or ``qty`` (a new client id; the old one is reported cancelled)."""
         client_id = order.client_id if isinstance(order, Order) else order
         if not client_id:
             raise SignalError("amend needs an order or its client id")
@@ -240,6 +244,7 @@ class SignalBuilder:
         return self
 
     def close(self, position: Position) -> SignalBuilder:
+        """Close a position with a reduce-only market order of its size, on its own exchange and market."""
         self._actions.append(CloseAction(position.exchange, position.market, position.symbol))
         return self
 
@@ -264,23 +269,29 @@ class SignalBuilder:
         return price
 
     def limit(self, price: Amount) -> SignalBuilder:
+        """Make the last order a limit order at ``price`` (on the market's tick; GTC unless ``.tif``)."""
         return self._set("limit", price=self._price("limit price", price))
 
     def market(self) -> SignalBuilder:
+        """Make the last order a market order (IOC; the executor's price collar still applies)."""
         return self._set("market", price=None)
 
     def post_only(self, value: bool = True) -> SignalBuilder:
+        """Only ever rest (GTC limits): an order that would take liquidity is rejected, never filled as a taker."""
         return self._set("post_only", post_only=value)
 
     def reduce_only(self, value: bool = True) -> SignalBuilder:
+        """Only ever reduce this strategy's position; never larger than it when it executes."""
         return self._set("reduce_only", reduce_only=value)
 
     def tif(self, value: str) -> SignalBuilder:
+        """Time in force: GTC, IOC or FOK (a venue without it refuses the order)."""
         if value.upper() not in TIFS:
             raise SignalError(f"time in force must be one of {', '.join(TIFS)}, got {value!r}")
         return self._set("tif", tif=value.upper())
 
     def leverage(self, value: Amount) -> SignalBuilder:
+        """Perp only: reserve notional / ``value`` as margin and set it on the venue."""
         lev = self._price("leverage", value)
         if self._last("leverage").market == "spot":
             raise SignalError("leverage applies to perp orders only")
@@ -320,6 +331,7 @@ class SignalBuilder:
                          trail_percent=D(percent) if percent is not None else None)
 
     def ttl(self, seconds: float) -> SignalBuilder:
+        """How long the signal may wait for an executor (default 5 s, up to 3600): never acted on later."""
         if not isinstance(seconds, int | float) or seconds <= 0 or seconds > 3600:
             raise SignalError(f"ttl must be between 0 and 3600 seconds, got {seconds!r}")
         self._ttl = float(seconds)
@@ -355,6 +367,7 @@ class SignalBuilder:
                 raise SignalError(str(exc).strip('"')) from None
 
     def build(self) -> Signal:
+        """Check everything (``SignalError`` says what is wrong) and return the immutable ``Signal``; ``ctx.emit`` builds for you."""
         if not self._actions:
             raise SignalError(f"signal {self._name!r} has no action (buy, sell, sell_short, cancel or close)")
         self._resolve_markets()
@@ -420,6 +433,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """True unless the report is a rejection."""
         return self.status not in ("rejected", "timeout")
 
 

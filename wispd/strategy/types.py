@@ -69,10 +69,12 @@ class Pair:
 
 
 def asset(symbol: str) -> Asset:
+    """An asset by its symbol (``asset("btc")`` is ``BTC``)."""
     return Asset(symbol)
 
 
 def pair(base: str | Asset, quote: str | Asset) -> Pair:
+    """A pair from its base and quote (``pair("BTC", "USDT")`` is ``BTC-USDT``)."""
     return Pair(base if isinstance(base, Asset) else Asset(base), quote if isinstance(quote, Asset) else Asset(quote))
 
 
@@ -96,25 +98,30 @@ class OrderBook:
 
     @property
     def best_bid(self) -> Level | None:
+        """The highest bid (price and size), None on an empty side."""
         return self.bids[0] if self.bids else None
 
     @property
     def best_ask(self) -> Level | None:
+        """The lowest ask (price and size), None on an empty side."""
         return self.asks[0] if self.asks else None
 
     @property
     def mid(self) -> Decimal | None:
+        """(best bid + best ask) / 2, None unless both sides have a level."""
         if not self.bids or not self.asks:
             return None
         return (self.bids[0].price + self.asks[0].price) / 2
 
     @property
     def spread(self) -> Decimal | None:
+        """best ask - best bid, None unless both sides have a level."""
         if not self.bids or not self.asks:
             return None
         return self.asks[0].price - self.bids[0].price
 
     def spread_bps(self) -> Decimal | None:
+        """The spread in basis points of the mid."""
         mid, spread = self.mid, self.spread
         return None if not mid or spread is None else spread / mid * 10000
 
@@ -191,6 +198,7 @@ class Position:
 
     @property
     def flat(self) -> bool:
+        """True when the position's quantity is 0."""
         return self.qty == 0
 
 

@@ -65,6 +65,7 @@ class Child(StateHolder):
         self.ready_at: float | None = None
         self.last_seen = 0.0
         self.linked = False  # the current process said hello over the link (so it can be asked to drain)
+        self.hang_reported = False  # heartbeat lost: its stacks were asked for, the stop follows them
         self.drain_budget = 0.0
         self.deadline: float | None = None  # end of the current phase (start timeout, backoff, stop stage)
         self.stop_stage = ""  # drain | term | kill

@@ -12,12 +12,13 @@ import secrets
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psutil
 
 from wispd.config.model import DaemonConfig
-from wispd.logs import EventLogger
+from wispd.logs import EventLogger, append_record
 from wispd.runtime.bootstrap import process_start_ticks
 from wispd.supervisor.child import Child
 from wispd.supervisor.launcher import ChildProcess, Launcher
@@ -38,6 +39,7 @@ class Lifecycle:
         on_change: Callable[[Child, State, State, str], None],
         send_drain: Callable[[Child], bool],
         boot_extra: Callable[[Child], dict[str, Any]] | None = None,
+        ask_stacks: Callable[[Child, float, Callable[[str], None]], bool] | None = None,
     ) -> None:
         self.daemon = daemon
         self.launcher = launcher
@@ -46,6 +48,7 @@ class Lifecycle:
         self._on_change = on_change
         self._send_drain = send_drain  # False when the request could not be delivered
         self._boot_extra = boot_extra  # per child: credentials and secrets (memory only, never logged)
+        self._ask_stacks = ask_stacks  # a dump of the child's thread stacks, handed back a moment later
         self._psutil: dict[int, psutil.Process] = {}
         self.halting = False  # wispd is shutting down: nothing restarts any more
 
@@ -87,6 +90,7 @@ class Lifecycle:
         child.generation += 1
         child.nonce = secrets.token_hex(8)  # this spawn's link identity cannot be guessed or reused
         child.stop_cause, child.stop_stage = None, ""
+        child.hang_reported = False
         child.status = {}
         child.exit_reason = ""
         try:
@@ -118,7 +122,11 @@ class Lifecycle:
         """
         if child.state in (State.BACKOFF, State.EXITED, State.FATAL):
             child.deadline = None
-            self._move(child, State.STOPPED, "stopped by operator")
+            who = "wispd shutting down" if self.halting else "stopped by operator"
+            was = child.state.value
+            what = "its pending restart cancelled" if child.state == State.BACKOFF else f"it was {was}"
+            self._move(child, State.STOPPED, f"{who}: no process was running ({what}; last exit: "
+                                             f"{child.last_exit or 'none'})")
             return
         if child.state not in (State.STARTING, State.RUNNING):
             return  # already STOPPED or STOPPING
@@ -177,9 +185,14 @@ class Lifecycle:
         if child.state != State.RUNNING:
             return
         if now - child.last_seen > child.spec.limits.heartbeat_timeout:
-            self.log.warning("heartbeat_lost", name=child.name, child_pid=child.pid,
-                             silent_s=round(now - child.last_seen, 3))
-            self.stop(child, now, "heartbeat")
+            if child.hang_reported:
+                return  # its stacks are on their way; it is stopped when they arrive
+            silent = round(now - child.last_seen, 3)
+            self.log.warning("heartbeat_lost", name=child.name, child_pid=child.pid, silent_s=silent)
+            child.hang_reported = True
+            if self._ask_stacks is None or not self._ask_stacks(child, now, partial(self._hung, child,
+                                                                                    child.generation, silent)):
+                self.stop(child, now, "heartbeat")
             return
         limit = child.spec.limits.memory_mb * 1024 * 1024
         if limit and child.usage.rss_bytes > limit:
@@ -195,6 +208,15 @@ class Lifecycle:
         if child.ready_at is not None and child.tracker.consecutive and \
                 now - child.ready_at >= child.spec.restart.stable_after:
             child.tracker.reset_backoff()
+
+    def _hung(self, child: Child, generation: int, silent: float, stacks: str) -> None:
+        """A child that stopped heartbeating: its stacks into wispd's log and its own (so ``wispctl logs
+        NAME`` shows where it was stuck), then the stop the heartbeat rule asks for."""
+        self.log.warning("child_hung", name=child.name, child_pid=child.pid, silent_s=silent, traceback=stacks)
+        append_record(self.daemon.log_dir, child.name, child.pid, "warning", "child_hung", silent_s=silent,
+                      reason="no heartbeat: stopped and restarted by its restart policy", traceback=stacks)
+        if child.generation == generation and child.state == State.RUNNING:
+            self.stop(child, time.monotonic(), "heartbeat")
 
     def sample(self, child: Child) -> None:
         """CPU seconds and memory of the child's main process (psutil, reads /proc; never blocks on it)."""

@@ -63,9 +63,40 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
             else:  # the same series from several processes (e.g. lag seen by every strategy): add up
                 h[key] = [have[0], [a + b for a, b in zip(have[1], value[1], strict=False)], have[2] + value[2],
                           have[3] + value[3]]
-    unhealthy = {ch.name: ch.state.value for ch in sup.children.values() if not ch.healthy()}
-    healthy = not unhealthy and not stale and not sup.halting
-    health = {"healthy": healthy, "unhealthy_children": unhealthy, "stale_feeds": stale,
-              "children": {ch.name: ch.state.value for ch in sup.children.values()},
-              "trading_halted": sup.desired.halted, "halting": sup.halting}
+    health = verdict(sup, stale)
+    gauge("wispd_health", HEALTH_CODES[health["status"]])
     return {"c": c, "g": g, "h": h}, health
+
+
+HEALTH_CODES = {"ok": 0, "degraded": 1, "failing": 2}
+
+
+def verdict(sup: Supervisor, stale: dict[str, float]) -> dict[str, Any]:
+    """ok, degraded or failing, with every reason. Failing: a wanted child is not running (crashed, FATAL,
+    in backoff, hung), wispd is starting or shutting down. Degraded: it runs, but not everything trades or
+    sees data: trading halted (all or some strategies, or an executor halted itself, e.g. an unwritable
+    journal or a kill switch), a child stopped by the operator, a stale feed."""
+    failing: list[str] = []
+    degraded: list[str] = []
+    if sup.halting:
+        failing.append("wispd is shutting down")
+    elif not sup.ready_sent:
+        failing.append("starting")
+    unhealthy = {ch.name: ch.state.value for ch in sup.children.values() if not ch.healthy()}
+    failing += [f"{name} {state}" for name, state in unhealthy.items()]
+    for ch in sup.children.values():
+        if not ch.wanted and ch.state in (State.STOPPED, State.EXITED, State.FATAL):
+            degraded.append(f"{ch.name} stopped by the operator")
+        phase = str((ch.status or {}).get("phase") or "")
+        if ch.state == State.RUNNING and phase.startswith("halted"):
+            degraded.append(f"{ch.name} {phase}")
+    if sup.desired.halted:
+        degraded.append("trading halted (wispctl halt)")
+    if sup.desired.halted_strategies:
+        degraded.append("trading halted for " + ", ".join(sorted(sup.desired.halted_strategies)))
+    degraded += [f"stale feed {feed}" for feed in stale]
+    status = "failing" if failing else "degraded" if degraded else "ok"
+    return {"status": status, "healthy": status == "ok", "problems": failing + degraded,
+            "failing": failing, "degraded": degraded, "unhealthy_children": unhealthy, "stale_feeds": stale,
+            "children": {ch.name: ch.state.value for ch in sup.children.values()},
+            "trading_halted": sup.desired.halted, "halting": sup.halting}

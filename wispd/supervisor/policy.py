@@ -88,7 +88,8 @@ class RestartTracker:
 
     def decide(self, exit_info: ExitInfo, cause: str | None, now: float) -> Decision:
         if exit_info.config_error and cause is None:
-            return Decision("fatal", 0.0, "configuration error (exit 78)")
+            return Decision("fatal", 0.0, "not restarted: restarting cannot fix a configuration error; fix it, then "
+                            "wispctl reload (or start)")
         failed = cause is not None or not exit_info.clean
         policy = self.policy.policy
         if policy == "temporary" or (policy == "transient" and not failed):
@@ -98,8 +99,8 @@ class RestartTracker:
         if len(self.recent) >= self.policy.max_restarts:
             return Decision(
                 "fatal", 0.0,
-                f"crash loop: {len(self.recent)} restarts within {self.policy.window:g}s "
-                f"(last: {restart_reason(exit_info, cause)}, {exit_info.describe()})",
+                f"crash loop: {len(self.recent)} restarts within {self.policy.window:g}s, the last for "
+                f"{restart_reason(exit_info, cause)}",
             )
         self.recent.append(now)
         self.consecutive += 1

@@ -37,6 +37,7 @@ from wispd.supervisor.lock import RunDirLock
 from wispd.supervisor.notify import Notifier
 from wispd.supervisor.operations import Operations
 from wispd.supervisor.reload import apply_reload
+from wispd.supervisor.stack_requests import StackRequests
 from wispd.supervisor.states import State
 from wispd.transport import bind, limits
 
@@ -72,12 +73,14 @@ class Supervisor:
         self.pass_errors = 0
         self.limited = LimitedLog(log)
         self.metrics_server: MetricsServer | None = None
-        self.health_doc: dict[str, Any] = {"healthy": False, "reason": "starting"}
+        self.health_doc: dict[str, Any] = {"status": "failing", "healthy": False, "problems": ["starting"],
+                                           "failing": ["starting"], "degraded": []}
         self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
         self.keys = DaemonKeys(self.daemon.curve_secret_file, self.daemon.curve_authorized_keys)
         self.secrets = SecretEnv(secret_env_names(config))  # taken out of os.environ before any child exists
+        self.stacks = StackRequests(self.daemon.run_dir)
         self.lifecycle = Lifecycle(self.daemon, Launcher(), log, self._watch_fd, self._state_changed,
-                                   self._send_drain, self._boot_extra)
+                                   self._send_drain, self._boot_extra, self.stacks.ask)
         self.operations = Operations(self)
 
     # ------------------------------------------------------------------ setup
@@ -344,9 +347,12 @@ class Supervisor:
         except OSError:
             pass
 
-    def _health_http(self) -> tuple[int, dict[str, Any]]:
+    def _health_http(self, strict: bool = False) -> tuple[int, dict[str, Any]]:
+        """200 ok; degraded is 200 too (wispd runs: a liveness probe must not restart it for a halt) unless
+        ``/health?strict``; failing is 503."""
         doc = self.health_doc
-        return (200 if doc.get("healthy") else 503), doc
+        ok = doc.get("status") == "ok" or (doc.get("status") == "degraded" and not strict)
+        return (200 if ok else 503), doc
 
     @property
     def metrics_url(self) -> str | None:
@@ -435,6 +441,8 @@ class Supervisor:
     def _timeout_ms(self, now: float) -> int:
         deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
         deadlines.append(self._next_sample)
+        if self.stacks.pending:
+            deadlines.append(self.stacks.next_due() or now)
         if self.notifier.watchdog_interval:
             deadlines.append(now + self.notifier.watchdog_interval)
         nearest = min(deadlines) - now if deadlines else 1.0
@@ -479,6 +487,7 @@ class Supervisor:
             self._handle_control()
         for child in list(self.children.values()):
             self.lifecycle.on_deadline(child, now)
+        self.stacks.collect(now)
         if now >= self._next_sample:
             self._next_sample = now + self.daemon.sample_interval
             for child in list(self.children.values()):

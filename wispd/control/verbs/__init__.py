@@ -25,6 +25,7 @@ from wispd.control.verbs import (
     restart,
     resume,
     shutdown,
+    stack,
     start,
     status,
     stop,
@@ -34,7 +35,7 @@ from wispd.control.verbs import (
 
 VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
                                                     resume, positions, orders, init, new, health, top, keygen, close,
-                                                    trades, pnl, check)}
+                                                    trades, pnl, check, stack)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4
