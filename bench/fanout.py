@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,7 +41,7 @@ def body(i: int) -> dict:
                         "ts": 1795496443740.5} for k in range(LEVELS // 2)]}
 
 
-def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
+def subscriber(mode: str, endpoint: str, ready, results, expected: int, curve: tuple | None = None) -> None:
     import orjson
     import zmq
 
@@ -50,13 +51,16 @@ def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
+    if curve is not None:  # (server public, client public, client secret): CURVE on every frame, as tcp://
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
     sock.setsockopt(zmq.RCVHWM, 1_000_000)
     sock.setsockopt(zmq.SUBSCRIBE, b"md.bench.")
     sock.connect(endpoint)
     cache = MarketCache()
     receiver = Receiver("bench", {}, None, cache, get_logger("bench"))  # its ingest path, not its thread
     ready.put(os.getpid())
-    n, first, last, done = 0, 0.0, 0.0, False
+    n, frames, first, last, done = 0, 0, 0.0, 0.0, False
+    kept: deque = deque(maxlen=1000)  # what the strategy cache keeps of a trades topic (TRADES_KEPT)
     while not done and sock.poll(1500):
         # Poll once, then drain without blocking: the strategy receiver's loop does the same.
         for _ in range(5000):
@@ -67,21 +71,27 @@ def subscriber(mode: str, endpoint: str, ready, results, expected: int) -> None:
             if frame == b"END":
                 done = True
                 break
-            if mode == "bare":
+            frames += 1
+            if mode.startswith("bare"):  # decoded into a cache as well: the same work as the receiver's
                 _, _, payload = frame.partition(b" ")
-                n += len(orjson.loads(payload)["trades"])
+                trades = orjson.loads(payload)["trades"]
+                kept.extend(trades)
+                n += len(trades)
             else:
                 receiver.ingest(frame, time.time() * 1000)
                 n = cache.trades_received
             if not first:
                 first = time.perf_counter()
         last = time.perf_counter()
-    results.put((n, first, last, sum(cache.gaps.values())))
+    results.put((n, first, last, sum(cache.gaps.values()), frames))
     sock.close()
     ctx.term()
 
 
-def publisher(mode: str, endpoint: str, subs: int, seconds: float) -> tuple[int, list[tuple]]:
+def publisher(mode: str, endpoint: str, subs: int, seconds: float, batch: int = 1,
+              keys: tuple | None = None) -> tuple[int, list[tuple]]:
+    """``batch``: updates per frame of the bare_batched loop (the coalesced run's measured average);
+    ``keys``: (server public, server secret, client public, client secret) to run CURVE on both ends."""
     import orjson
     import zmq
 
@@ -89,22 +99,32 @@ def publisher(mode: str, endpoint: str, subs: int, seconds: float) -> tuple[int,
 
     mpctx = mp.get_context("fork")
     ready, results = mpctx.Queue(), mpctx.Queue()
-    procs = [mpctx.Process(target=subscriber, args=(mode, endpoint, ready, results, 0)) for _ in range(subs)]
+    client = (keys[0], keys[2], keys[3]) if keys else None
+    procs = [mpctx.Process(target=subscriber, args=(mode, endpoint, ready, results, 0, client)) for _ in range(subs)]
     for p in procs:
         p.start()
     for _ in procs:
         ready.get(timeout=30)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUB)
+    if keys is not None:
+        sock.curve_server = True
+        sock.curve_secretkey = keys[1]
     sock.setsockopt(zmq.SNDHWM, 1_000_000)
     sock.bind(endpoint)
     time.sleep(0.5)  # slow joiners
     pub = MdPublisher(sock, "ingestor.bench", 1.0 if mode == "coalesced" else 0.0)
     sent, end = 0, time.perf_counter() + seconds
     bodies = [body(i) for i in range(100)]
+    held: list[dict] = []
     while time.perf_counter() < end:
         for i in range(100):
-            if mode == "bare":
+            if mode == "bare_batched":  # the same updates per frame as coalesced wispd sent, bare
+                held.extend(bodies[i]["trades"])
+                if len(held) >= batch * (LEVELS // 2):
+                    sock.send(TOPIC + b" " + orjson.dumps({"trades": held}))
+                    held = []
+            elif mode.startswith("bare"):
                 sock.send(TOPIC + b" " + orjson.dumps(bodies[i]))
             else:
                 pub.publish(TOPIC, "trades", bodies[i], None)
@@ -112,6 +132,8 @@ def publisher(mode: str, endpoint: str, subs: int, seconds: float) -> tuple[int,
                     pub.flush_due()  # what the ingestor's loop.call_later does
         sent += 100 * (LEVELS // 2)
     pub.flush_due()
+    if held:
+        sock.send(TOPIC + b" " + orjson.dumps({"trades": held}))
     time.sleep(0.2)
     for _ in range(subs * 3):
         sock.send(b"END")
@@ -123,13 +145,31 @@ def publisher(mode: str, endpoint: str, subs: int, seconds: float) -> tuple[int,
     return sent, out
 
 
-def run_once(mode: str, subs: int, seconds: float) -> dict:
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_once(mode: str, subs: int, seconds: float, batch: int = 1) -> dict:
+    """``mode``: bare, wispd, coalesced, bare_batched (ipc), or bare_curve / wispd_curve (tcp + CURVE)."""
+    import zmq
+
+    keys = None
+    if mode.endswith("_curve"):
+        server_public, server_secret = zmq.curve_keypair()
+        keys = (server_public, server_secret, *zmq.curve_keypair())
     with tempfile.TemporaryDirectory(prefix="wb-") as tmp:
-        sent, results = publisher(mode, f"ipc://{tmp}/md.sock", subs, seconds)
+        endpoint = f"tcp://127.0.0.1:{_port()}" if keys else f"ipc://{tmp}/md.sock"
+        sent, results = publisher(mode.removesuffix("_curve") if mode != "bare_curve" else "bare_curve", endpoint,
+                                  subs, seconds, batch, keys)
     received = sum(r[0] for r in results)
+    frames = sum(r[4] for r in results)
     rates = [r[0] / (r[2] - r[1]) for r in results if r[0] > 1 and r[2] > r[1]]
     return {"sent": sent, "received": received, "rate": sum(rates), "loss": 1 - received / (sent * subs),
-            "gaps": sum(r[3] for r in results)}
+            "gaps": sum(r[3] for r in results), "per_frame": received / frames / (LEVELS // 2) if frames else 0}
 
 
 def main() -> None:
@@ -140,28 +180,41 @@ def main() -> None:
     ap.add_argument("--write", help="update this markdown file's fan-out section")
     ns = ap.parse_args()
     rows = []
-    modes = ("bare", "wispd", "coalesced")
+    modes = ("bare", "wispd", "coalesced", "bare_batched", "bare_curve", "wispd_curve")
     for subs in [int(s) for s in ns.subs.split(",")]:
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for _ in range(ns.repeats):
+            batch = 1
             for mode in modes:
-                runs[mode].append(run_once(mode, subs, ns.seconds))
+                runs[mode].append(run_once(mode, subs, ns.seconds, batch))
+                if mode == "coalesced":  # the bare loop then batches exactly as many updates per frame
+                    batch = max(1, round(runs[mode][-1]["per_frame"]))
         med = {m: statistics.median(r["rate"] for r in rs) for m, rs in runs.items()}
         loss = {m: statistics.median(r["loss"] for r in rs) for m, rs in runs.items()}
         sent = {m: statistics.median(r["sent"] / ns.seconds for r in rs) for m, rs in runs.items()}
-        row = (subs, *[(sent[m], med[m], loss[m]) for m in modes])
+        per_frame = statistics.median(r["per_frame"] for r in runs["coalesced"])
+        row = (subs, per_frame, {m: (sent[m], med[m], loss[m]) for m in modes})
         rows.append(row)
         print(f"subs {subs:2d} | " + " | ".join(
             f"{m} sent {sent[m]:9.0f}/s decoded {med[m]:9.0f}/s loss {loss[m] * 100:5.1f}% ratio "
             f"{med[m] / med['bare']:.2f}" for m in modes), flush=True)
     if ns.write:
-        table = ["| subscribers | bare: trades sent/s | bare: decoded/s (all subs) | bare loss | "
-                 "wispd per update: decoded/s | loss | ratio | wispd coalesced (default): decoded/s | loss | "
-                 "ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for subs, bare, one, co in rows:
-            table.append(f"| {subs} | {bare[0]:,.0f} | {bare[1]:,.0f} | {bare[2] * 100:.1f} % | {one[1]:,.0f} | "
-                         f"{one[2] * 100:.1f} % | {one[1] / bare[1]:.2f} | {co[1]:,.0f} | {co[2] * 100:.1f} % | "
-                         f"**{co[1] / bare[1]:.2f}** |")
+        def cell(r: tuple) -> str:
+            return f"{r[1]:,.0f}" + (f" ({r[2] * 100:.1f} % lost)" if r[2] > 0.0005 else "")
+
+        table = ["Trades decoded per second, summed over the subscribers (ipc unless marked tcp). Like for like: "
+                 "per update against a bare loop sending one update per frame; coalesced against a bare loop "
+                 "sending the same number of updates per frame as coalesced wispd did in that run; CURVE (what "
+                 "every tcp:// endpoint uses) against the same bare loop over tcp with CURVE.", "",
+                 "| subscribers | bare, per update | wispd, per update | ratio | updates per frame (coalesced) | "
+                 "bare, same batching | wispd coalesced (default) | ratio | bare, tcp + CURVE | "
+                 "wispd per update, tcp + CURVE | ratio | CURVE cost (bare) |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for subs, per_frame, r in rows:
+            b, w, c, bb, bc, wc = (r[m] for m in modes)
+            table.append(f"| {subs} | {cell(b)} | {cell(w)} | **{w[1] / b[1]:.2f}** | {per_frame:,.0f} | {cell(bb)} | "
+                         f"{cell(c)} | **{c[1] / bb[1]:.2f}** | {cell(bc)} | {cell(wc)} | **{wc[1] / bc[1]:.2f}** | "
+                         f"{bc[1] / b[1]:.2f}x |")
         cmd = "python bench/fanout.py " + " ".join(sys.argv[1:])
         update_section(Path(ns.write), "fan-out", "\n".join(table), cmd, ns)
 

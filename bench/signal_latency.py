@@ -51,24 +51,33 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def echo(pull_ep: str, pub_ep: str, ready, plain: bool = False) -> None:
+def echo(pull_ep: str, pub_ep: str, ready, auth: str = "none", server_secret: bytes | None = None) -> None:
+    """The bare loop: decode, re-encode, publish. ``auth`` "plain" or "curve" puts the executor's own
+    arrangement (PLAIN or CURVE, checked by a ZAP handler, User-Id read per frame) on both sockets."""
     import orjson
     import zmq
 
     from wispd.auth import ZapHandler
 
     ctx = zmq.Context()
-    zap = ZapHandler(ctx, lambda *_: "bench") if plain else None
+    zap = ZapHandler(ctx, lambda *_: "bench") if auth != "none" else None
     pull, pub = ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
-    if plain:  # the same PLAIN + ZAP arrangement as the executor's, to show what authentication costs
+    pub.setsockopt(zmq.SNDHWM, 1_000_000)  # the default 1000 drops replies in a burst: not a fair floor
+    pull.setsockopt(zmq.RCVHWM, 1_000_000)
+    if zap is not None:  # the same arrangement as the executor's, to show what authentication costs
         for sock in (pull, pub):
-            sock.plain_server = True
+            if auth == "plain":
+                sock.plain_server = True
+            else:
+                sock.curve_server = True
+                sock.curve_secretkey = server_secret
             sock.zap_domain = b"wispd"
         threading.Thread(target=lambda: [zap.handle() for _ in iter(lambda: zap.sock.poll(100) or True, None)],
                          daemon=True).start()
     pull.bind(pull_ep)
     pub.bind(pub_ep)
     ready.put(1)
+    plain = zap is not None
     while True:
         frame = pull.recv(copy=False) if plain else pull.recv()
         if plain:
@@ -93,13 +102,16 @@ def signal_frame(i: int) -> tuple[str, bytes]:
 
 
 def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int, creds=None) -> dict:
+    """``creds``: (user, password) for PLAIN, or ("curve", server public, client public, client secret)."""
     import orjson
     import zmq
 
     ctx = zmq.Context.instance()
     push, sub = ctx.socket(zmq.PUSH), ctx.socket(zmq.SUB)
-    if creds is not None:
-        for sock in (push, sub):
+    for sock in (push, sub):
+        if creds is not None and creds[0] == "curve":
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = creds[1:]
+        elif creds is not None:
             sock.plain_username, sock.plain_password = creds
     push.setsockopt(zmq.SNDHWM, 1_000_000)
     sub.setsockopt(zmq.RCVHWM, 1_000_000)
@@ -150,6 +162,47 @@ def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int, cr
     return paced
 
 
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wispd_over_curve(tmp: Path, ns: argparse.Namespace) -> dict:
+    """The same wispd path with the executor's endpoints on tcp:// (so CURVE on every frame); the bench
+    presents the strategy ``bench``'s own CURVE key, derived from the boot key as the supervisor derives
+    it for the strategy process (an authorized outside key is ``outside:NAME`` and may not trade)."""
+    import subprocess
+
+    from tests.helpers import BIN
+
+    sub_dir = tmp / "curve"
+    sub_dir.mkdir()
+    done = subprocess.run([str(BIN / "wispctl"), "keygen", str(sub_dir / "daemon.key")], capture_output=True,
+                          text=True, timeout=30, check=True)
+    server_public = done.stdout.rsplit("public key: ", 1)[1].strip().encode()
+    from wispd.auth import curve_public, curve_secret
+
+    (sub_dir / "authorized").write_text("")
+    sig, rep = _port(), _port()
+    body = BODY.replace('exchanges = ["sim"]\n[executors.paper.paper]', f'exchanges = ["sim"]\n'
+                        f'signals_endpoint = "tcp://127.0.0.1:{sig}"\nreports_endpoint = "tcp://127.0.0.1:{rep}"\n'
+                        '[executors.paper.paper]')
+    d = Daemon(sub_dir, body, uuid.uuid4().hex, heartbeat_timeout=10.0,
+               curve_secret_file=str(sub_dir / "daemon.key"), curve_authorized_keys=str(sub_dir / "authorized"))
+    d.start()
+    try:
+        key = bytes.fromhex((sub_dir / "boot.key").read_text())
+        secret = curve_secret(key, "bench")
+        return drive(f"tcp://127.0.0.1:{sig}", f"tcp://127.0.0.1:{rep}", ns.rate, ns.seconds, ns.burst,
+                     ("curve", server_public, curve_public(secret), secret))
+    finally:
+        d.stop()
+        d.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=1000.0)
@@ -164,16 +217,23 @@ def main() -> None:
     import zmq
 
     results = {}
-    for label, plain in (("bare", False), ("bare_plain", True)):
-        proc = mpctx.Process(target=echo, args=(*bare_ep, ready, plain))
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    curve = ("curve", server_public, client_public, client_secret)
+    tcp = tuple(f"tcp://127.0.0.1:{_port()}" for _ in range(2))
+    for label, auth, eps in (("bare", "none", bare_ep), ("bare_plain", "plain", bare_ep),
+                             ("bare_curve", "curve", tcp)):
+        proc = mpctx.Process(target=echo, args=(*eps, ready, auth, server_secret))
         proc.start()
         ready.get(timeout=10)
-        results[label] = drive(*bare_ep, ns.rate, ns.seconds, ns.burst,
-                               (b"bench", b"x") if plain else None)
+        creds = {"none": None, "plain": (b"bench", b"x"), "curve": curve}[auth]
+        results[label] = drive(*eps, ns.rate, ns.seconds, ns.burst, creds)
         end = zmq.Context.instance().socket(zmq.PUSH)
-        if plain:
+        if auth == "plain":
             end.plain_username, end.plain_password = b"bench", b"x"
-        end.connect(bare_ep[0])
+        elif auth == "curve":
+            end.curve_serverkey, end.curve_publickey, end.curve_secretkey = curve[1:]
+        end.connect(eps[0])
         end.send(b"END")
         proc.join(5)
         end.close()
@@ -186,23 +246,28 @@ def main() -> None:
     finally:
         d.stop()
         d.kill()
+    results["wispd_curve"] = wispd_over_curve(tmp, ns)
     for name, r in (("bare two-hop", bare), ("bare + PLAIN/ZAP", results["bare_plain"]),
-                    ("wispd signal->fill", wispd)):
+                    ("bare + CURVE/ZAP, tcp", results["bare_curve"]), ("wispd signal->fill", wispd),
+                    ("wispd, tcp + CURVE", results["wispd_curve"])):
         print(f"{name:<20} {r['done']}/{r['n']} at {ns.rate:.0f}/s: p50 {r['p50']:.3f} ms p99 {r['p99']:.3f} ms "
               f"max {r['max']:.1f} ms | burst {ns.burst}: {r['burst_rate']:,.0f}/s, unanswered {r['burst_lost']}",
               flush=True)
     if ns.write:
         table = [f"| path | paced {ns.rate:.0f}/s for {ns.seconds:g} s: answered | p50 ms | p99 ms | max ms | "
                  f"burst of {ns.burst}: signals/s | unanswered |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        for name, r in (("bare two-hop pyzmq + orjson echo", bare),
-                        ("the same with PLAIN auth + ZAP (as the executor)", results["bare_plain"]),
-                        ("wispd signal -> journaled paper fill", wispd)):
+        for name, r in (("bare two-hop pyzmq + orjson echo (ipc)", bare),
+                        ("the same with PLAIN auth + ZAP (as the executor on ipc)", results["bare_plain"]),
+                        ("the same with CURVE + ZAP over tcp loopback", results["bare_curve"]),
+                        ("wispd signal -> journaled paper fill (ipc, PLAIN)", wispd),
+                        ("wispd signal -> journaled paper fill (tcp + CURVE)", results["wispd_curve"])):
             table.append(f"| {name} | {r['done']}/{r['n']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.1f} | "
                          f"{r['burst_rate']:,.0f} | {r['burst_lost']} |")
         table.append("")
-        table.append("The wispd path includes two SQLite commits with `synchronous=FULL` (intent before the order, "
-                     "fill before the report); a burst shares them across the batch, which is why sustained "
-                     "journaled throughput is far above 1/fsync.")
+        table.append("The wispd path includes one fsynced SQLite commit (the intents, before any order of the batch "
+                     "leaves) and one WAL commit without fsync (fills, before their reports; see docs/execution.md, "
+                     "money-safety rules); a burst shares both across the batch. The tcp + CURVE rows put CURVE "
+                     "on both hops (the executor's signal PULL and report PUB), as every tcp:// endpoint has.")
         replace_section(Path(ns.write), "signal-latency", "\n".join(table),
                         "python bench/signal_latency.py " + " ".join(sys.argv[1:]))
     _ = statistics

@@ -23,3 +23,33 @@ class WatchMany(Strategy):
         for _ in ctx.every(1):
             books = [ctx.spot.order_book("sim", f"C{i}-USDT") for i in range(self.p.pairs)]
             ctx.emit_status("watching", f"{sum(b is not None for b in books)} books")
+
+
+class FirstBook(Strategy):
+    """Writes the wall time at which it first holds a live book to ``path`` (bench/restart.py)."""
+
+    params = {"path": Param(str, "")}
+
+    def on_start(self, ctx):
+        import time
+
+        ctx.spot.watch_pair("sim", "BTC-USDT")
+        if ctx.spot.order_book("sim", "BTC-USDT") is not None:
+            with open(self.p.path, "a") as f:
+                f.write(f"{time.time()}\n")
+
+    def run(self, ctx):
+        while not ctx.sleep(1):
+            pass
+
+
+class WatchOne(Strategy):
+    """One book, a status line every 5 s: a typical idle strategy (bench/scale.py)."""
+
+    def on_start(self, ctx):
+        ctx.spot.watch_pair("sim", "BTC-USDT")
+
+    def run(self, ctx):
+        for _ in ctx.every(5):
+            book = ctx.spot.order_book("sim", "BTC-USDT")
+            ctx.emit_status("watching", f"mid {book.mid if book else None}")

@@ -27,6 +27,7 @@ driver = "sim"
 [exchanges.sim.sim]
 update_hz = 10.0
 trade_rate = 5.0
+serve_any = true  # WatchMany watches C0-USDT ... C9-USDT, which are not in any pairs list
 [strategies.idle]
 module = "bench.strategies"
 class = "Idle"

@@ -188,3 +188,17 @@ class Rester(Strategy):
                 placed = True
             ctx.emit_status("resting", f"{len(ctx.spot.open_orders(self.btc))} working",
                             working=len(ctx.spot.open_orders(self.btc)))
+
+
+class Reactor(Strategy):
+    """Wakes on every book (ctx.spot.updates), counting books and the timeouts with none."""
+
+    def run(self, ctx):
+        books = nones = 0
+        for book in ctx.spot.updates("sim", "BTC-USDT", timeout=0.5):
+            if book is None:
+                nones += 1
+            else:
+                books += 1
+            ctx.emit_status("reacting", f"{books} books", books=books, nones=nones,
+                            mid=str(book.mid) if book is not None else None)

@@ -61,11 +61,13 @@ class Account(RuleBasedStateMachine):
         self.pending: list[str] = []
 
         def counted(o, now, expires=None):  # noqa: ANN001, ANN202
+            # an order leaves only after an fsynced commit: its intent survives a power loss, not only a kill
+            assert not self.h.journal._unsynced and not self.h.journal._in_tx, "sent before a durable commit"
             self.pending.append(o.client_id)
             return submit(o, now, expires)
 
-        def committed() -> float:
-            took = commit()
+        def committed(durable: bool = True) -> float:
+            took = commit(durable=durable)
             if self.h.journal.healthy:
                 for cid in self.pending:
                     self.sent[cid] += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from tests.helpers import wait_for
 
 BASE = """
@@ -32,7 +34,8 @@ def test_every_sdk_call_works(daemon):
     assert r["position"] == "0.01" and r["positions"] == 1 and r["open_orders"] == 1
     assert r["balance_usdt_ok"] and r["pnl_keys"] == ["fees", "realized", "total", "unrealized"]
     assert r["ticks"] == 5
-    history = d.child("probe")["status_history"]
+    assert "status_history" not in d.child("probe")  # not in the overview...
+    history = orjson.loads(d.ctl("status", "probe", "--json").stdout)["children"][0]["status_history"]  # ...here
     assert history and history[-1]["summary"] == "done"
 
 
@@ -53,3 +56,19 @@ def test_emit_without_a_reachable_executor_is_rejected_after_ttl_and_never_block
     assert d.child("em")["state"] == "RUNNING"  # emit never blocked or raised
     assert d.ctl("start", "executor.paper").returncode == 0
     wait_for(lambda: d.child("em")["status"].get("fields", {}).get("outcome") == "filled", 20, what="fills again")
+
+
+def test_a_strategy_wakes_on_every_book_and_on_its_timeout(daemon):
+    d = daemon(BASE + '[strategies.re]\nmodule = "tests.sample_strategies"\nclass = "Reactor"\n'
+               'pairs = ["sim:BTC-USDT"]\n')
+    first = wait_for(lambda: (f := d.child("re")["status"].get("fields") or {}).get("books", 0) >= 5 and f, 20,
+                     what="books")
+    import time
+
+    time.sleep(2.0)
+    later = d.child("re")["status"]["fields"]
+    assert later["books"] - first["books"] >= 10  # the sim publishes books at update_hz; each one wakes it
+    assert d.ctl("stop", "ingestor.sim").returncode == 0
+    wait_for(lambda: (d.child("re")["status"].get("fields") or {}).get("nones", 0) >= 3, 10,
+             what="timeouts while no book comes")
+    assert d.child("re")["state"] == "RUNNING"  # waiting heartbeats

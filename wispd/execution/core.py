@@ -807,7 +807,9 @@ class ExecutionCore:
 
     # ------------------------------------------------------------------ commit and reports
     def commit(self) -> float:
-        took = self.journal.commit()
+        """Commit the batch; fsynced when orders wait in the outbox (their intents must be on disk before
+        they leave), a plain WAL commit otherwise (it survives a crash of this process; see journal.py)."""
+        took = self.journal.commit(durable=bool(self.outbox))
         if took:
             self.reg.observe("wispd_journal_commit_seconds", took, account=self.account)
         return took

@@ -8,6 +8,20 @@ Rules it exists to enforce (brief section 7):
 
 Writes of one poll batch share one transaction (``commit``), so bursts cost one fsync, not one per signal.
 
+Which commits are synced (measured in docs/BENCHMARKS.md): a commit is fsynced only when something is about
+to leave (``commit(durable=True)``: the executor asks for it when its outbox holds orders), which is what
+the money-safety rule needs: an intent durable before its order is sent. Every other commit (fills,
+acknowledgements, statuses) is a WAL commit without fsync: it survives kill -9 of the executor (the WAL is
+in the page cache), and only a power loss could take the last ones back, which the next durable commit
+(its fsync covers the whole WAL) or reconciliation against the venue (fills by trade id) makes good. The
+connection runs ``synchronous=NORMAL`` and a durable commit fsyncs the WAL file itself, which is what
+``synchronous=FULL`` does at every commit.
+
+Rows written many times per batch (positions, balances, sub-ledgers, marks) and an order's successive
+updates are kept and written once per key when the batch commits (``_defer``): a burst on one pair writes
+its position once, and an order's accepted/filled/done updates are one UPDATE. Every read of those
+tables writes them out first, and a signal's savepoint undoes its deferred writes too.
+
 A journal that cannot be written (disk full, read-only, I/O error) does not crash its executor: the write
 that failed and every later one are kept in order in memory (the *backlog*) and replayed in one
 transaction as soon as a commit succeeds again (``healthy`` tells the executor, which halts its account
@@ -107,7 +121,7 @@ class Journal:
         self._lock_fd = lock_journal(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a durable commit fsyncs the WAL itself (see above)
         self.db.executescript(SCHEMA)
         self._migrate()
         for suffix in ("", "-wal", "-shm", ".lock"):
@@ -129,10 +143,16 @@ class Journal:
                 f"SELECT * FROM orders WHERE status IN ({','.join('?' * len(OPEN_STATES))}) ORDER BY created_ms",
                 OPEN_STATES)}
         self.commits = 0
+        self.syncs = 0
         self.commit_seconds: list[float] = []
+        self._deferred: dict[tuple[Any, ...], tuple[str, Any]] = {}  # key -> (sql, params) or ("order", fields)
+        self._deferred_undo: list[tuple[tuple[Any, ...], tuple[str, Any] | None]] | None = None
+        self._unsynced = False  # a commit since the last fsync of the WAL
+        self._wal_fd: int | None = None
 
     def children(self, parent: str) -> list[dict[str, Any]]:
         """The exit legs of a bracket entry, working or finished."""
+        self._flush_deferred()
         rows = self.db.execute("SELECT * FROM orders WHERE parent=?", (parent,)).fetchall()
         out = {r["client_id"]: dict(r) for r in rows}
         for cid, row in self.open_rows.items():  # what this pass wrote and did not commit yet
@@ -193,14 +213,33 @@ class Journal:
             return
         self._ops.append((sql, params))
 
-    def commit(self) -> float:
-        """Make everything written since the last commit durable; returns the seconds the commit took.
+    def _defer(self, key: tuple[Any, ...], entry: tuple[str, Any]) -> None:
+        if self._deferred_undo is not None:
+            self._deferred_undo.append((key, self._deferred.get(key)))
+        self._deferred[key] = entry
+
+    def _flush_deferred(self) -> None:
+        """Write what was deferred, one statement per key, into the open transaction."""
+        if not self._deferred:
+            return
+        deferred, self._deferred = self._deferred, {}
+        for key, (sql, params) in deferred.items():
+            if sql == "order":
+                cols = ", ".join(f"{k}=?" for k in params)
+                self._write(f"UPDATE orders SET {cols} WHERE client_id=?", (*params.values(), key[1]))
+            else:
+                self._write(sql, params)
+
+    def commit(self, durable: bool = True) -> float:
+        """Commit everything written since the last commit; with ``durable`` also fsync the WAL (so it
+        survives a power loss, not only a crash of this process). Returns the seconds it took.
 
         While faulted, this is where the backlog is replayed (at most once per ``RETRY_S``)."""
+        self._flush_deferred()
         if self.fault is not None:
             return self._replay()
         if not self._in_tx:
-            return 0.0
+            return self._sync() if durable and self._unsynced else 0.0
         t0 = time.perf_counter()
         try:
             self.db.execute("COMMIT")
@@ -210,11 +249,37 @@ class Journal:
         self._in_tx = False
         self._ops = []
         self._mark = 0
+        self._unsynced = True
+        if durable:
+            self._sync()
         took = time.perf_counter() - t0
         self.commits += 1
         self.commit_seconds.append(took)
         del self.commit_seconds[:-1000]
         return took
+
+    def _sync(self) -> float:
+        """fsync the WAL file: every commit so far is then on disk. A failed fsync is a journal fault (the
+        executor halts the account: nothing leaves whose intent may not be on disk)."""
+        t0 = time.perf_counter()
+        wal = f"{self.path}-wal"
+        try:
+            if self._wal_fd is not None and os.fstat(self._wal_fd).st_ino != os.stat(wal).st_ino:
+                os.close(self._wal_fd)
+                self._wal_fd = None
+            if self._wal_fd is None:
+                self._wal_fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+            os.fsync(self._wal_fd)
+        except FileNotFoundError:  # no WAL yet: nothing was ever committed to one
+            pass
+        except OSError as exc:
+            if self.fault is None:
+                self.fault = f"fsync failed: {exc}"
+            self._next_retry = time.monotonic() + RETRY_S
+            return 0.0
+        self._unsynced = False
+        self.syncs += 1
+        return time.perf_counter() - t0
 
     def _replay(self) -> float:
         if time.monotonic() < self._next_retry:
@@ -238,12 +303,14 @@ class Journal:
             return 0.0
         self.backlog, self.fault = [], None
         self.commits += 1
+        self._sync()  # a replayed backlog holds intents: on disk before anything leaves again
         return time.perf_counter() - t0
 
     def savepoint(self) -> None:
         """Start one signal's writes: ``rollback_to_savepoint`` undoes exactly those (file and caches)."""
         self._mark = len(self.backlog) if self.fault is not None else len(self._ops)
         self._undo = []
+        self._deferred_undo = []
         if self.fault is None:
             try:
                 if not self._in_tx:
@@ -261,6 +328,7 @@ class Journal:
             except sqlite3.Error as exc:
                 self._failed(exc)
         self._undo = None
+        self._deferred_undo = None
 
     def rollback_to_savepoint(self) -> None:
         if self.fault is None and self._in_tx:
@@ -279,11 +347,21 @@ class Journal:
             else:
                 self._cache(before)
         self._undo = None
+        for key, entry in reversed(self._deferred_undo or []):
+            if entry is None:
+                self._deferred.pop(key, None)
+            else:
+                self._deferred[key] = entry
+        self._deferred_undo = None
 
     def close(self) -> None:
         if self._in_tx or self.fault is not None:
             self._next_retry = 0.0
             self.commit()
+        self._sync()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
         self.db.close()
         os.close(self._lock_fd)
 
@@ -348,8 +426,9 @@ class Journal:
         fields["updated_ms"] = now_ms()
         if isinstance(fields.get("reason"), str):
             fields["reason"] = fields["reason"][:500]
-        cols = ", ".join(f"{k}=?" for k in fields)
-        self._write(f"UPDATE orders SET {cols} WHERE client_id=?", (*fields.values(), client_id))
+        key = ("order", client_id)
+        before = self._deferred.get(key)
+        self._defer(key, ("order", {**(before[1] if before else {}), **fields}))
         row = self.order(client_id)
         if row is not None:
             self._remember_undo(client_id)
@@ -375,6 +454,7 @@ class Journal:
 
     def fills(self, since_ms: float = 0, strategy: str | None = None) -> list[dict[str, Any]]:
         """Fill history (oldest first), with the order's fields for fills journaled before they were copied."""
+        self._flush_deferred()
         sql = ("SELECT f.ts_ms, f.client_id, f.price, f.qty, f.fee, f.liquidity, f.trade_id, f.realized,"
                " COALESCE(f.strategy, o.strategy) AS strategy, COALESCE(f.exchange, o.exchange) AS exchange,"
                " COALESCE(f.market, o.market) AS market, COALESCE(f.symbol, o.symbol) AS symbol,"
@@ -397,6 +477,7 @@ class Journal:
         for row in self.open_rows.values():
             if row.get("exchange_id") == exchange_id:
                 return str(row["client_id"])
+        self._flush_deferred()
         row = self.db.execute("SELECT client_id FROM orders WHERE exchange_id=?", (exchange_id,)).fetchone()
         return row[0] if row else None
 
@@ -405,6 +486,7 @@ class Journal:
         cached = self._rows.get(client_id) or self.open_rows.get(client_id)
         if cached is not None:
             return dict(cached)
+        self._flush_deferred()
         row = self.db.execute("SELECT * FROM orders WHERE client_id=?", (client_id,)).fetchone()
         if row is None:
             return None
@@ -415,6 +497,7 @@ class Journal:
         """Rows by status; open ones come from memory (current even while the file cannot be written)."""
         if states is not None and set(states) <= set(OPEN_STATES):
             return [dict(r) for r in self.open_rows.values() if r["status"] in states]
+        self._flush_deferred()
         if states is None:
             rows = self.db.execute("SELECT * FROM orders ORDER BY created_ms").fetchall()
         else:
@@ -426,28 +509,34 @@ class Journal:
     # ------------------------------------------------------------------ positions and balances
     def save_position(self, strategy: str, exchange: str, market: str, symbol: str, qty: Decimal, avg: Decimal,
                       realized: Decimal, fees: Decimal) -> None:
-        self._write("INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?)",
-                    (strategy, exchange, market, symbol, str(qty), str(avg), str(realized), str(fees)))
+        self._defer(("positions", strategy, exchange, market, symbol),
+                    ("INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?)",
+                     (strategy, exchange, market, symbol, str(qty), str(avg), str(realized), str(fees))))
 
     def positions(self) -> list[dict[str, Any]]:
+        self._flush_deferred()
         return [dict(r) for r in self.db.execute("SELECT * FROM positions").fetchall()]
 
     def save_balance(self, asset: str, amount: Decimal) -> None:
-        self._write("INSERT OR REPLACE INTO balances VALUES (?,?)", (asset, str(amount)))
+        self._defer(("balances", asset), ("INSERT OR REPLACE INTO balances VALUES (?,?)", (asset, str(amount))))
 
     def balances(self) -> dict[str, Decimal]:
+        self._flush_deferred()
         return {r["asset"]: Decimal(r["amount"]) for r in self.db.execute("SELECT * FROM balances").fetchall()}
 
     def save_subledger(self, strategy: str, asset: str, held: Decimal, funded: Decimal) -> None:
-        self._write("INSERT OR REPLACE INTO subledgers VALUES (?,?,?,?)", (strategy, asset, str(held), str(funded)))
+        self._defer(("subledgers", strategy, asset), ("INSERT OR REPLACE INTO subledgers VALUES (?,?,?,?)",
+                                                      (strategy, asset, str(held), str(funded))))
 
     def subledgers(self) -> list[dict[str, Any]]:
+        self._flush_deferred()
         return [dict(r) for r in self.db.execute("SELECT * FROM subledgers").fetchall()]
 
     def save_mark(self, key: tuple[str, str, str], price: Decimal, ts_ms: float) -> None:
-        self._write("INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", (*key, str(price), ts_ms))
+        self._defer(("marks", *key), ("INSERT OR REPLACE INTO marks VALUES (?,?,?,?,?)", (*key, str(price), ts_ms)))
 
     def marks(self) -> dict[tuple[str, str, str], Decimal]:
+        self._flush_deferred()
         return {(r["exchange"], r["market"], r["symbol"]): Decimal(r["price"])
                 for r in self.db.execute("SELECT * FROM marks").fetchall()}
 

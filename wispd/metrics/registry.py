@@ -15,8 +15,25 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 Labels = tuple[tuple[str, str], ...]
 
 
+_KEYS: dict[tuple[Any, ...], Labels] = {}  # the same few hundred label sets come back every second
+_KEYS_MAX = 100_000
+
+
 def labels_key(labels: dict[str, Any]) -> Labels:
-    return tuple(sorted((k, str(v)) for k, v in labels.items()))
+    """The canonical (sorted, stringified) form of a label set, memoized: the supervisor builds thousands
+    of series a second with 100 children (bench/scale.py), and sorting each one again was most of its CPU."""
+    raw = tuple(labels.items())
+    try:
+        return _KEYS[raw]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable label value: not memoized
+        return tuple(sorted((k, str(v)) for k, v in raw))
+    key = tuple(sorted((k, str(v)) for k, v in raw))
+    if len(_KEYS) >= _KEYS_MAX:
+        _KEYS.clear()
+    _KEYS[raw] = key
+    return key
 
 
 class Registry:

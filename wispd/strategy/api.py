@@ -17,6 +17,7 @@ The domain objects read the cache the receiver keeps current; nothing here touch
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -182,6 +183,30 @@ class Domain:
         """The newest book of a watched pair (None before the first); ``book.stale`` while its feed is silent."""
         key, pr = self._key(exchange, p, "book")
         return self._rt.cache.book(key, exchange, pr)
+
+    def updates(self, exchange: str, p: Pair | str, timeout: float | None = None) -> Iterator[OrderBook | None]:
+        """``for book in ctx.spot.updates(ex, pair):`` wake on every new book of a watched pair (conflated:
+        a slow loop gets the newest, never a backlog); with ``timeout``, ``None`` when none came for that
+        long. Heartbeats while it waits and ends when the strategy is asked to stop."""
+        key, pr = self._key(exchange, p, "book")
+        rt = self._rt
+        cache = rt.cache
+        cache.wake_keys.add(key)
+        last = None
+        try:
+            while not rt.child.stopping:
+                cache.changed.clear()
+                raw = cache.raw_books.get(key)
+                if raw is not None and raw[2] != last:
+                    last = raw[2]
+                    rt.service()
+                    yield cache.book(key, exchange, pr)
+                    continue
+                if not rt.wait_event(cache.changed, 3600.0 if timeout is None else timeout) and \
+                        timeout is not None and not rt.child.stopping:
+                    yield None
+        finally:
+            cache.wake_keys.discard(key)
 
     def price(self, exchange: str, p: Pair | str) -> Decimal | None:
         """Mid price from the book (last trade price if there is no book)."""

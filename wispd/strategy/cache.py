@@ -36,6 +36,8 @@ class MarketCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.raw_books: dict[bytes, tuple[dict[str, Any], float | None, int]] = {}
+        self.wake_keys: set[bytes] = set()  # topics a strategy waits on (Domain.updates): set ``changed``
+        self.changed = threading.Event()
         self._books: dict[bytes, OrderBook] = {}
         self.tickers: dict[bytes, Ticker] = {}
         self.funding: dict[bytes, Funding] = {}
@@ -102,6 +104,8 @@ class MarketCache:
                 self.trades_received += len(trades)
         elif kind == "book":
             self.raw_books[key] = (body, ts, env["seq"])
+            if key in self.wake_keys:
+                self.changed.set()
         elif kind == "ticker":
             self.tickers[key] = Ticker(_d(body.get("bid")), _d(body.get("ask")), _d(body.get("last")),
                                        _d(body.get("volume")), ts)

@@ -44,6 +44,7 @@ class Usage:
     cpu_s: float = 0.0
     rss_bytes: int = 0
     uss_bytes: int = 0
+    uss_at: float = 0.0  # when USS was last read (it costs a walk of /proc/<pid>/smaps)
     mem_over_since: float | None = None
 
 
@@ -104,7 +105,7 @@ class Child(StateHolder):
             return self.last_exit_code == 0
         return self.state == State.RUNNING
 
-    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+    def snapshot(self, now: float | None = None, history: bool = True) -> dict[str, Any]:
         now = time.monotonic() if now is None else now
         alive = self.state.alive and self.started_at is not None
         return {
@@ -129,5 +130,5 @@ class Child(StateHolder):
             "generation": self.generation,
             "healthy": self.healthy(),
             "status": self.status,
-            "status_history": list(self.status_history),
+            **({"status_history": list(self.status_history)} if history else {}),
         }

@@ -14,15 +14,21 @@ through a pidfd (no PID-reuse race) and to the child's process group (grandchild
 from __future__ import annotations
 
 import errno
+import importlib.machinery
 import os
 import signal
+import sys
 from typing import Any
 
 import multiprocess
 
 from wispd.runtime.bootstrap import child_entry
 
-PRELOAD = ["wispd.runtime.forkserver_init", "wispd.runtime.bootstrap", "wispd.runtime.context", "wispd.logs", "wispd.protocol", "zmq", "orjson"]
+# What the forkserver imports once, so each child starts with it in (shared, copy-on-write) memory: the
+# runtime, and the whole strategy side (its child entry, the SDK, asyncio), which is most children. Never
+# ccxt (strategy processes must not have it) and nothing that starts a thread at import.
+PRELOAD = ["wispd.runtime.forkserver_init", "wispd.runtime.bootstrap", "wispd.runtime.context", "wispd.logs",
+           "wispd.protocol", "zmq", "orjson", "asyncio", "wispd.strategy.child", "wispd.sdk"]
 
 
 class ChildProcess:
@@ -85,6 +91,11 @@ class Launcher:
     def __init__(self, preload: list[str] | None = None) -> None:
         self._ctx = multiprocess.get_context("forkserver")
         self._ctx.set_forkserver_preload(preload or PRELOAD)
+        main = sys.modules.get("__main__")
+        if main is not None and getattr(main, "__spec__", None) is None:
+            # Otherwise every child re-runs wispd's console script as __mp_main__ before its target (~30 ms
+            # of imports per start); a main module named "__main__" is one multiprocess does not re-import.
+            main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
     def start(self, boot: dict[str, Any]) -> ChildProcess:
         proc = self._ctx.Process(target=child_entry, args=(boot,), name=boot["name"], daemon=False)

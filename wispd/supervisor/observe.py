@@ -6,6 +6,7 @@ the metrics HTTP thread (see ``wispd/metrics/exposition.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -34,21 +35,20 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
         c[("wispd_link_bad_messages_total", labels_key({"child": name}))] = float(n)
     stale: dict[str, float] = {}
     for child in sup.children.values():
-        who = {"child": child.name, "kind": child.kind}
-        gauge("wispd_child_state", STATE_CODES[child.state], **who)
-        gauge("wispd_child_up", 1 if child.state == State.RUNNING else 0, **who)
-        gauge("wispd_child_wanted", 1 if child.wanted else 0, **who)
-        gauge("wispd_child_backoff_seconds",
-              max(0.0, child.deadline - now) if child.state == State.BACKOFF and child.deadline else 0.0, **who)
-        gauge("wispd_child_memory_limit_bytes", child.spec.limits.memory_mb * 1024 * 1024, **who)
-        c[("wispd_child_cpu_seconds_total", labels_key(who))] = child.cpu_s_total + child.usage.cpu_s
-        for reason in ("crash", "signal", "exit", "heartbeat", "memory", "start_timeout", "spawn_error"):
-            c[("wispd_child_restarts_total", labels_key({**who, "reason": reason}))] = float(
-                child.restarts_by_reason.get(reason, 0))
+        who = _who(child.name, child.kind)  # the child's label sets, made once (100 children: every second)
+        g[("wispd_child_state", who)] = float(STATE_CODES[child.state])
+        g[("wispd_child_up", who)] = 1.0 if child.state == State.RUNNING else 0.0
+        g[("wispd_child_wanted", who)] = 1.0 if child.wanted else 0.0
+        g[("wispd_child_backoff_seconds", who)] = \
+            max(0.0, child.deadline - now) if child.state == State.BACKOFF and child.deadline else 0.0
+        g[("wispd_child_memory_limit_bytes", who)] = float(child.spec.limits.memory_mb * 1024 * 1024)
+        c[("wispd_child_cpu_seconds_total", who)] = child.cpu_s_total + child.usage.cpu_s
+        for reason, key in _restart_keys(child.name, child.kind):
+            c[key] = float(child.restarts_by_reason.get(reason, 0))
         if child.state.alive:
-            gauge("wispd_child_heartbeat_age_seconds", now - child.last_seen, **who)
-            gauge("wispd_child_memory_rss_bytes", child.usage.rss_bytes, **who)
-            gauge("wispd_child_memory_uss_bytes", child.usage.uss_bytes, **who)
+            g[("wispd_child_heartbeat_age_seconds", who)] = now - child.last_seen
+            g[("wispd_child_memory_rss_bytes", who)] = float(child.usage.rss_bytes)
+            g[("wispd_child_memory_uss_bytes", who)] = float(child.usage.uss_bytes)
         for key, value in child.series.counters().items():
             c[key] = c.get(key, 0.0) + value
         for key, value in child.series.gauges().items():
@@ -69,6 +69,18 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 HEALTH_CODES = {"ok": 0, "degraded": 1, "failing": 2}
+RESTART_REASONS = ("crash", "signal", "exit", "heartbeat", "memory", "start_timeout", "spawn_error")
+
+
+@functools.lru_cache(maxsize=4096)
+def _who(name: str, kind: str) -> tuple[tuple[str, str], ...]:
+    return labels_key({"child": name, "kind": kind})
+
+
+@functools.lru_cache(maxsize=4096)
+def _restart_keys(name: str, kind: str) -> tuple[tuple[str, Any], ...]:
+    return tuple((r, ("wispd_child_restarts_total", labels_key({"child": name, "kind": kind, "reason": r})))
+                 for r in RESTART_REASONS)
 
 
 def verdict(sup: Supervisor, stale: dict[str, float]) -> dict[str, Any]:

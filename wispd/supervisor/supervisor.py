@@ -73,6 +73,7 @@ class Supervisor:
         self.pass_errors = 0
         self.limited = LimitedLog(log)
         self.metrics_server: MetricsServer | None = None
+        self._next_status_line = 0.0
         self.health_doc: dict[str, Any] = {"status": "failing", "healthy": False, "problems": ["starting"],
                                            "failing": ["starting"], "degraded": []}
         self.on_state_change: list[Callable[[Child, State, State, str], None]] = []
@@ -367,7 +368,9 @@ class Supervisor:
             self.metrics_server.publish(series)
 
     # ------------------------------------------------------------------ status, reload, shutdown
-    def status_doc(self, names: list[str] | None = None) -> dict[str, Any]:
+    def status_doc(self, names: list[str] | None = None, history: bool = True) -> dict[str, Any]:
+        """``history``: each child's last 20 status lines too (``wispctl status NAME`` or ``--history``);
+        without it a status of 100 children stays small and fast."""
         now = time.monotonic()
         children = [c for c in self.ordered() if names is None or c.name in names]
         return {
@@ -384,7 +387,7 @@ class Supervisor:
                 "trading_halted": self.desired.halted,
                 "metrics_url": self.metrics_url,
             },
-            "children": [c.snapshot(now) for c in children],
+            "children": [c.snapshot(now, history) for c in children],
         }
 
     def reload(self, respond: Respond) -> None:
@@ -514,7 +517,8 @@ class Supervisor:
             self.ready_sent = True
             self.notifier.ready(self._status_line())
             self.log.info("ready", status=self._status_line())
-        elif self.ready_sent:
+        elif self.ready_sent and now >= self._next_status_line:
+            self._next_status_line = now + 1.0  # systemd's STATUS=: once a second is plenty, not every pass
             self.notifier.status(self._status_line())
 
     def _close(self) -> None:

@@ -1,7 +1,8 @@
 """`wispctl status [NAME] [--json]`: one line per child; exit 0 all wanted running, 3 not, 4 unknown name.
 
 ``--json`` prints the stable document ``{"daemon": {...}, "children": [{"name", "kind", "state", "pid",
-"restarts", "uptime_s", "last_exit", "status": {...}, ...}]}``.
+"restarts", "uptime_s", "last_exit", "status": {...}, ...}]}``; each child's ``status_history`` (its last 20
+status lines) only for ``status NAME`` or with ``--history``, so the status of 100 children stays small.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ TIMEOUT = 10.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="only this child")
     parser.add_argument("--json", action="store_true", help="print the status document as JSON")
+    parser.add_argument("--history", action="store_true",
+                        help="include every child's last 20 status lines (always included for one NAME)")
 
 
 def request(ns: argparse.Namespace) -> dict[str, Any]:
-    return {"name": ns.name}
+    return {"name": ns.name, "history": bool(getattr(ns, "history", False))}
 
 
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
@@ -33,7 +36,7 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
     if name is not None and name not in sup.children:
         respond(False, {"known": sorted(sup.children)}, protocol.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
         return
-    respond(True, sup.status_doc([name] if name else None))
+    respond(True, sup.status_doc([name] if name else None, history=bool(name) or args.get("history") is True))
 
 
 def _uptime(seconds: float) -> str:
