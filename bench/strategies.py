@@ -53,3 +53,32 @@ class WatchOne(Strategy):
         for _ in ctx.every(5):
             book = ctx.spot.order_book("sim", "BTC-USDT")
             ctx.emit_status("watching", f"mid {book.mid if book else None}")
+
+
+class TickTrader(Strategy):
+    """Reacts to books (ctx.spot.updates): every ``every``-th book sends a market order and waits for its
+    fill; records book publish time -> fill report received (bench/tick_to_fill.py reads its status)."""
+
+    params = {"every": Param(int, 5, min=1), "samples": Param(int, 200, min=10)}
+
+    def run(self, ctx):
+        import statistics
+        import time
+
+        lat: list[float] = []
+        n = 0
+        for book in ctx.spot.updates("sim", "BTC-USDT", timeout=1.0):
+            if book is None or book.ts is None:
+                continue
+            n += 1
+            if n % self.p.every:
+                continue
+            side = ctx.spot.signal("tick").buy if len(lat) % 2 == 0 else ctx.spot.signal("tick").sell
+            report = ctx.emit(side("BTC-USDT", "sim", "0.001")).wait(5)
+            if report is not None and report.status == "filled":
+                lat.append(time.time() * 1000 - book.ts)
+            if len(lat) >= self.p.samples:
+                lat.sort()
+                ctx.emit_status("measured", f"{len(lat)} samples", p50=statistics.median(lat),
+                                p99=lat[int(0.99 * len(lat)) - 1], n=len(lat))
+                lat = []

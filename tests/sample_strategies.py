@@ -191,7 +191,7 @@ class Rester(Strategy):
 
 
 class Reactor(Strategy):
-    """Wakes on every book (ctx.spot.updates), counting books and the timeouts with none."""
+    """Wakes on every book (ctx.spot.updates, which watches the pair itself), counting books and timeouts."""
 
     def run(self, ctx):
         books = nones = 0

@@ -59,8 +59,7 @@ def test_emit_without_a_reachable_executor_is_rejected_after_ttl_and_never_block
 
 
 def test_a_strategy_wakes_on_every_book_and_on_its_timeout(daemon):
-    d = daemon(BASE + '[strategies.re]\nmodule = "tests.sample_strategies"\nclass = "Reactor"\n'
-               'pairs = ["sim:BTC-USDT"]\n')
+    d = daemon(BASE + '[strategies.re]\nmodule = "tests.sample_strategies"\nclass = "Reactor"\n')
     first = wait_for(lambda: (f := d.child("re")["status"].get("fields") or {}).get("books", 0) >= 5 and f, 20,
                      what="books")
     import time

@@ -187,9 +187,12 @@ class Domain:
     def updates(self, exchange: str, p: Pair | str, timeout: float | None = None) -> Iterator[OrderBook | None]:
         """``for book in ctx.spot.updates(ex, pair):`` wake on every new book of a watched pair (conflated:
         a slow loop gets the newest, never a backlog); with ``timeout``, ``None`` when none came for that
-        long. Heartbeats while it waits and ends when the strategy is asked to stop."""
+        long. Heartbeats while it waits and ends when the strategy is asked to stop. A pair not watched yet
+        is watched first (waiting for nothing would look like a quiet market)."""
         key, pr = self._key(exchange, p, "book")
         rt = self._rt
+        if (exchange, self.market, pr.symbol) not in rt.watched:
+            self.watch_pair(exchange, pr)
         cache = rt.cache
         cache.wake_keys.add(key)
         last = None
