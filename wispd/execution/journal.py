@@ -452,20 +452,6 @@ class Journal:
             return False
         return True
 
-    def fills(self, since_ms: float = 0, strategy: str | None = None) -> list[dict[str, Any]]:
-        """Fill history (oldest first), with the order's fields for fills journaled before they were copied."""
-        self._flush_deferred()
-        sql = ("SELECT f.ts_ms, f.client_id, f.price, f.qty, f.fee, f.liquidity, f.trade_id, f.realized,"
-               " COALESCE(f.strategy, o.strategy) AS strategy, COALESCE(f.exchange, o.exchange) AS exchange,"
-               " COALESCE(f.market, o.market) AS market, COALESCE(f.symbol, o.symbol) AS symbol,"
-               " COALESCE(f.side, o.side) AS side FROM fills f LEFT JOIN orders o ON o.client_id = f.client_id"
-               " WHERE f.ts_ms >= ?")
-        args: list[Any] = [since_ms]
-        if strategy is not None:
-            sql += " AND COALESCE(f.strategy, o.strategy) = ?"
-            args.append(strategy)
-        return [dict(r) for r in self.db.execute(sql + " ORDER BY f.id", args).fetchall()]
-
     def trade_ids(self, since_ms: float = 0) -> set[str]:
         rows = self.db.execute("SELECT trade_id FROM fills WHERE trade_id IS NOT NULL AND ts_ms >= ?", (since_ms,))
         return {r[0] for r in rows}
