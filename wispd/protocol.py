@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
+
+from wispd import clock
 
 SCHEMA_VERSION = 1
 
@@ -149,14 +150,14 @@ def parse_subscription(prefix: bytes) -> tuple[str, str, str, str | None] | None
 
 
 def now_ms() -> float:
-    return time.time() * 1000.0
+    return clock.now_ms()
 
 
 def md_frame(topic: bytes, kind: str, source: str, epoch: int, seq: int, ts_exch: float | None,
              body: dict[str, Any]) -> bytes:
     """Encode one market-data message. ``ts_ingest`` is stamped here, at the last moment."""
     env = {"v": SCHEMA_VERSION, "kind": kind, "src": source, "epoch": epoch, "seq": seq,
-           "ts_exch": ts_exch, "ts_ingest": now_ms(), "body": body}
+           "ts_exch": ts_exch, "ts_ingest": clock.now_ms(), "body": body}
     return topic + b" " + dumps(env)
 
 

@@ -15,6 +15,7 @@ from wispd.config import daemon as daemon_section
 from wispd.config import exchanges as exchanges_section
 from wispd.config import executors as executors_section
 from wispd.config import processes as processes_section
+from wispd.config import recorders as recorders_section
 from wispd.config import strategies as strategies_section
 from wispd.config.model import ChildSpec, Config, DaemonConfig
 from wispd.config.schema import ConfigError, ConfigIssue, Table, ipc_endpoint, validate
@@ -32,6 +33,7 @@ _PLANES: list[tuple[str, Any, Any]] = [
     ("exchanges", exchanges_section.SPEC, exchanges_section.build),
     ("executors", executors_section.SPEC, executors_section.build),
     ("strategies", strategies_section.SPEC, strategies_section.build),
+    ("recorders", recorders_section.SPEC, recorders_section.build),
     ("processes", processes_section.SPEC, processes_section.build),
 ]
 
@@ -140,7 +142,7 @@ def load_paths(path: str | Path | None = None) -> Paths:
         return list(value) if isinstance(value, dict) else []
 
     children = [f"ingestor.{n}" for n in names("exchanges")] + [f"executor.{n}" for n in names("executors")]
-    children += names("strategies") + names("processes")
+    children += names("strategies") + names("recorders") + names("processes")
     return Paths(config_path, run_dir, state_dir, log_dir, tuple(children), tuple(names("executors")))
 
 

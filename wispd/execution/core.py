@@ -20,13 +20,13 @@ update; a fired one goes through steps 2-4 like a new order (``contingent.py``).
 from __future__ import annotations
 
 import copy
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from wispd import clock
 from wispd.execution.checks import MarketRules, Reject, RiskLimits, parse_signal
 from wispd.execution.contingent import fires
 from wispd.execution.funds import Allocation, Funds
@@ -360,6 +360,28 @@ class ExecutionCore:
             return self._refuse(sig, rej)
         self._carry_out(plan)
         self.journal.set_signal_status(strategy, signal_id, "accepted")
+
+    def guarded_signal(self, msg: dict[str, Any] | None) -> Exception | None:
+        """``signal`` under its own journal savepoint and exception guard: whatever one frame does, the
+        account goes on with the next, and a signal that fails half-way leaves nothing in the journal (it is
+        rejected as ``internal_error``). Returns the exception, for the caller to count and log."""
+        self.journal.savepoint()
+        outbox, pending = len(self.outbox), len(self.pending_reports)
+        try:
+            self.signal(msg)
+            self.journal.release_savepoint()
+            return None
+        except Exception as exc:  # noqa: BLE001 - one bad frame never takes the account down
+            self.journal.rollback_to_savepoint()
+            del self.outbox[outbox:]
+            del self.pending_reports[pending:]
+            self.reg.inc("wispd_internal_errors_total", account=self.account, kind=type(exc).__name__)
+            strategy = msg.get("strategy") if msg else None
+            signal_id = msg.get("id") if msg else None
+            if isinstance(strategy, str) and strategy in self.strategies and isinstance(signal_id, str):
+                self.reject(strategy, signal_id[:64], Reject(
+                    "internal_error", f"the executor could not process this signal ({type(exc).__name__})"))
+            return exc
 
     def _refuse(self, sig: dict[str, Any], rej: Reject) -> None:
         self.journal.set_signal_status(sig["strategy"], sig["id"], "rejected", rej.code)
@@ -711,8 +733,8 @@ class ExecutionCore:
         account = self.engine.take_account() if self.mode == "live" else None
         if account is not None:
             self.venue_update(account.balances)
-        if time.monotonic() - self._last_mark_save >= MARK_SAVE_S and self.marks:
-            self._last_mark_save = time.monotonic()
+        if clock.monotonic() - self._last_mark_save >= MARK_SAVE_S and self.marks:
+            self._last_mark_save = clock.monotonic()
             for key, price in self.marks.items():
                 if any(k[1:] == key for k, p in self.ledger.positions.items() if p.qty):
                     self.journal.save_mark(key, price, now)

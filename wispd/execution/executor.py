@@ -131,24 +131,11 @@ class Executor:
                 continue
             if msg is not None and user is not None:
                 msg["strategy"] = user  # who sent it is the connection's name, never the frame's say-so
-            self.journal.savepoint()
-            outbox, pending = len(self.core.outbox), len(self.core.pending_reports)
-            try:
-                self.core.signal(msg)
-                self.journal.release_savepoint()
-            except Exception as exc:  # noqa: BLE001 - one bad frame never takes the account down
-                self.journal.rollback_to_savepoint()
-                del self.core.outbox[outbox:]
-                del self.core.pending_reports[pending:]
+            exc = self.core.guarded_signal(msg)
+            if exc is not None:
                 self.internal_errors += 1
-                self.core.reg.inc("wispd_internal_errors_total", account=self.account, kind=type(exc).__name__)
                 self.limited("error", "signal_failed", kind=type(exc).__name__, error=f"{type(exc).__name__}: {exc}",
-                             traceback=traceback.format_exc(limit=8))
-                strategy = msg.get("strategy") if msg else None
-                signal_id = msg.get("id") if msg else None
-                if isinstance(strategy, str) and strategy in self.strategies and isinstance(signal_id, str):
-                    self.core.reject(strategy, signal_id[:64], Reject(
-                        "internal_error", f"the executor could not process this signal ({type(exc).__name__})"))
+                             traceback="".join(traceback.format_exception(exc, limit=8)))
 
     # ------------------------------------------------------------------ startup reconciliation
     def idle(self) -> None:

@@ -43,6 +43,8 @@ from typing import Any
 
 import orjson
 
+from wispd import clock
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signals (
     strategy TEXT NOT NULL, signal_id TEXT NOT NULL, received_ms REAL NOT NULL,
@@ -91,7 +93,7 @@ def client_order_id(strategy: str, signal_id: str, action: int | str) -> str:
 
 
 def now_ms() -> float:
-    return time.time() * 1000
+    return clock.now_ms()
 
 
 class JournalLocked(RuntimeError):
@@ -115,9 +117,10 @@ def lock_journal(path: Path) -> int:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, power_safe: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.power_safe = power_safe  # False in a backtest: nothing there is real money, so no fsync
         self._lock_fd = lock_journal(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -239,7 +242,7 @@ class Journal:
         if self.fault is not None:
             return self._replay()
         if not self._in_tx:
-            return self._sync() if durable and self._unsynced else 0.0
+            return self._sync() if durable and self._unsynced and self.power_safe else 0.0
         t0 = time.perf_counter()
         try:
             self.db.execute("COMMIT")
@@ -250,7 +253,7 @@ class Journal:
         self._ops = []
         self._mark = 0
         self._unsynced = True
-        if durable:
+        if durable and self.power_safe:
             self._sync()
         took = time.perf_counter() - t0
         self.commits += 1

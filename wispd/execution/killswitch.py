@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from wispd import clock
+
 if TYPE_CHECKING:
     from wispd.execution.core import ExecutionCore
 
@@ -62,7 +64,7 @@ class KillSwitch:
     def check(self) -> None:
         if not self.enabled:
             return
-        day = time.strftime("%Y-%m-%d", time.gmtime())
+        day = time.strftime("%Y-%m-%d", time.gmtime(clock.now()))
         if self.state["day"] != day:
             self.state["day"], self.state["day_start"] = day, {}
         changed = False

@@ -94,40 +94,53 @@ class MarketFeed:
                                                list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]],
                                                dict[MarketKey, Decimal]]:
         """Everything queued on one SUB: the newest book per market, every trade, the newest mark."""
-        books: dict[MarketKey, dict[str, Any]] = {}
-        trades: list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]] = []
-        marks: dict[MarketKey, Decimal] = {}
+        frames = []
         for _ in range(5000):
             try:
-                frame = sock.recv(zmq.NOBLOCK)
+                frames.append(sock.recv(zmq.NOBLOCK))
             except zmq.Again:
                 break
-            parsed = protocol.parse_md_frame(frame)
-            topic = protocol.parse_topic(parsed[0]) if parsed else None
-            if parsed is None or topic is None:
-                self.bad_frames += 1
-                continue
-            key = (topic.exchange, topic.market, topic.symbol)
-            env = parsed[1]
-            if env["kind"] == "book":
-                books[key] = env
-            elif env["kind"] == "trades":
-                batch = []
-                for t in env["body"].get("trades") or []:
-                    if not isinstance(t, dict):
-                        continue
-                    px, qty = protocol.to_decimal(t.get("px")), protocol.to_decimal(t.get("qty"))
-                    if px is not None and qty is not None and px > 0 and qty > 0:
-                        batch.append((px, qty))
-                if batch:
-                    trades.append((key, batch))
-            elif env["kind"] == "funding":
-                mark = protocol.to_decimal(env["body"].get("mark"))
-                if mark is not None and mark > 0:
-                    marks[key] = mark
-        return ({k: (parse_levels(e["body"].get("bids")), parse_levels(e["body"].get("asks")))
-                 for k, e in books.items()}, trades, marks)
+        books, trades, marks, bad = parse_frames(frames)
+        self.bad_frames += bad
+        return books, trades, marks
 
     def close(self) -> None:
         for sock in self.subs.values():
             sock.close()
+
+
+def parse_frames(frames: list[bytes]) -> tuple[dict[MarketKey, tuple[Levels, Levels]],
+                                               list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]],
+                                               dict[MarketKey, Decimal], int]:
+    """What the executor takes from market-data frames: the newest book per market, every trade, the newest
+    mark, and how many frames were malformed (live: one drained batch; a backtest: one frame at a time)."""
+    books: dict[MarketKey, dict[str, Any]] = {}
+    trades: list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]] = []
+    marks: dict[MarketKey, Decimal] = {}
+    bad = 0
+    for frame in frames:
+        parsed = protocol.parse_md_frame(frame)
+        topic = protocol.parse_topic(parsed[0]) if parsed else None
+        if parsed is None or topic is None:
+            bad += 1
+            continue
+        key = (topic.exchange, topic.market, topic.symbol)
+        env = parsed[1]
+        if env["kind"] == "book":
+            books[key] = env
+        elif env["kind"] == "trades":
+            batch = []
+            for t in env["body"].get("trades") or []:
+                if not isinstance(t, dict):
+                    continue
+                px, qty = protocol.to_decimal(t.get("px")), protocol.to_decimal(t.get("qty"))
+                if px is not None and qty is not None and px > 0 and qty > 0:
+                    batch.append((px, qty))
+            if batch:
+                trades.append((key, batch))
+        elif env["kind"] == "funding":
+            mark = protocol.to_decimal(env["body"].get("mark"))
+            if mark is not None and mark > 0:
+                marks[key] = mark
+    return ({k: (parse_levels(e["body"].get("bids")), parse_levels(e["body"].get("asks")))
+             for k, e in books.items()}, trades, marks, bad)

@@ -23,6 +23,12 @@ from wispd.transport import bind, limits
 HOLD_S = 15.0
 
 
+def report_frame(source: str, seq: int, strategy: str, kind: str, body: dict[str, Any]) -> bytes:
+    """One frame of a strategy's report stream (``exec.<strategy> `` + envelope), live and in a backtest."""
+    env = {"v": 1, "kind": kind, "src": source, "seq": seq, "ts": now_ms(), "body": body}
+    return f"exec.{strategy} ".encode() + protocol.dumps(env)
+
+
 class ReportPublisher:
     def __init__(self, zctx: zmq.Context, endpoint: str, source: str, keys: ServerKeys) -> None:
         self.source = source
@@ -39,8 +45,7 @@ class ReportPublisher:
 
     def publish(self, strategy: str, kind: str, body: dict[str, Any]) -> None:
         self.seq += 1
-        env = {"v": 1, "kind": kind, "src": self.source, "seq": self.seq, "ts": now_ms(), "body": body}
-        frame = f"exec.{strategy} ".encode() + protocol.dumps(env)
+        frame = report_frame(self.source, self.seq, strategy, kind, body)
         if strategy not in self.listeners and time.monotonic() - self.since < HOLD_S:
             self.held.setdefault(strategy, []).append(frame)
             return

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from wispd import clock
 from wispd.ingest.sim_path import KlineFeed, PathStore, SymbolPath
 from wispd.protocol import Topic, dec_str
 
@@ -42,6 +43,21 @@ def default_tick(price: float) -> Decimal:
     """A tick about 1e-5 of the price, rounded down to a power of ten (60000 -> 0.1, 3000 -> 0.01)."""
     exp = math.floor(math.log10(price * 1e-5)) if price > 0 else -2
     return Decimal(1).scaleb(exp)
+
+
+def symbol_sizes(options: dict[str, Any], symbol: str) -> tuple[float, Decimal, Decimal]:
+    """Start price, tick and lot step of a sim symbol, from the exchange's ``sim`` options."""
+    start = float((options.get("prices") or {}).get(symbol, 100.0))
+    ticks = options.get("ticks") or {}
+    tick = Decimal(str(ticks[symbol])) if symbol in ticks else default_tick(start)
+    step = Decimal(str((options.get("steps") or {}).get(symbol, "0.0001")))
+    return start, tick, step
+
+
+def market_rules(market: str, symbol: str, tick: Decimal, step: Decimal) -> dict[str, Any]:
+    """The rules the sim states for one of its markets (what its ingestor's ``markets`` answer carries)."""
+    return {"market": market, "symbol": symbol, "tick": dec_str(tick), "step": dec_str(step),
+            "min_qty": dec_str(step), "min_notional": "1", "maker_fee": "0.0002", "taker_fee": "0.0005"}
 
 
 class SimSymbol:
@@ -152,11 +168,7 @@ class SimSource:
     def symbol(self, market: str, symbol: str) -> SimSymbol:
         key = (market, symbol)
         if key not in self.symbols:
-            prices = self.opts.get("prices") or {}
-            start = float(prices.get(symbol, 100.0))
-            ticks = self.opts.get("ticks") or {}
-            tick = Decimal(str(ticks[symbol])) if symbol in ticks else default_tick(start)
-            step = Decimal(str((self.opts.get("steps") or {}).get(symbol, "0.0001")))
+            start, tick, step = symbol_sizes(self.opts, symbol)
             sym = SimSymbol(symbol, market, self._saved.get(f"{market}:{symbol}", start), tick, step,
                             max(self.depth, int(self.opts.get("levels", 20))),
                             float(self.opts.get("volatility", 0.8)), float(self.opts.get("trade_rate", 2.0)),
@@ -166,7 +178,7 @@ class SimSource:
             if saved is not None:
                 sym.restore(saved)  # the same walk, continued
             path.prehistory(sym.mid, sym.sigma, sym.drift, tick, step, float(self.opts.get("history_days", 30.0)),
-                            _seed(self.seed, "history", market, symbol), int(time.time() * 1000))
+                            _seed(self.seed, "history", market, symbol), int(clock.now_ms()))
             self.symbols[key], self.paths[key] = sym, path
         return self.symbols[key]
 
@@ -184,15 +196,13 @@ class SimSource:
             if self.unknown(market, symbol) is None:
                 self.symbol(market, symbol)
         for (market, symbol), sym in self.symbols.items():
-            out[f"{market}:{symbol}"] = {"market": market, "symbol": symbol, "tick": dec_str(sym.tick),
-                                         "step": dec_str(sym.step_size), "min_qty": dec_str(sym.step_size),
-                                         "min_notional": "1", "maker_fee": "0.0002", "taker_fee": "0.0005"}
+            out[f"{market}:{symbol}"] = market_rules(market, symbol, sym.tick, sym.step_size)
         return out
 
     async def history(self, topic: Topic, limit: int) -> list[dict[str, Any]]:
         self.symbol(topic.market, topic.symbol)
         path = self.paths[(topic.market, topic.symbol)]
-        closed, _ = path.candles(topic.interval or "1m", limit, int(time.time() * 1000))
+        closed, _ = path.candles(topic.interval or "1m", limit, int(clock.now_ms()))
         return [b.body(topic.interval or "1m", True) for b in closed]
 
     async def stream(self, topic: Topic) -> AsyncIterator[tuple[str, dict[str, Any], float | None]]:
@@ -201,7 +211,7 @@ class SimSource:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
         self.listeners.setdefault(key, {}).setdefault(topic.channel, set()).add(queue)
         if topic.interval is not None and topic.interval not in self.feeds.setdefault(key, {}):
-            self.feeds[key][topic.interval] = KlineFeed(self.paths[key], topic.interval, int(time.time() * 1000))
+            self.feeds[key][topic.interval] = KlineFeed(self.paths[key], topic.interval, int(clock.now_ms()))
         if key not in self.engines or self.engines[key].done():
             self.engines[key] = asyncio.get_running_loop().create_task(self._engine(key))
         try:

@@ -70,6 +70,15 @@ CATALOGUE: dict[str, Metric] = {
     "wispd_md_lag_seconds": Metric("histogram", "ingest-to-receive lag of market data", ("exchange", "channel"),
                                    "strategy"),
     "wispd_signals_emitted_total": Metric("counter", "signals emitted by a strategy", ("strategy",), "strategy"),
+    # ---- recorders (wispd/data/recorder.py)
+    "wispd_recorder_records_total": Metric("counter", "market-data frames written to segment files",
+                                           ("recorder", "exchange"), "recorder"),
+    "wispd_recorder_gaps_total": Metric("counter", "sequence gaps recorded (frames the bus dropped before the "
+                                        "recorder got them)", ("recorder", "exchange"), "recorder"),
+    "wispd_recorder_bytes": Metric("gauge", "bytes of finished segments in the recorder's data directory",
+                                   ("recorder",), "recorder"),
+    "wispd_recorder_backlog": Metric("gauge", "records received but not yet written (the disk refused them; "
+                                     "retried every second)", ("recorder",), "recorder"),
     # ---- execution
     "wispd_signals_total": Metric("counter", "signals by strategy and outcome (accepted, rejected, filled, ...)",
                                   ("account", "strategy", "outcome"), "executor"),

@@ -310,15 +310,19 @@ class Receiver(threading.Thread):
                 frame = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            _, _, payload = frame.partition(b" ")
-            msg = protocol.loads_dict(payload)
-            if msg is None or not isinstance(msg.get("body"), dict):
-                self.cache.dropped += 1
-                continue
-            if msg.get("kind") == "report":
-                self._report(msg["body"])
-            elif msg.get("kind") == "state":
-                self._state(msg["body"])
+            self.report_frame(frame)
+
+    def report_frame(self, frame: bytes) -> None:
+        """One frame of the executor's report stream (a report or a state) into the cache and handles."""
+        _, _, payload = frame.partition(b" ")
+        msg = protocol.loads_dict(payload)
+        if msg is None or not isinstance(msg.get("body"), dict):
+            self.cache.dropped += 1
+            return
+        if msg.get("kind") == "report":
+            self._report(msg["body"])
+        elif msg.get("kind") == "state":
+            self._state(msg["body"])
 
     def _report(self, body: dict[str, Any]) -> None:
         order = body.get("order")

@@ -18,7 +18,7 @@ from typing import Any
 
 import zmq
 
-from wispd import protocol
+from wispd import clock, protocol
 from wispd.runtime.context import ChildContext
 from wispd.strategy import venues
 from wispd.strategy.api import Domain, Strategy
@@ -26,6 +26,7 @@ from wispd.strategy.cache import MarketCache
 from wispd.strategy.receiver import Receiver
 from wispd.strategy.signals import Handle, Report, Signal, SignalBuilder
 from wispd.strategy.types import Order, Position
+from wispd.strategy.virtual import VirtualLink, VirtualReceiver, VirtualTime, topic_names
 
 WORKING = ("armed", "intent", "accepted", "open", "partially_filled")
 
@@ -47,11 +48,18 @@ class Runtime:
         self.exchanges: dict[str, dict[str, str]] = args.get("exchanges") or {}
         self.venues = venues.Venues(args.get("venues") or {})
         self.cache = MarketCache()
-        self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log,
-                                 child.credentials)
         self.zctx = zmq.Context()
         self.push: zmq.Socket | None = None
-        if args.get("signals_endpoint"):
+        self.vt: VirtualTime | None = None  # set in a backtest: time and data come from the replayer
+        if args.get("virtual"):
+            link = VirtualLink(self.zctx, args["virtual"]["endpoint"], self.name, self._beat)
+            self.receiver: Receiver = VirtualReceiver(self.name, self.exchanges, None, self.cache, self.log,
+                                                      child.credentials, link=link)
+            self.vt = VirtualTime(link, self.receiver, self._backtest_over)  # type: ignore[arg-type]
+        else:
+            self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log,
+                                     child.credentials)
+        if args.get("signals_endpoint") and self.vt is None:
             self.push = self.zctx.socket(zmq.PUSH)
             self.push.setsockopt(zmq.IMMEDIATE, 1)  # never queue a signal for an executor that is not there
             self.push.setsockopt(zmq.SNDHWM, 10_000)
@@ -69,12 +77,26 @@ class Runtime:
         _active["rt"] = self
         venues.install(self.venues)
         self.receiver.start()
+        if self.vt is not None:
+            self.vt.start()
+
+    def _beat(self) -> None:
+        self.child.beat()
+        self.child.handle_link()
+
+    def _backtest_over(self) -> None:
+        self.child.stop_reason = self.child.stop_reason or "backtest_end"
+
+    def stopping(self) -> bool:
+        return self.child.stopping
 
     def close(self) -> None:
         self.receiver.stop()
         self.receiver.join(2.0)
         if self.push is not None:
             self.push.close()
+        if isinstance(self.receiver, VirtualReceiver):
+            self.receiver.link.close()
         self.zctx.term()
         _active.pop("rt", None)
 
@@ -106,6 +128,9 @@ class Runtime:
     def wait_for_state(self, until: float | None = None) -> bool:
         """Wait (heartbeating) for the executor's first state report; True once it is here. Status says
         why while it waits."""
+        if self.vt is not None:
+            self.vt.wait_for(self.cache.state_known.is_set, None, self.stopping, [], True)
+            return self.cache.state_known.is_set()
         said = False
         while not self.cache.state_known.is_set() and not self.child.stopping:
             if not said:
@@ -119,6 +144,10 @@ class Runtime:
         return self.cache.state_known.is_set()
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
+        if self.vt is not None:
+            wake = topic_names(self.cache.wake_keys) if event is self.cache.changed else ["*"]
+            self.vt.wait_for(event.is_set, clock.now() + timeout, self.stopping, wake, False)
+            return event.is_set()
         end = time.monotonic() + timeout
         while not event.is_set() and not self.child.stopping:
             left = end - time.monotonic()
@@ -135,6 +164,17 @@ class Runtime:
         handle = Handle(sig)
         handle._idle, handle._idle_thread = self.service, threading.current_thread()
         self.emitted += 1
+        if self.vt is not None:
+            vt = self.vt
+            def vwait(until: float) -> bool:
+                vt.wait_for(handle._event.is_set, until, self.stopping, [], True)
+                return self.child.stopping
+
+            handle._vwait = vwait
+            self.receiver.track(handle)
+            handle.sent = True
+            vt.signal(protocol.dumps(sig.wire(self.name)))
+            return handle
         if self.push is None:
             handle._resolve(Report("rejected", "no executor is configured for this strategy (set account)"))
             return handle
@@ -182,6 +222,9 @@ class StrategyContext:
 
     def sleep(self, seconds: float) -> bool:
         """Sleep, returning early (True) as soon as a stop is requested."""
+        if self._rt.vt is not None:
+            self._rt.vt.sleep_until(clock.now() + max(0.0, seconds), self._rt.stopping)
+            return self._rt.child.stopping
         end = time.monotonic() + max(0.0, seconds)
         while not self._rt.child.stopping:
             left = end - time.monotonic()
@@ -195,19 +238,23 @@ class StrategyContext:
         """``for tick in ctx.every(5): ...`` on a fixed schedule (missed ticks are skipped, not bunched)."""
         if seconds <= 0:
             raise ValueError("every() needs a period greater than 0")
-        n, next_t = 0, time.monotonic()
+        n, next_t = 0, clock.monotonic()
         while not self.cancelled:
             yield n
             n += 1
             next_t += seconds
-            now = time.monotonic()
+            now = clock.monotonic()
             if next_t < now:
                 next_t = now + seconds
             if self.sleep(next_t - now):
                 return
 
     async def asleep(self, seconds: float) -> bool:
-        """``await ctx.asleep(s)`` in an async ``run``: like ``sleep``, True when a stop was requested."""
+        """``await ctx.asleep(s)`` in an async ``run``: like ``sleep``, True when a stop was requested.
+        (In a backtest it moves virtual time and blocks the event loop while it does: concurrent tasks of one
+        strategy take turns.)"""
+        if self._rt.vt is not None:
+            return self.sleep(seconds)
         end = time.monotonic() + max(0.0, seconds)
         while not self._rt.child.stopping and time.monotonic() < end:
             await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
@@ -216,12 +263,12 @@ class StrategyContext:
 
     async def aevery(self, seconds: float) -> AsyncIterator[int]:
         """``async for tick in ctx.aevery(5)``: like ``every``, in an async ``run``."""
-        n, next_t = 0, time.monotonic()
+        n, next_t = 0, clock.monotonic()
         while not self.cancelled:
             yield n
             n += 1
-            next_t = max(next_t + seconds, time.monotonic())
-            if await self.asleep(next_t - time.monotonic()):
+            next_t = max(next_t + seconds, clock.monotonic())
+            if await self.asleep(next_t - clock.monotonic()):
                 return
 
     # ------------------------------------------------------------------ signals and status

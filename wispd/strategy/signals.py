@@ -17,13 +17,13 @@ report says which action and why. The ``Handle`` keeps a result per action.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from wispd import clock
 from wispd.protocol import dec_str
 from wispd.strategy import venues
 from wispd.strategy.types import Amount, D, Order, Pair, Position
@@ -31,6 +31,16 @@ from wispd.strategy.types import Amount, D, Order, Pair, Position
 DEFAULT_TTL = 5.0
 TIFS = ("GTC", "IOC", "FOK")
 TERMINAL = ("rejected", "filled", "cancelled", "timeout")
+
+
+def _random_id() -> str:
+    return uuid.uuid4().hex
+
+
+# Where a signal without an explicit id gets one: random live (a restarted strategy must never reuse one), a
+# counter in a backtest (the same run must make the same ids, hence the same client order ids).
+new_signal_id: Callable[[], str] = _random_id
+
 
 
 class SignalError(ValueError):
@@ -397,7 +407,7 @@ class SignalBuilder:
             if ref is not None and a.take_profit is not None and \
                     (a.take_profit <= ref if a.side == "buy" else a.take_profit >= ref):
                 raise SignalError(f"take profit {a.take_profit} is on the wrong side of the {a.side} price {ref}")
-        return Signal(self._name, self._id or uuid.uuid4().hex, tuple(self._actions), self._ttl, time.time())
+        return Signal(self._name, self._id or new_signal_id(), tuple(self._actions), self._ttl, clock.now())
 
 
 def signal(name: str, market: str | None = None) -> SignalBuilder:
@@ -459,6 +469,7 @@ class Handle:
         self.exits: list[Report] = []
         self._idle: Callable[[], None] | None = None  # keeps the strategy's heartbeat going while it waits
         self._idle_thread: threading.Thread | None = None
+        self._vwait: Callable[[float], bool] | None = None  # a backtest's wait in virtual time (True: stopping)
 
     def _resolve(self, report: Report) -> None:
         with self._lock:
@@ -495,7 +506,7 @@ class Handle:
         return self.signal.expires + (self.GRACE if self.sent else 0.0)
 
     def _check_expiry(self) -> None:
-        if not self._event.is_set() and self._report is None and time.time() >= self._deadline():
+        if not self._event.is_set() and self._report is None and clock.now() >= self._deadline():
             if self.sent:
                 self._resolve(Report("timeout", "no execution report before the signal's TTL"))
             else:
@@ -509,12 +520,16 @@ class Handle:
 
     def wait(self, timeout: float | None = None) -> Report | None:
         """Block up to ``timeout`` seconds (or until the TTL) for the outcome; None if still unknown."""
-        end = time.time() + (timeout if timeout is not None else 1e9)
+        end = clock.now() + (timeout if timeout is not None else 1e9)
         while not self._event.is_set():
-            left = min(end, self._deadline()) - time.time()
+            left = min(end, self._deadline()) - clock.now()
             if left <= 0:
                 self._check_expiry()
                 break
+            if self._vwait is not None:  # a backtest: virtual time moves while we wait
+                if self._vwait(clock.now() + left) and not self._event.is_set():
+                    break  # the strategy is being stopped
+                continue
             self._event.wait(min(left, 0.1))
             if self._idle is not None and threading.current_thread() is self._idle_thread:
                 self._idle()

@@ -53,6 +53,15 @@ STRATEGY = ChildKind(
     stop_rank=0,
     readiness="parameters valid and initial snapshots of the watched pairs received",
 )
+RECORDER = ChildKind(
+    name="recorder",
+    entry="wispd.data.recorder:main",
+    restart="permanent",
+    start_timeout=30.0,
+    start_rank=1,
+    stop_rank=0,
+    readiness="its data directory writable, a segment open and the pairs subscribed",
+)
 PROCESS_INFRA = ChildKind(
     name="process",
     entry=None,
@@ -72,4 +81,4 @@ PROCESS_APP = ChildKind(
     readiness="the entry point called ctx.ready()",
 )
 
-KINDS: dict[str, ChildKind] = {k.name: k for k in (INGESTOR, EXECUTOR, STRATEGY)}
+KINDS: dict[str, ChildKind] = {k.name: k for k in (INGESTOR, EXECUTOR, STRATEGY, RECORDER)}

@@ -168,7 +168,7 @@ class Supervisor:
             extra["secrets"] = self.secrets.values([creds.get("api_key_env"), creds.get("secret_env")])
         elif child.kind == "ingestor":
             extra["auth"]["server"] = self.keys.server([c.name for c in self.children.values()
-                                                        if c.kind in ("strategy", "executor")])
+                                                        if c.kind in ("strategy", "executor", "recorder")])
         return extra
 
     def _send_link(self, child: Child, kind: str, **fields: Any) -> bool:

@@ -1,0 +1,518 @@
+"""The backtest replayer: recorded frames in, the configured strategies as their own processes, in virtual time.
+
+It stands in for the ingestors (it serves subscriptions, snapshots and candle history from the data, as of
+the current virtual instant only) and for the executors (``account.py``: the live core and paper engine).
+The strategies are the same child processes with the same entry point, started by the same launcher;
+their ``ctx`` runs on virtual time (``wispd/strategy/virtual.py``).
+
+Determinism: one event at a time, in (time, kind, order of arrival) order, and one strategy at a time: a
+strategy is stepped, then served until it waits again, before anything else happens. While a strategy
+waits only on time (``ctx.sleep``, ``every``), the frames it subscribed to are batched into its next step
+(it cannot look at them before it wakes); while it waits on data (``updates``) or on a report (a handle's
+``wait``, its first state), it is stepped at the first frame that can end its wait. The same data, config
+and code therefore give the same signals and fills on every run and every machine.
+
+Lookahead is impossible by construction: a frame reaches a strategy, and the executor's books, only once
+virtual time has reached its receive time; snapshots and history answer from what was replayed so far.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import secrets
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from wispd import clock, protocol
+from wispd.backtest.account import Account
+from wispd.config.model import ChildSpec, Config
+from wispd.data import segments, store
+from wispd.data.segments import Record
+from wispd.ingest.sim import market_rules, symbol_sizes
+
+REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
+BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
+EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
+
+
+@dataclass
+class Lane:
+    """One strategy process and what the replayer knows of its wait."""
+
+    name: str
+    spec: ChildSpec
+    account: str | None
+    proc: Any = None
+    state: str = "new"  # new, running, idle, done
+    until_us: int | None = None
+    wake_any: bool = False
+    wake: frozenset[bytes] = frozenset()
+    reports: bool = False
+    prefixes: list[bytes] = field(default_factory=list)
+    buffer: list[bytes] = field(default_factory=list)
+    buffered_report: bool = False
+    buffered_wake: bool = False
+    inbox: deque[bytes] = field(default_factory=deque)
+    exit_code: int | None = None
+    error: str = ""
+    signals: int = 0
+    steps: int = 0
+    ready: bool = False
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    out_dir: Path
+    t_from_us: int
+    t_to_us: int
+    records: int = 0
+    gaps: int = 0
+    wall_s: float = 0.0
+    lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)  # account -> journal path
+    events_to_strategies: int = 0
+
+
+class ReplayError(Exception):
+    pass
+
+
+class Replayer:
+    def __init__(self, config: Config, data_root: Path, t_from_us: int, t_to_us: int, out_dir: Path, log: Any,
+                 warmup_us: int = 0, entry_ms: float = 0.0, response_ms: float = 0.0,
+                 paper_latency_ms: float | None = None, strategies: list[str] | None = None,
+                 params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0) -> None:
+        self.config, self.root, self.log = config, data_root, log
+        self.t_from_us, self.t_to_us, self.warmup_us = t_from_us, t_to_us, warmup_us
+        self.out_dir = out_dir
+        self.entry_us, self.response_us = int(entry_ms * 1000), int(response_ms * 1000)
+        self.state_us = int(state_interval_s * 1e6)
+        self.heap: list[tuple[int, int, int, Any]] = []
+        self.order = itertools.count()
+        self.latest: dict[bytes, bytes] = {}
+        self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
+        self.routes: dict[bytes, list[Lane]] = {}
+        self.markets = store.markets(data_root, t_to_us)
+        self.known: set[str] = set()
+        for seg in store.segments_of(data_root, t_from_us - warmup_us, t_to_us):
+            self.known.update(seg.index.topics)
+        self.pairs_known = {t.rsplit(".", 1)[0] if ".kline." not in t else t.split(".kline.")[0] for t in self.known}
+        wanted = strategies or [c.name for c in config.children if c.kind == "strategy"]
+        specs = {c.name: c for c in config.children if c.kind == "strategy"}
+        unknown = [n for n in wanted if n not in specs]
+        if unknown:
+            raise ReplayError(f"no strategy named {', '.join(unknown)} in {config.daemon.config_path} "
+                              f"(have: {', '.join(sorted(specs)) or 'none'})")
+        self.lanes: dict[str, Lane] = {}
+        for name in sorted(wanted):
+            spec = specs[name]
+            if params and name in params:
+                spec = ChildSpec(**{**spec.__dict__, "args": {**spec.args, "params": {**(spec.args.get("params") or {}),
+                                                                                       **params[name]}}})
+            self.lanes[name] = Lane(name, spec, spec.args.get("account"))
+        self.paper_latency_ms = paper_latency_ms
+        self.accounts: dict[str, Account] = {}
+        self.records = 0
+        self.gaps = 0
+        self.delivered = 0
+
+    # ------------------------------------------------------------------ the ingestor's answers, from the data
+    def rules(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
+        exchange, market, symbol = key
+        raw = (self.markets.get(exchange) or {}).get(f"{market}:{symbol}")
+        if raw is not None:
+            return raw
+        ex = (self.config.sections.get("exchanges") or {}).get(exchange) or {}
+        if ex.get("driver") == "sim" and f"md.{exchange}.{market}.{symbol}" in self.pairs_known:
+            _, tick, step = symbol_sizes(ex.get("sim") or {}, symbol)
+            return market_rules(market, symbol, tick, step)
+        return None
+
+    def latest_book(self, key: tuple[str, str, str]) -> bytes | None:
+        return self.latest.get(f"md.{key[0]}.{key[1]}.{key[2]}.book".encode())
+
+    def _snap(self, topic: str) -> dict[str, Any]:
+        frame = self.latest.get(topic.encode())
+        if frame is not None:
+            parsed = protocol.parse_md_frame(frame)
+            if parsed is not None:
+                return {"ok": True, "envelope": parsed[1]}
+        return self._unknown(topic) or {"ok": False, "error": "nothing replayed on this topic yet"}
+
+    def _unknown(self, topic: str) -> dict[str, Any] | None:
+        t = protocol.parse_topic(topic)
+        if t is None:
+            return {"ok": False, "error": f"not a market-data topic: {topic!r}"}
+        pair = f"md.{t.exchange}.{t.market}.{t.symbol}"
+        if pair in self.pairs_known:
+            if topic not in self.known and t.interval is not None:
+                have = sorted({k.split(".kline.")[1] for k in self.known if k.startswith(pair + ".kline.")})
+                return {"ok": False, "code": "unknown_symbol", "error": f"no {t.channel} candles of {t.symbol} "
+                        f"in the backtest's data (recorded intervals: {', '.join(have) or 'none'}; record the "
+                        "interval, e.g. channels = [\"kline.15m\"] in the recorder)"}
+            return None
+        have = sorted({p.split(".", 2)[2] for p in self.pairs_known if p.startswith(f"md.{t.exchange}.")})
+        return {"ok": False, "code": "unknown_symbol", "error": f"no data for {t.market} {t.symbol} on {t.exchange} "
+                f"in {self.root} between the backtest's dates (have: {', '.join(have) or 'nothing'})"}
+
+    def _history(self, topic: str, limit: int) -> dict[str, Any]:
+        why = self._unknown(topic)
+        if why is not None:
+            return why
+        candles = self.klines.get(topic.encode()) or {}
+        return {"ok": True, "candles": [candles[t] for t in sorted(candles)[-max(1, min(limit, 5000)):]]}
+
+    # ------------------------------------------------------------------ events
+    def push(self, t_us: int, kind: int, payload: Any) -> None:
+        heapq.heappush(self.heap, (t_us, kind, next(self.order), payload))
+
+    def deliver_report(self, strategy: str, frame: bytes) -> None:
+        self.push(int(clock.now() * 1e6) + self.response_us, EV_REPORT, (strategy, frame))
+
+    def _observe(self, rec: Record) -> bytes | None:
+        """Keep what snapshots and history answer from; the frame's topic (None for gaps and meta)."""
+        if rec.type != segments.T_FRAME:
+            self.gaps += rec.type == segments.T_GAP
+            return None
+        frame = rec.data
+        topic = frame[:frame.find(b" ")]
+        if b'"kind":"stale"' not in frame:
+            self.latest[topic] = frame
+        if b".kline." in topic and b'"closed":true' in frame:
+            parsed = protocol.parse_md_frame(frame)
+            if parsed is not None and isinstance(parsed[1]["body"].get("t"), int):
+                self.klines.setdefault(topic, {})[parsed[1]["body"]["t"]] = parsed[1]["body"]
+        return topic
+
+    def _route(self, topic: bytes) -> list[Lane]:
+        lanes = self.routes.get(topic)
+        if lanes is None:
+            probe = topic + b" "
+            lanes = self.routes[topic] = [lane for lane in self.lanes.values()
+                                          if any(probe.startswith(p) for p in lane.prefixes)]
+        return lanes
+
+    def _frame(self, rec: Record) -> None:
+        topic = self._observe(rec)
+        if topic is None:
+            return
+        self.records += 1
+        key = topic.split(b".")
+        if len(key) >= 5:
+            mkey = (key[1].decode(), key[2].decode(), key[3].decode())
+            for acct in self.accounts.values():
+                if acct.follows(mkey):
+                    acct.market_frame(rec.data)
+        for lane in self._route(topic):
+            if lane.state == "done":
+                continue
+            lane.buffer.append(b"m" + rec.data)
+            if lane.wake_any or topic in lane.wake or len(lane.buffer) >= BATCH:
+                lane.buffered_wake = True
+
+    def _event(self, kind: int, payload: Any) -> None:
+        if kind == EV_SIGNAL:
+            acct, msg = payload
+            acct.signal(msg)
+            if acct.has_pending():
+                self.push(int(clock.now() * 1e6) + int(acct.latency_ms * 1000), EV_TICK, acct)
+        elif kind == EV_REPORT:
+            strategy, frame = payload
+            lane = self.lanes.get(strategy)
+            if lane is not None and lane.state != "done":
+                lane.buffer.append(b"r" + frame)
+                lane.buffered_report = True
+        elif kind == EV_TICK:
+            payload.tick()
+        elif kind == EV_PERIODIC:
+            for acct in self.accounts.values():
+                acct.periodic()
+            if any(lane.state != "done" for lane in self.lanes.values()):
+                self.push(int(clock.now() * 1e6) + self.state_us, EV_PERIODIC, None)
+
+    # ------------------------------------------------------------------ strategy processes
+    def _boot(self, lane: Lane, endpoint: str, link: str) -> dict[str, Any]:
+        d = self.config.daemon
+        args = {**lane.spec.args, "virtual": {"endpoint": endpoint}, "state_wait": 3600.0}
+        return {"name": lane.name, "kind": "strategy", "gen": 1, "nonce": secrets.token_hex(8),
+                "supervisor_pid": os.getpid(), "supervisor_start": None, "entry": lane.spec.entry, "args": args,
+                "link_endpoint": link, "config_path": str(d.config_path), "run_dir": str(self.out_dir),
+                "state_dir": str(self.out_dir / "state"), "log_dir": str(self.out_dir / "logs"),
+                "log_level": d.log_level, "log_max_bytes": d.log_max_bytes, "log_backups": 1,
+                "heartbeat_interval": d.heartbeat_interval, "python_path": list(d.python_path)}
+
+    def _link_messages(self) -> None:
+        while True:
+            try:
+                ident, frame = self.link.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            who = protocol.parse_link_identity(ident)
+            msg = protocol.parse_link_message(frame)
+            lane = self.lanes.get(who[0]) if who else None
+            if lane is None or msg is None:
+                continue
+            if msg["t"] == protocol.LINK_READY:
+                lane.ready = True
+            elif msg["t"] == protocol.LINK_STATUS:
+                lane.status = {k: msg.get(k) for k in ("phase", "summary")}
+            elif msg["t"] == protocol.LINK_EXIT:
+                lane.error = str(msg.get("error") or "")
+
+    def _exited(self, lane: Lane) -> bool:
+        if lane.proc is None or lane.state == "done":
+            return True
+        code = lane.proc.poll()
+        if code is None:
+            return False
+        self._link_messages()
+        lane.exit_code, lane.state = code, "done"
+        lane.proc.close()
+        if code != 0 and not lane.error:
+            lane.error = f"exited with code {code}"
+        self.log.info("backtest_strategy_exit", strategy=lane.name, code=code, error=lane.error)
+        return True
+
+    def _recv(self, lane: Lane) -> dict[str, Any] | None:
+        """The next request of ``lane`` (others' are kept for later); None once its process is gone."""
+        end = time.monotonic() + REAL_TIMEOUT_S
+        while not lane.inbox:
+            if self._exited(lane):
+                return None
+            if time.monotonic() > end:
+                lane.error = f"hung: computed for {REAL_TIMEOUT_S:.0f} s of real time without waiting"
+                lane.proc.signal_group(9)
+                continue
+            poller = zmq.Poller()
+            poller.register(self.router, zmq.POLLIN)
+            poller.register(self.link, zmq.POLLIN)
+            poller.register(lane.proc.sentinel, zmq.POLLIN)
+            events = dict(poller.poll(200))
+            if self.link in events:
+                self._link_messages()
+            if self.router in events:
+                while True:
+                    try:
+                        ident, payload = self.router.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    other = self.lanes.get(ident.decode(errors="replace"))
+                    if other is not None:
+                        other.inbox.append(payload)
+        try:
+            msg = orjson.loads(lane.inbox.popleft())
+        except orjson.JSONDecodeError:
+            return {"op": "bad"}
+        return msg if isinstance(msg, dict) else {"op": "bad"}
+
+    def _reply(self, lane: Lane, doc: dict[str, Any]) -> None:
+        self.router.send_multipart([lane.name.encode(), orjson.dumps(doc)])
+
+    def _step(self, lane: Lane, stop: bool = False) -> None:
+        frames, lane.buffer = lane.buffer, []
+        lane.buffered_report = lane.buffered_wake = False
+        lane.steps += 1
+        self.delivered += len(frames)
+        head = orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": stop})
+        self.router.send_multipart([lane.name.encode(), head, *frames])
+        lane.state = "running"
+        self._serve(lane)
+
+    def _ready_to_wake(self, lane: Lane, now_us: int) -> bool:
+        return (lane.until_us is not None and lane.until_us <= now_us) or lane.buffered_wake or \
+            (lane.reports and lane.buffered_report)
+
+    def _serve(self, lane: Lane) -> None:
+        """Answer ``lane`` until it waits again (or exits): one strategy at a time."""
+        while True:
+            msg = self._recv(lane)
+            if msg is None:
+                return
+            op = msg.get("op")
+            now_us = int(clock.now() * 1e6)
+            if op == "hello":
+                self._reply(lane, {"t": round(clock.now() * 1000, 3)})
+                acct = self.accounts.get(lane.account or "")
+                if acct is not None and lane.name in acct.strategies:
+                    acct.publish_state(lane.name)  # its state first, as a live executor sends on subscription
+            elif op in ("sub", "unsub"):
+                prefixes = [p.encode() for p in msg.get("prefixes") or [] if isinstance(p, str)]
+                if op == "sub":
+                    lane.prefixes += [p for p in prefixes if p not in lane.prefixes]
+                else:
+                    lane.prefixes = [p for p in lane.prefixes if p not in prefixes]
+                self.routes.clear()
+                self._reply(lane, {"ok": True})
+            elif op == "snap":
+                self._reply(lane, self._snap(str(msg.get("topic"))))
+            elif op == "history":
+                self._reply(lane, self._history(str(msg.get("topic")), int(msg.get("limit") or 200)))
+            elif op == "signal":
+                self._reply(lane, {"ok": True})
+                self._signal(lane, msg.get("frame"), now_us)
+            elif op == "idle":
+                until = msg.get("until")
+                lane.until_us = int(float(until) * 1000) if isinstance(until, int | float) else None
+                wake = [w for w in msg.get("wake") or [] if isinstance(w, str)]
+                lane.wake_any = "*" in wake
+                lane.wake = frozenset(w.encode() for w in wake if w != "*")
+                lane.reports = bool(msg.get("reports"))
+                lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
+                                         for f in lane.buffer if f[:1] == b"m")
+                if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
+                                                         not lane.wake and not lane.reports):
+                    frames, lane.buffer = lane.buffer, []
+                    lane.buffered_report = lane.buffered_wake = False
+                    lane.steps += 1
+                    self.delivered += len(frames)
+                    self.router.send_multipart([lane.name.encode(), orjson.dumps(
+                        {"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
+                    continue
+                lane.state = "idle"
+                return
+            else:
+                self._reply(lane, {"ok": False, "error": f"unknown request {op!r}"})
+
+    def _signal(self, lane: Lane, frame: Any, now_us: int) -> None:
+        lane.signals += 1
+        msg = protocol.loads_dict(frame.encode()) if isinstance(frame, str) else None
+        if msg is not None:
+            msg["strategy"] = lane.name  # who sent it is the connection, never the frame's say-so
+        acct = self.accounts.get(lane.account or "")
+        if acct is None:
+            sid = msg.get("id") if msg else None
+            self.deliver_report(lane.name, _rejection(lane.name, sid, "no executor is configured for this strategy"))
+            return
+        self.push(now_us + self.entry_us, EV_SIGNAL, (acct, msg))
+
+    # ------------------------------------------------------------------ the run
+    def _data(self) -> Iterator[Record]:
+        return store.replay(self.root, self.t_from_us - self.warmup_us, self.t_to_us)
+
+    def run(self) -> Result:
+        from wispd.supervisor.launcher import Launcher
+
+        t0 = time.monotonic()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        clock.install(clock.VirtualClock((self.t_from_us - self.warmup_us) / 1e6))
+        data = self._data()
+        pending: Record | None = None
+        for rec in data:  # warm-up: history and snapshots, before any strategy runs
+            if rec.recv_us >= self.t_from_us:
+                pending = rec
+                break
+            clock.virtual().advance_to(rec.recv_us / 1e6)  # type: ignore[union-attr]
+            self._observe(rec)
+        clock.virtual().advance_to(self.t_from_us / 1e6)  # type: ignore[union-attr]
+        executors = {c.args["account"]: c for c in self.config.children if c.kind == "executor"}
+        for account in sorted({lane.account for lane in self.lanes.values() if lane.account}):
+            spec = executors.get(account)
+            if spec is None:
+                continue
+            args = {**spec.args, "strategies": {k: v for k, v in (spec.args.get("strategies") or {}).items()
+                                                if k in self.lanes}}
+            self.accounts[account] = Account(args, self.out_dir / f"journal-{account}.sqlite", self.rules,
+                                             self.latest_book, self.deliver_report, self.log, self.paper_latency_ms)
+        zctx = zmq.Context()
+        endpoint, link = f"ipc://{self.out_dir}/replay.sock", f"ipc://{self.out_dir}/link.sock"
+        self.router = zctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.bind(endpoint)
+        self.link = zctx.socket(zmq.ROUTER)
+        self.link.bind(link)
+        launcher = Launcher()
+        try:
+            for lane in self.lanes.values():
+                lane.proc = launcher.start(self._boot(lane, endpoint, link))
+            self.push(self.t_from_us + self.state_us, EV_PERIODIC, None)
+            for lane in self.lanes.values():
+                self._serve(lane)
+            self._loop(data, pending)
+            self._finish()
+        finally:
+            for lane in self.lanes.values():
+                if lane.proc is not None and lane.state != "done":
+                    lane.proc.signal_group(9)
+                    deadline = time.monotonic() + 5
+                    while lane.proc.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    lane.state = "done"
+            launcher.close()
+            for acct in self.accounts.values():
+                acct.close()
+            self.router.close(0)
+            self.link.close(0)
+            zctx.term()
+            for name in ("replay.sock", "link.sock"):
+                (self.out_dir / name).unlink(missing_ok=True)
+            clock.install(None)
+        result = Result(self.out_dir, self.t_from_us, self.t_to_us, self.records, self.gaps, time.monotonic() - t0,
+                        accounts={a: str(x.journal.path) for a, x in self.accounts.items()},
+                        events_to_strategies=self.delivered)
+        for lane in self.lanes.values():
+            result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
+                                       "steps": lane.steps, "account": lane.account, "ready": lane.ready,
+                                       "status": lane.status}
+        return result
+
+    def _loop(self, data: Iterator[Record], pending: Record | None) -> None:
+        vc = clock.virtual()
+        assert vc is not None
+        nxt = pending
+        while any(lane.state != "done" for lane in self.lanes.values()):
+            t_data = nxt.recv_us if nxt is not None and nxt.recv_us < self.t_to_us else None
+            t_event = self.heap[0][0] if self.heap else None
+            waits = [lane.until_us for lane in self.lanes.values() if lane.state == "idle" and lane.until_us is not None]
+            t_wake = min(waits) if waits else None
+            candidates = [t for t in (t_data, t_event, t_wake) if t is not None]
+            if not candidates:
+                return
+            t = min(candidates)
+            if t >= self.t_to_us:
+                return
+            vc.advance_to(t / 1e6)
+            if t_data == t:
+                assert nxt is not None
+                self._frame(nxt)
+                nxt = next(data, None)
+            elif t_event == t:
+                _, kind, _, payload = heapq.heappop(self.heap)
+                self._event(kind, payload)
+            for lane in self.lanes.values():
+                if lane.state == "idle" and self._ready_to_wake(lane, t):
+                    self._step(lane)
+
+    def _finish(self) -> None:
+        """The data is over (or the window ends): each strategy is told to stop, runs on_stop, exits; what it
+        sent on the way out is carried out."""
+        vc = clock.virtual()
+        assert vc is not None
+        for lane in self.lanes.values():
+            if lane.state == "idle":
+                self._step(lane, stop=True)
+        while self.heap:
+            t, kind, _, payload = heapq.heappop(self.heap)
+            if kind == EV_PERIODIC:
+                continue
+            vc.advance_to(t / 1e6)
+            self._event(kind, payload)
+        for acct in self.accounts.values():
+            acct.settle()
+
+
+def _rejection(strategy: str, signal_id: Any, why: str) -> bytes:
+    from wispd.execution.reports import report_frame
+
+    return report_frame("backtest", 0, strategy, "report", {"signal_id": str(signal_id or ""), "status": "rejected",
+                                                            "reason": why, "code": "no_executor", "order": None,
+                                                            "action": None})

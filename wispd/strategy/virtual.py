@@ -1,0 +1,160 @@
+"""A strategy process in virtual time: what stands in for the receiver thread and the signal socket.
+
+In a backtest the same strategy process runs the same code; only where its time and its data come from
+changes. One DEALER socket to the backtest's replayer carries everything, in order: market data, the
+executor's reports, signals, subscriptions and requests. Nothing runs on a side thread, and the strategy's
+clock (``wispd.clock``) moves only when the replayer says so. So every run of the same backtest sees the
+same frames at the same virtual instants and makes the same decisions.
+
+The protocol (every message is one JSON request and one reply; the replayer serves one strategy at a
+time, so the order of work is fixed):
+
+- ``hello`` -> ``{t}``: the start time;
+- ``sub`` / ``unsub`` ``{prefixes}``; ``snap {topic}`` -> the newest envelope at this instant;
+  ``history {topic, limit}`` -> closed candles so far; ``signal {frame}``;
+- ``idle {until, wake, reports}``: the strategy waits (``ctx.sleep``, ``every``, ``updates``, a handle's
+  ``wait``) until the virtual time ``until`` (ms, or null), or until a frame of a topic in ``wake`` (``["*"]``:
+  any) or a report arrives. The reply is a step: a header ``{t, stop}`` and the frames delivered, each
+  prefixed ``m`` (market data) or ``r`` (a report). The strategy applies them with the live receiver's own
+  decoding (``Receiver.ingest`` and its report handling), moves its clock to ``t`` and checks whether its
+  wait is over; if not, it says ``idle`` again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import zmq
+
+from wispd import clock
+from wispd.strategy import signals
+from wispd.strategy.receiver import Receiver
+
+STEP_TIMEOUT_S = 600.0  # real seconds a replayer may take to answer (it is replaying, not hung)
+
+
+class ReplayerGone(RuntimeError):
+    pass
+
+
+class VirtualLink:
+    """The strategy's one socket to the replayer (main thread only)."""
+
+    def __init__(self, zctx: zmq.Context, endpoint: str, name: str, beat: Callable[[], None]) -> None:
+        self.sock = zctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, name.encode())
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.beat = beat
+        self.stop = False
+
+    def call(self, op: str, **fields: Any) -> list[bytes]:
+        self.sock.send(orjson.dumps({"op": op, **fields}))
+        end = time.monotonic() + STEP_TIMEOUT_S
+        while not self.sock.poll(250):
+            self.beat()
+            if time.monotonic() > end:
+                raise ReplayerGone(f"the backtest replayer did not answer {op} for {STEP_TIMEOUT_S:.0f} s")
+        return self.sock.recv_multipart()
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        reply = orjson.loads(self.call(op, **fields)[0])
+        return reply if isinstance(reply, dict) else {}
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class VirtualReceiver(Receiver):
+    """The live receiver's decoding and bookkeeping without its thread and sockets: commands are carried
+    out at once over the replayer link, frames arrive in steps."""
+
+    def __init__(self, *args: Any, link: VirtualLink, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.link = link
+
+    def start(self) -> None:  # no thread: the strategy's own thread applies every step
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+    def submit(self, op: str, **args: Any) -> None:
+        if op == "watch":
+            new = [p.decode() for p in args["prefixes"] if p not in self.subscriptions[args["exchange"]]]
+            self.subscriptions[args["exchange"]].update(args["prefixes"])
+            if new:
+                self.link.request("sub", prefixes=new)
+            for topic in args.get("snapshots", []):
+                self._snapshot_handler(topic)(self.link.request("snap", topic=topic))
+        elif op == "unwatch":
+            gone = [p.decode() for p in args["prefixes"] if p in self.subscriptions[args["exchange"]]]
+            self.subscriptions[args["exchange"]].difference_update(args["prefixes"])
+            if gone:
+                self.link.request("unsub", prefixes=gone)
+        elif op == "history":
+            self._history(args["exchange"], args["topic"], args["limit"], args.get("done"))
+
+    def _request(self, exchange: str, op: str, on_reply: Callable[[dict[str, Any]], None], **fields: Any) -> None:
+        on_reply(self.link.request(op, **fields))
+
+    def apply(self, frames: list[bytes]) -> None:
+        """One step's frames, in order, through the live receiver's own code."""
+        for frame in frames:
+            kind, body = frame[:1], frame[1:]
+            if kind == b"m":
+                self.ingest(body, None)
+            elif kind == b"r":
+                self.report_frame(body)
+
+
+class VirtualTime:
+    """The strategy's waits in virtual time: each asks the replayer for the next step."""
+
+    def __init__(self, link: VirtualLink, receiver: VirtualReceiver, on_stop: Callable[[], None]) -> None:
+        self.link, self.receiver, self.on_stop = link, receiver, on_stop
+        counter = itertools.count(1)
+        # The same run makes the same signal ids (and so the same client order ids).
+        signals.new_signal_id = lambda: f"bt{next(counter):010d}"
+
+    def start(self) -> None:
+        reply = self.link.request("hello")
+        clock.install(clock.VirtualClock(float(reply["t"]) / 1000))
+
+    def step(self, until_s: float | None, wake: list[str] | None = None, reports: bool = False) -> bool:
+        """Wait for one step; True once the backtest is over (the strategy is asked to stop)."""
+        parts = self.link.call("idle", until=None if until_s is None else round(until_s * 1000, 3),
+                               wake=wake or [], reports=reports)
+        head = orjson.loads(parts[0])
+        self.receiver.apply(parts[1:])
+        vc = clock.virtual()
+        if vc is not None:
+            vc.advance_to(float(head["t"]) / 1000)
+        if head.get("stop"):
+            self.link.stop = True
+            self.on_stop()
+        return bool(head.get("stop"))
+
+    def sleep_until(self, end_s: float, stopping: Callable[[], bool]) -> None:
+        while not stopping() and clock.now() < end_s:
+            self.step(end_s)
+
+    def wait_for(self, done: Callable[[], bool], end_s: float | None, stopping: Callable[[], bool],
+                 wake: list[str], reports: bool) -> None:
+        while not done() and not stopping() and (end_s is None or clock.now() < end_s):
+            self.step(end_s, wake, reports)
+
+    def signal(self, frame: bytes) -> None:
+        self.link.request("signal", frame=frame.decode())
+
+
+def topic_names(keys: set[bytes]) -> list[str]:
+    return sorted(k.decode() for k in keys)
+
