@@ -161,7 +161,9 @@ def test_a_local_process_cannot_place_cancel_or_read_as_another_strategy(daemon)
         probe = _as(order_signal(), "other")
         other.send(probe)
         assert other.reports(probe["id"])[-1]["status"] == "filled"
-        listed = orjson.loads(d.ctl("orders", "--json").stdout)["orders"]
+        # wispctl shows what the executor last published (once a second): wait for a snapshot that has it
+        listed = wait_for(lambda: (o := orjson.loads(d.ctl("orders", "--json").stdout)["orders"]) and o, 10,
+                          what="the resting order in wispctl orders")
         assert [o["client_id"] for o in listed] == [cid]
         # nobody but "other" read a byte of other's reports
         for _push, sub in spies:

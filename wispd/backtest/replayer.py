@@ -81,6 +81,7 @@ class Result:
     lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)  # account -> journal path
     events_to_strategies: int = 0
+    samples: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
 class ReplayError(Exception):
@@ -121,10 +122,14 @@ class Replayer:
                                                                                        **params[name]}}})
             self.lanes[name] = Lane(name, spec, spec.args.get("account"))
         self.paper_latency_ms = paper_latency_ms
+        self.log_stderr = False  # the strategies' logs go to <out>/logs (the terminal shows the summary)
         self.accounts: dict[str, Account] = {}
         self.records = 0
         self.gaps = 0
         self.delivered = 0
+        self.samples: dict[str, list[list[float]]] = {}  # strategy -> [t_ms, total, realized, fees, exposure]
+        self.sample_us = max(self.state_us, (t_to_us - t_from_us) // 4000)
+        self.next_sample_us = 0
 
     # ------------------------------------------------------------------ the ingestor's answers, from the data
     def rules(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
@@ -237,8 +242,24 @@ class Replayer:
         elif kind == EV_PERIODIC:
             for acct in self.accounts.values():
                 acct.periodic()
+            self._sample()
             if any(lane.state != "done" for lane in self.lanes.values()):
                 self.push(int(clock.now() * 1e6) + self.state_us, EV_PERIODIC, None)
+
+    def _sample(self) -> None:
+        """Each strategy's PnL and exposure, for the equity curve (every ``sample_us`` of virtual time)."""
+        now_us = int(clock.now() * 1e6)
+        if now_us < self.next_sample_us:
+            return
+        self.next_sample_us = now_us + self.sample_us
+        for acct in self.accounts.values():
+            core = acct.core
+            for strategy in sorted(core.strategies):
+                pnl = core.ledger.strategy_pnl(strategy, core.marks)
+                total = pnl["total"] if pnl["total"] is not None else pnl["realized"] - pnl["fees"]  # type: ignore[operator]
+                self.samples.setdefault(strategy, []).append(
+                    [now_us // 1000, float(total), float(pnl["realized"] or 0), float(pnl["fees"] or 0),
+                     float(core.ledger.exposure(strategy, core.marks))])
 
     # ------------------------------------------------------------------ strategy processes
     def _boot(self, lane: Lane, endpoint: str, link: str) -> dict[str, Any]:
@@ -249,7 +270,8 @@ class Replayer:
                 "link_endpoint": link, "config_path": str(d.config_path), "run_dir": str(self.out_dir),
                 "state_dir": str(self.out_dir / "state"), "log_dir": str(self.out_dir / "logs"),
                 "log_level": d.log_level, "log_max_bytes": d.log_max_bytes, "log_backups": 1,
-                "heartbeat_interval": d.heartbeat_interval, "python_path": list(d.python_path)}
+                "heartbeat_interval": d.heartbeat_interval, "python_path": list(d.python_path),
+                "log_stderr": self.log_stderr}
 
     def _link_messages(self) -> None:
         while True:
@@ -458,7 +480,7 @@ class Replayer:
             clock.install(None)
         result = Result(self.out_dir, self.t_from_us, self.t_to_us, self.records, self.gaps, time.monotonic() - t0,
                         accounts={a: str(x.journal.path) for a, x in self.accounts.items()},
-                        events_to_strategies=self.delivered)
+                        events_to_strategies=self.delivered, samples=self.samples)
         for lane in self.lanes.values():
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
                                        "steps": lane.steps, "account": lane.account, "ready": lane.ready,
@@ -508,6 +530,8 @@ class Replayer:
             self._event(kind, payload)
         for acct in self.accounts.values():
             acct.settle()
+        self.next_sample_us = 0
+        self._sample()  # the final state, whatever the sampling period
 
 
 def _rejection(strategy: str, signal_id: Any, why: str) -> bytes:

@@ -80,8 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                                          "process, all parameters checked); exit 78 when anything is wrong")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
+    backtest = sub.add_parser("backtest", help="replay recorded market data through the configured strategies in "
+                                               "virtual time (same processes, same executor checks, paper fills)")
+    from wispd.backtest import cli as backtest_cli
+
+    backtest_cli.add_arguments(backtest)
+    backtest.set_defaults(func=backtest_cli.main)
     ns = parser.parse_args(argv)
-    if ns.func is cmd_check:  # `wispd check | head`; the daemon itself never writes to a pipe it must survive
+    if ns.func in (cmd_check, backtest_cli.main):  # `wispd check | head`; the daemon itself never writes to a pipe it must survive
         return quiet_on_closed_pipe(lambda _: int(ns.func(ns)), None)
     return int(ns.func(ns))
 

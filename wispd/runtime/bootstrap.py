@@ -121,7 +121,8 @@ def child_entry(boot: dict[str, Any]) -> None:
 
     log_dir = Path(boot["log_dir"]) if boot.get("log_dir") else None
     log = setup_logging(boot["name"], log_dir, boot.get("log_level", "info"),
-                        boot.get("log_max_bytes", 10 * 1024 * 1024), boot.get("log_backups", 5))
+                        boot.get("log_max_bytes", 10 * 1024 * 1024), boot.get("log_backups", 5),
+                        stderr=boot.get("log_stderr", True))
     if boot.get("run_dir"):
         from wispd.runtime import stacks
 

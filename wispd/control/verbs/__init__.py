@@ -10,8 +10,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from wispd.control.verbs import (
+    backtest,
     check,
     close,
+    data,
     halt,
     health,
     init,
@@ -35,7 +37,7 @@ from wispd.control.verbs import (
 
 VERBS: dict[str, ModuleType] = {m.NAME: m for m in (status, start, stop, restart, reload, shutdown, logs, halt,
                                                     resume, positions, orders, init, new, health, top, keygen, close,
-                                                    trades, pnl, check, stack)}
+                                                    trades, pnl, check, stack, backtest, data)}
 
 # Exit codes, as supervisorctl's status (LSB): 0 fine, 1 error, 3 not running, 4 no such name.
 EXIT_OK, EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4

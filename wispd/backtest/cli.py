@@ -1,0 +1,102 @@
+"""The command line of backtests, shared by ``wispd backtest`` and ``wispctl backtest``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+EX_CONFIG, EX_USAGE = 78, 64
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["run", "list"], default="run",
+                        help="run a backtest (default), or list the past runs")
+    parser.add_argument("--config", dest="bt_config", metavar="FILE",
+                        help="the wispd.toml whose strategies and executors are backtested (default as wispd's)")
+    parser.add_argument("--from", dest="t_from", metavar="TIME", help="start (UTC date/time; default: the data's start)")
+    parser.add_argument("--to", dest="t_to", metavar="TIME", help="end, exclusive (default: the data's end)")
+    parser.add_argument("--data", metavar="DIR", help="the data directory (default: the recorders' data directory, "
+                                                      "<state_dir>/data)")
+    parser.add_argument("--out", metavar="DIR", help="the run directory (default: <state_dir>/backtests/<id>)")
+    parser.add_argument("--strategy", action="append", default=[], metavar="NAME",
+                        help="backtest only this strategy (repeatable; default: every configured strategy)")
+    parser.add_argument("--warmup", default="0s", metavar="DURATION",
+                        help="replay this much data before --from into candle history and snapshots, e.g. 2h")
+    parser.add_argument("--param", action="append", default=[], metavar="[STRATEGY.]NAME=V1[,V2...]",
+                        help="override a parameter; several values (or several --param) run a sweep of every "
+                             "combination in parallel processes")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel backtests in a sweep")
+    parser.add_argument("--entry-latency", type=float, default=0.0, metavar="MS",
+                        help="strategy -> executor latency in virtual time (default 0)")
+    parser.add_argument("--response-latency", type=float, default=0.0, metavar="MS",
+                        help="executor -> strategy report latency in virtual time (default 0)")
+    parser.add_argument("--latency", type=float, default=None, metavar="MS",
+                        help="the paper engine's order entry latency (default: each executor's paper.latency_ms)")
+    parser.add_argument("--params-json", default=None, help=argparse.SUPPRESS)  # a sweep's run
+    parser.add_argument("--label", default="", help="a note kept with the run (shown by list)")
+    parser.add_argument("--json", action="store_true", help="print the report summary (or the list) as JSON")
+
+
+def main(ns: argparse.Namespace) -> int:
+    from wispd.backtest import run
+    from wispd.config import ConfigError, load_config
+
+    path = getattr(ns, "bt_config", None) or getattr(ns, "config", None)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"config error: {issue}", file=sys.stderr)
+        return EX_CONFIG
+    if ns.action == "list":
+        runs = run.list_runs(config.daemon.state_dir / "backtests")
+        runs += [r for sweep in sorted((config.daemon.state_dir / "backtests").glob("sweep-*"))
+                 for r in run.list_runs(sweep)]
+        if ns.json:
+            print(orjson.dumps({"runs": runs}, option=orjson.OPT_INDENT_2).decode())
+            return 0
+        if not runs:
+            print(f"no backtests in {config.daemon.state_dir / 'backtests'}")
+        for r in runs:
+            pnl = f"{r['pnl']:,.2f}" if isinstance(r["pnl"], float | int) else "-"
+            errors = f"  ERRORS: {r['errors']}" if r["errors"] else ""
+            print(f"{r['id']}  {r['from']} -> {r['to']}  {','.join(r['strategies'])}  fills {r['fills']}  "
+                  f"PnL {pnl}  {r['label']}{errors}\n    {r['dir']}/report.html")
+        return 0
+    req = run.Request(Path(config.daemon.config_path), ns.t_from, ns.t_to, ns.data, ns.out, ns.warmup,
+                      list(ns.strategy), {}, ns.entry_latency, ns.response_latency, ns.latency, ns.label)
+    try:
+        if ns.params_json:
+            req.params = orjson.loads(ns.params_json)
+        strategies = req.strategies or sorted(c.name for c in config.children if c.kind == "strategy")
+        axes = run.parse_params(ns.param, strategies)
+        if any(len(v) > 1 for v in axes.values()):
+            root, rows = run.sweep(req, config, axes, ns.jobs, out=lambda line: print(line, flush=True))
+            failed = [r for r in rows if "error" in r]
+            print(f"{len(rows)} runs, {len(failed)} failed: {root}/summary.json")
+            if ns.json:
+                print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+            return 1 if failed else 0
+        for combo in run.grid(axes):
+            for strategy, values in combo.items():
+                req.params.setdefault(strategy, {}).update(values)
+        out, doc = run.run(req, config)
+    except run.BacktestError as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return EX_USAGE
+    if ns.json:
+        print(orjson.dumps({k: v for k, v in doc.items() if k != "fills"} | {
+            "strategies": {n: {k: v for k, v in s.items() if k != "equity"} for n, s in doc["strategies"].items()},
+            "total": {k: v for k, v in doc["total"].items() if k != "equity"}}, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(run.summary_line(doc))
+        for name, s in doc["strategies"].items():
+            err = f"  ERROR: {s['error']}" if s["error"] else ""
+            print(f"  {name:<16} fills {s['fills']:<6} PnL {s['pnl']['total']:>12,.2f}  fees {s['pnl']['fees']:>10,.2f}"
+                  f"  max DD {s['max_drawdown']:>10,.2f}{err}")
+        print(f"report: {out / 'report.html'}")
+    return 1 if any(s["error"] for s in doc["strategies"].values()) else 0
