@@ -103,6 +103,7 @@ class Replayer:
         self.latest: dict[bytes, bytes] = {}
         self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
         self.routes: dict[bytes, list[Lane]] = {}
+        self.keys: dict[bytes, tuple[str, str, str]] = {}
         self.markets = store.markets(data_root, t_to_us)
         self.known: set[str] = set()
         for seg in store.segments_of(data_root, t_from_us - warmup_us, t_to_us):
@@ -186,6 +187,13 @@ class Replayer:
 
     def _observe(self, rec: Record) -> bytes | None:
         """Keep what snapshots and history answer from; the frame's topic (None for gaps and meta)."""
+        if rec.type == segments.T_HISTORY:
+            doc = orjson.loads(rec.data)
+            have = self.klines.setdefault(str(doc.get("topic")).encode(), {})
+            for candle in doc.get("candles") or []:
+                if isinstance(candle, dict) and isinstance(candle.get("t"), int) and candle.get("closed"):
+                    have.setdefault(candle["t"], candle)
+            return None
         if rec.type != segments.T_FRAME:
             self.gaps += rec.type == segments.T_GAP
             return None
@@ -212,12 +220,14 @@ class Replayer:
         if topic is None:
             return
         self.records += 1
-        key = topic.split(b".")
-        if len(key) >= 5:
-            mkey = (key[1].decode(), key[2].decode(), key[3].decode())
+        parts = topic.split(b".")
+        if len(parts) >= 5:
+            mkey = self.keys.get(topic)
+            if mkey is None:
+                mkey = self.keys[topic] = (parts[1].decode(), parts[2].decode(), parts[3].decode())
             for acct in self.accounts.values():
                 if acct.follows(mkey):
-                    acct.market_frame(rec.data)
+                    acct.market_frame(rec.data, mkey, parts[4])
         for lane in self._route(topic):
             if lane.state == "done":
                 continue
@@ -253,6 +263,7 @@ class Replayer:
             return
         self.next_sample_us = now_us + self.sample_us
         for acct in self.accounts.values():
+            acct._materialize()
             core = acct.core
             for strategy in sorted(core.strategies):
                 pnl = core.ledger.strategy_pnl(strategy, core.marks)

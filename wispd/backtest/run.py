@@ -276,6 +276,9 @@ def _drive(req: Request, combos: list[dict[str, dict[str, Any]]], root: Path, qu
                 t = doc["total"]
                 row.update(fills=t["fills"], pnl=t["pnl"]["total"], fees=t["pnl"]["fees"],
                            max_drawdown=t["max_drawdown"], sharpe=t["sharpe"], return_pct=t["return_pct"])
+                failed = {n: s["error"] for n, s in doc["strategies"].items() if s.get("error")}
+                if failed:
+                    row["error"] = "; ".join(f"{n}: {e}" for n, e in failed.items())
             except (OSError, orjson.JSONDecodeError, KeyError):
                 row["error"] = (root / f"run-{n:03d}.log").read_text(errors="replace")[-400:].strip()
             rows.append(row)
@@ -298,7 +301,8 @@ def _one_core(n: int) -> Any:
 def _row_text(row: dict[str, Any]) -> str:
     params = ", ".join(f"{s}.{k}={v}" for s, kv in row["params"].items() for k, v in kv.items()) or "(as configured)"
     if "error" in row:
-        return f"#{row['run']:<3} {params}: FAILED (exit {row['exit']}): {row['error'].splitlines()[-1] if row['error'] else ''}"
+        last = row["error"].splitlines()[-1] if row["error"] else ""
+        return f"#{row['run']:<3} {params}: FAILED (exit {row['exit']}): {last}"
     sharpe = f"{row['sharpe']:.2f}" if row.get("sharpe") is not None else "-"
     return (f"#{row['run']:<3} {params}: PnL {row['pnl']:,.2f}  fills {row['fills']}  max DD "
             f"{row['max_drawdown']:,.2f}  Sharpe {sharpe}")

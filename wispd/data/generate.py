@@ -21,6 +21,7 @@ from wispd.ingest.sim_path import KlineFeed
 from wispd.protocol import Topic
 
 HOUR_US = 3_600_000_000
+HISTORY_CANDLES = 1000  # per interval and pair, at the start of every segment (what klines() may ask for)
 
 
 def generate(root: Path, exchange: str, options: dict[str, Any], pairs: list[tuple[str, str]], t_from_us: int,
@@ -56,6 +57,7 @@ def generate(root: Path, exchange: str, options: dict[str, Any], pairs: list[tup
             hour_start = t
             last_funding = -10**18
             out.append(store.meta_record(t, {"exchange": exchange, "markets": markets, "recorder": origin}))
+            out += _history(sim, exchange, pairs, intervals, t)
             while t < t_to_us:
                 vc.t = t / 1e6
                 for key in pairs:
@@ -76,12 +78,27 @@ def generate(root: Path, exchange: str, options: dict[str, Any], pairs: list[tup
                     written[str(path)] = len(out)
                     if on_hour is not None:
                         on_hour(path, len(out))
-                    out = [store.meta_record(t, {"exchange": exchange, "markets": markets, "recorder": origin})]
+                    out = [store.meta_record(t, {"exchange": exchange, "markets": markets, "recorder": origin}),
+                           *_history(sim, exchange, pairs, intervals, t)]
                     hour_start = t
             sim.store.close()
     finally:
         clock.install(None)
     return written
+
+
+def _history(sim: SimSource, exchange: str, pairs: list[tuple[str, str]], intervals: tuple[str, ...],
+             t_us: int) -> list[Record]:
+    """The candle history the sim's ingestor would serve at ``t_us`` (as the recorder stores it)."""
+    import asyncio
+
+    out = []
+    for market, symbol in pairs:
+        for interval in intervals:
+            topic = Topic(exchange, market, symbol, f"kline.{interval}")
+            candles = asyncio.run(sim.history(topic, HISTORY_CANDLES))
+            out.append(store.history_record(t_us, topic.encode(), candles))
+    return out
 
 
 def _markets(sim: SimSource, pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from wispd.transport import limits
 EX_CONFIG = 78
 BACKLOG_MAX = 2_000_000  # records held in memory while the disk refuses them; beyond, the oldest go (counted)
 MAX_FRAME = 16 * 1024 * 1024
+HISTORY_CANDLES = 1000  # per recorded kline topic, at the start of every segment
 
 
 class Recorder:
@@ -73,7 +74,7 @@ class Recorder:
         self.writer = SegmentWriter(path)
         self.segment_end = (now_s // self.segment_s + 1) * self.segment_s  # on the hour (or period) boundary
         self.writer.append([store.meta_record(t_us, {"exchange": self.exchange, "markets": self.markets,
-                                                     "recorder": self.ctx.name})], now_s)
+                                                     "recorder": self.ctx.name}), *self._history(t_us)], now_s)
 
     def _rotate(self, now_s: float) -> None:
         if self.writer is not None:
@@ -140,26 +141,46 @@ class Recorder:
         self.records += sum(1 for r in out if r.type == segments.T_FRAME)
         return out
 
-    def _fetch_markets(self) -> None:
+    def _request(self, op: str, timeout: float, **fields: Any) -> dict[str, Any] | None:
+        """One request to the ingestor's snapshot endpoint (heartbeating while it waits); None if unanswered."""
         sock = self.zctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         try:
             self.ctx.credentials.client(sock, self.endpoints["snapshot"], plain=False)
             sock.connect(self.endpoints["snapshot"])
-            rid, frame = protocol.snap_request("markets", symbols=[list(p) for p in self.pairs])
+            rid, frame = protocol.snap_request(op, **fields)
             sock.send(frame)
-            end = time.monotonic() + 10.0
+            end = time.monotonic() + timeout
             while time.monotonic() < end and not self.ctx.stopping:
                 self.ctx.beat()
                 if sock.poll(100):
                     reply = protocol.loads_dict(sock.recv_multipart()[-1]) or {}
-                    if reply.get("id") == rid and reply.get("ok"):
-                        self.markets = dict(reply.get("markets") or {})
-                        return
-            self.log.warning("recorder_no_markets", exchange=self.exchange,
-                             effect="segments carry no market rules; a backtest needs them from another segment")
+                    if reply.get("id") == rid:
+                        return reply if reply.get("ok") else None
+            return None
         finally:
             sock.close()
+
+    def _fetch_markets(self) -> None:
+        reply = self._request("markets", 10.0, symbols=[list(p) for p in self.pairs])
+        if reply is not None:
+            self.markets = dict(reply.get("markets") or {})
+            return
+        self.log.warning("recorder_no_markets", exchange=self.exchange,
+                         effect="segments carry no market rules; a backtest needs them from another segment")
+
+    def _history(self, t_us: int) -> list[Record]:
+        """The candle history the ingestor serves now, per recorded kline topic (so a backtest that starts in
+        this segment answers ``klines()`` as live did)."""
+        out = []
+        for prefix in self.topics():
+            topic = prefix.rstrip(b" ")
+            if b".kline." not in topic:
+                continue
+            reply = self._request("history", 5.0, topic=topic.decode(), limit=HISTORY_CANDLES)
+            if reply is not None:
+                out.append(store.history_record(t_us, topic, list(reply.get("candles") or [])))
+        return out
 
     def _status(self) -> None:
         data_bytes = self.finished_bytes + (self.writer.bytes_written if self.writer is not None else 0)

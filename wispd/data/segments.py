@@ -13,6 +13,8 @@ Layout of one segment (``<hour>.wseg``)::
                 type 0: a market-data frame (topic, space, envelope), byte for byte as received
                 type 1: a gap (JSON: topic, epoch, after, next): frames the bus dropped before us
                 type 2: meta (JSON: market rules, the source), so a backtest knows tick and lot sizes
+                type 3: candle history (JSON: topic, candles) as the ingestor served it at that time, so
+                        a backtest starting here answers ``klines()`` as live did
 
 An open segment is ``<hour>.wseg.part`` plus ``<hour>.wseg.tail``: every received batch is appended to the
 tail at once (uncompressed, numbered), and every ``BLOCK_RECORDS`` records or ``BLOCK_SECONDS`` the tail's
@@ -40,7 +42,7 @@ BLOCK = struct.Struct("<4sIIIqqI")  # b"BLK1", records, raw length, compressed l
 BLOCK_MAGIC = b"BLK1"
 RECORD = struct.Struct("<qBI")  # recv_us, type, length
 TAIL_RECORD = struct.Struct("<QqBI")  # number in the segment, recv_us, type, length
-T_FRAME, T_GAP, T_META = 0, 1, 2
+T_FRAME, T_GAP, T_META, T_HISTORY = 0, 1, 2, 3
 BLOCK_RECORDS = 4000
 BLOCK_SECONDS = 2.0
 SUFFIX, PART, TAIL, INDEX = ".wseg", ".wseg.part", ".wseg.tail", ".wseg.idx"

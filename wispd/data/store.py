@@ -134,6 +134,10 @@ def meta_record(t_us: int, doc: dict[str, Any]) -> Record:
     return Record(t_us, segments.T_META, orjson.dumps(doc))
 
 
+def history_record(t_us: int, topic: bytes, candles: list[dict[str, Any]]) -> Record:
+    return Record(t_us, segments.T_HISTORY, orjson.dumps({"topic": topic.decode(), "candles": candles}))
+
+
 def gap_record(t_us: int, topic: bytes, epoch: int, after: int, nxt: int) -> Record:
     return Record(t_us, segments.T_GAP, orjson.dumps({"topic": topic.decode(errors="replace"), "epoch": epoch,
                                                       "after": after, "next": nxt}))

@@ -220,6 +220,11 @@ class StrategyContext:
         self._rt.service()
         return self._rt.child.stopping
 
+    def now(self) -> float:
+        """The time now, in epoch seconds: the wall clock live, the replayed instant in a backtest. Use it (not
+        ``time.time()``) for anything a decision depends on, so a backtest decides as live would have."""
+        return clock.now()
+
     def sleep(self, seconds: float) -> bool:
         """Sleep, returning early (True) as soon as a stop is requested."""
         if self._rt.vt is not None:

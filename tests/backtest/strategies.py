@@ -1,0 +1,58 @@
+"""Strategies that exist to test backtests (not examples)."""
+
+from __future__ import annotations
+
+import orjson
+
+from wispd.sdk import D, Param, Strategy
+
+
+class Peeker(Strategy):
+    """Wakes on every book; checks that nothing it can see is newer than its clock; trades every update
+    (buy on odd, sell on even), so a fill on data it had not seen yet would show in its PnL."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "BTC-USDT"), "out": Param(str, ""),
+              "qty": Param(str, "0.01")}
+
+    def run(self, ctx):
+        self.seen, self.violations, n = 0, [], 0
+        for book in ctx.spot.updates(self.p.exchange, self.p.pair, timeout=30):
+            if book is None:
+                continue
+            now_ms = ctx.now() * 1000
+            self.seen += 1
+            for what, ts in (("book", book.ts), *(("trade", t.ts) for t in ctx.spot.trades(self.p.exchange,
+                                                                                          self.p.pair, 5))):
+                if ts is not None and ts > now_ms + 1e-6:
+                    self.violations.append([what, ts, now_ms])
+            for k in ctx.spot.klines(self.p.exchange, self.p.pair, "1m", 5):
+                if k.closed and k.t + 60_000 > now_ms + 1:
+                    self.violations.append(["kline", k.t, now_ms])
+            n += 1
+            if n % 2:
+                ctx.emit(ctx.spot.signal("peek").buy(self.p.pair, self.p.exchange, D(self.p.qty)))
+            else:
+                held = ctx.spot.position(self.p.exchange, self.p.pair).qty
+                if held > 0:
+                    ctx.emit(ctx.spot.signal("peek").sell(self.p.pair, self.p.exchange, held))
+
+    def on_stop(self, ctx):
+        if self.p.out:
+            with open(self.p.out, "wb") as fh:
+                fh.write(orjson.dumps({"seen": getattr(self, "seen", 0), "violations": getattr(self, "violations", [])}))
+
+
+class Sleeper(Strategy):
+    """Sleeps on a schedule and limit-buys below the market: a strategy that waits on time, not data."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "BTC-USDT"), "period": Param(float, 30.0),
+              "offset_bps": Param(str, "5")}
+
+    def run(self, ctx):
+        ctx.spot.watch_pair(self.p.exchange, self.p.pair)
+        for _ in ctx.every(self.p.period):
+            book = ctx.spot.order_book(self.p.exchange, self.p.pair)
+            if book is None or book.mid is None or ctx.spot.open_orders(self.p.pair):
+                continue
+            price = book.mid * (1 - D(self.p.offset_bps) / 10_000)
+            ctx.emit(ctx.spot.signal("dip").buy(self.p.pair, self.p.exchange, D("0.01")).limit(price.quantize(D("0.1"))))
