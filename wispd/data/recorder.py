@@ -70,11 +70,12 @@ class Recorder:
     # ------------------------------------------------------------------ segments
     def _open(self, now_s: float) -> None:
         t_us = int(now_s * 1e6)
+        head = [store.meta_record(t_us, {"exchange": self.exchange, "markets": self.markets, "recorder": self.ctx.name}),
+                *self._history(t_us)]  # asked before the file exists: a segment is never opened empty
         path = store.segment_path(self.root, self.exchange, t_us, self.ctx.name)
         self.writer = SegmentWriter(path)
         self.segment_end = (now_s // self.segment_s + 1) * self.segment_s  # on the hour (or period) boundary
-        self.writer.append([store.meta_record(t_us, {"exchange": self.exchange, "markets": self.markets,
-                                                     "recorder": self.ctx.name}), *self._history(t_us)], now_s)
+        self.writer.append(head, now_s)
 
     def _rotate(self, now_s: float) -> None:
         if self.writer is not None:
