@@ -14,7 +14,7 @@ from tests.helpers import BIN, MARK_ENV, ROOT, wait_for
 from wispd.data import segments, store
 from wispd.data.segments import T_FRAME, T_GAP, T_HISTORY, T_META
 
-BODY = f"""
+BODY = """
 [exchanges.sim]
 driver = "sim"
 pairs = ["BTC-USDT", "ETH-USDT"]
@@ -23,11 +23,11 @@ book_depth = 20
 [exchanges.sim.sim]
 seed = 5
 update_hz = 20.0
-prices = {{ BTC-USDT = 60000.0, ETH-USDT = 3000.0 }}
+prices = { BTC-USDT = 60000.0, ETH-USDT = 3000.0 }
 [executors.paper]
 exchanges = ["sim"]
 [executors.paper.paper]
-balances = {{ USDT = "100000" }}
+balances = { USDT = "100000" }
 [recorders.rec]
 exchange = "sim"
 segment_mb = 0.2
@@ -35,8 +35,8 @@ segment_mb = 0.2
 module = "tests.backtest.strategies"
 class = "Peeker"
 autostart = false
-params = {{ exchange = "sim", pair = "BTC-USDT" }}
-allocation = {{ USDT = "50000" }}
+params = { exchange = "sim", pair = "BTC-USDT" }
+allocation = { USDT = "50000" }
 """
 
 

@@ -46,6 +46,7 @@ class FakeBinance(FakeExchange):
         self.app.router.add_get(API + "/exchangeInfo", self.exchange_info)
         self.app.router.add_get(API + "/depth", self.depth)
         self.app.router.add_get(API + "/klines", self.klines)
+        self.app.router.add_get(API + "/aggTrades", self.agg_trades)
         self.app.router.add_get(WS, self.ws)
         self.app.router.add_get(WS + "/{idx}", self.ws)
         from tests.fakes.binance_private import install
@@ -85,6 +86,20 @@ class FakeBinance(FakeExchange):
         mid = SYMBOLS[request.query["symbol"]][2]
         rows = [[t, f"{mid:.2f}", f"{mid + 10:.2f}", f"{mid - 10:.2f}", f"{mid + 1:.2f}", "12.5", t + step - 1,
                  "750000", 100, "6", "360000", "0"] for t in range(start, now, step)][:limit]
+        return web.json_response(rows)
+
+    async def agg_trades(self, request: web.Request) -> web.Response:
+        """Public trade history: one trade every 10 s at the symbol's price +/- a few ticks (deterministic)."""
+        self.record(request)
+        now = int(time.time() * 1000)
+        limit = min(int(request.query.get("limit", 500)), 1000)
+        start = int(request.query.get("startTime", now - 3_600_000))
+        end = min(int(request.query.get("endTime", now)), now)
+        mid = SYMBOLS[request.query["symbol"]][2]
+        first = (start + 9_999) // 10_000 * 10_000
+        rows = [{"a": t // 10_000, "p": f"{mid + (t // 10_000) % 7 - 3:.2f}", "q": "0.01250", "f": t // 10_000,
+                 "l": t // 10_000, "T": t, "m": bool((t // 10_000) % 2), "M": True}
+                for t in range(first, end + 1, 10_000)][:limit]
         return web.json_response(rows)
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
