@@ -56,3 +56,20 @@ class Sleeper(Strategy):
                 continue
             price = book.mid * (1 - D(self.p.offset_bps) / 10_000)
             ctx.emit(ctx.spot.signal("dip").buy(self.p.pair, self.p.exchange, D("0.01")).limit(price.quantize(D("0.1"))))
+
+
+class Stepper(Strategy):
+    """Data-driven and deterministic: on every 10th book (by sequence number) a market order, alternating
+    buy and sell. Live and in a backtest of the recorded feed it must make the same orders."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "BTC-USDT"), "every": Param(int, 10)}
+
+    def run(self, ctx):
+        buy = True
+        for book in ctx.spot.updates(self.p.exchange, self.p.pair, timeout=30):
+            if book is None or book.seq % self.p.every:
+                continue
+            side = ctx.spot.signal("step").id(f"step-{book.seq}")
+            ctx.emit(side.buy(self.p.pair, self.p.exchange, D("0.01")) if buy else
+                     side.sell(self.p.pair, self.p.exchange, D("0.01")))
+            buy = not buy

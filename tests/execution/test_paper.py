@@ -62,12 +62,40 @@ def test_post_only_that_would_cross_is_rejected():
 def test_resting_order_fills_on_trade_through_partially_with_maker_fee():
     e = engine()
     assert e.submit(order("buy", "3", "100"), 0)[-1].status == "open"
-    assert fills(e.on_trades(KEY, [(D("100"), D("5"))], 1)) == []  # at the price is not through it
     ev = e.on_trades(KEY, [(D("99.5"), D("1"))], 2)
     assert fills(ev) == [(D("100"), D("1"), D("0.1"), "maker")]
     assert e.orders["c1"].status == "partially_filled"
     ev = e.on_trades(KEY, [(D("99"), D("4"))], 3)
     assert fills(ev) == [(D("100"), D("2"), D("0.2"), "maker")] and ev[-1].status == "filled"
+
+
+def test_trades_at_a_resting_orders_price_eat_the_queue_ahead_of_it_first():
+    e = engine()
+    assert e.submit(order("buy", "3", "99"), 0)[-1].status == "open"  # joins the 99 level behind 1
+    assert fills(e.on_trades(KEY, [(D("99"), D("0.5"))], 1)) == []  # half of the queue ahead
+    ev = e.on_trades(KEY, [(D("99"), D("1.5"))], 2)  # the other half, then 1 for us
+    assert fills(ev) == [(D("99"), D("1"), D("0.099"), "maker")]
+    # a level of its own (nothing ahead): the first trade at the price is ours
+    e2 = engine()
+    e2.submit(order("sell", "1", "100.5"), 0)
+    assert fills(e2.on_trades(KEY, [(D("100.5"), D("2"))], 1)) == [(D("100.5"), D("1"), D("0.1005"), "maker")]
+    # cancellations ahead of us (the level shrinks below the queue) move us up; a deleted level, to the front
+    e3 = engine()
+    e3.submit(order("buy", "1", "98"), 0)  # 2 ahead
+    e3.on_book(KEY, [(D("99"), D("1")), (D("98"), D("0.5"))], ASKS, 1)
+    assert fills(e3.on_trades(KEY, [(D("98"), D("0.6"))], 2)) == [(D("98"), D("0.1"), D("0.0098"), "maker")]
+
+
+def test_our_fills_take_liquidity_the_next_order_cannot_take_again():
+    e = engine()
+    ev = e.submit(order("buy", "0.6", cid="a"), 0)
+    assert fills(ev)[0][:2] == (D("101"), D("0.6"))
+    ev = e.submit(order("buy", "0.6", cid="b"), 0)  # the same book: only 0.4 is left at 101
+    assert [(p, q) for p, q, _, _ in fills(ev)] == [(D("101"), D("0.4")), (D("102"), D("0.2"))]
+    # the venue's next book shows the 101 level with another size: it is the venue's truth again
+    e.on_book(KEY, BIDS, [(D("101"), D("0.9")), *ASKS[1:]], 1)
+    ev = e.submit(order("buy", "0.6", cid="c"), 1)
+    assert fills(ev)[0][:2] == (D("101"), D("0.6"))
 
 
 def test_resting_order_fills_when_the_book_crosses_it():

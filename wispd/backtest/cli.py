@@ -37,8 +37,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", type=float, default=None, metavar="MS",
                         help="the paper engine's order entry latency (default: each executor's paper.latency_ms)")
     parser.add_argument("--params-json", default=None, help=argparse.SUPPRESS)  # a sweep's run
+    parser.add_argument("--parity", action="store_true",
+                        help="replay a recorded paper session and diff its orders and fills against the session's "
+                             "own journal (window: the journal's, unless --from/--to); exit 1 on a divergence")
+    parser.add_argument("--journal", metavar="FILE", help="--parity: the session's journal (default: "
+                                                          "<state_dir>/journal-<account>.sqlite)")
     parser.add_argument("--label", default="", help="a note kept with the run (shown by list)")
     parser.add_argument("--json", action="store_true", help="print the report summary (or the list) as JSON")
+
+
+def _parity_journals(ns: argparse.Namespace, config: object, strategies: list[str]) -> dict[str, Path]:
+    from wispd.backtest.run import BacktestError
+
+    accounts = sorted({c.args.get("account") for c in config.children  # type: ignore[attr-defined]
+                       if c.kind == "strategy" and c.name in strategies and c.args.get("account")})
+    if ns.journal:
+        if len(accounts) != 1:
+            raise BacktestError(f"--journal names one journal, but these strategies trade on {len(accounts)} "
+                                f"accounts ({', '.join(accounts)}); run --parity per account with --strategy")
+        journals = {accounts[0]: Path(ns.journal).expanduser().absolute()}
+    else:
+        state = config.daemon.state_dir  # type: ignore[attr-defined]
+        journals = {a: state / f"journal-{a}.sqlite" for a in accounts}
+    missing = [str(p) for p in journals.values() if not p.is_file()]
+    if missing:
+        raise BacktestError(f"no session journal at {', '.join(missing)} (--journal FILE names another)")
+    return journals
+
+
+def _parity(journals: dict[str, Path], out: Path, doc: dict, ns: argparse.Namespace) -> int:  # type: ignore[type-arg]
+    from wispd.backtest import parity
+    t_from, t_to = doc["from_us"], doc["to_us"]
+    result: dict = {"accounts": {}, "identical": True}  # type: ignore[type-arg]
+    for account, journal in journals.items():
+        names = [n for n, s in doc["strategies"].items() if s["account"] == account]
+        cmp = parity.compare(journal, out / f"journal-{account}.sqlite", names, t_from, t_to)
+        result["accounts"][account] = cmp
+        result["identical"] &= cmp["identical"]
+    (out / "parity.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if ns.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        for cmp in result["accounts"].values():
+            for line in parity.text(cmp):
+                print(line)
+        print(("identical" if result["identical"] else "divergent") + f": {out / 'parity.json'}")
+    return 0 if result["identical"] else 1
 
 
 def main(ns: argparse.Namespace) -> int:
@@ -84,10 +128,24 @@ def main(ns: argparse.Namespace) -> int:
         for combo in run.grid(axes):
             for strategy, values in combo.items():
                 req.params.setdefault(strategy, {}).update(values)
+        journals = _parity_journals(ns, config, strategies) if ns.parity else {}
+        if journals and not (ns.t_from and ns.t_to):
+            from wispd.backtest.parity import session_window
+
+            windows = [w for w in (session_window(p) for p in journals.values()) if w]
+            if not windows:
+                raise run.BacktestError(f"the session journal(s) {', '.join(map(str, journals.values()))} hold no "
+                                        "signal: nothing to compare")
+            req.t_from = req.t_from or str(min(w[0] for w in windows) / 1e6)
+            req.t_to = req.t_to or str(max(w[1] for w in windows) / 1e6)
+        if journals and req.warmup == "0s":
+            req.warmup = "60s"  # the replayed strategy starts with the feed's state, as the live one did
         out, doc = run.run(req, config)
     except run.BacktestError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return EX_USAGE
+    if journals:
+        return _parity(journals, out, doc, ns)
     if ns.json:
         print(orjson.dumps({k: v for k, v in doc.items() if k != "fills"} | {
             "strategies": {n: {k: v for k, v in s.items() if k != "equity"} for n, s in doc["strategies"].items()},

@@ -184,7 +184,7 @@ def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
         for s, funded in acct.core.funds.funded.items():
             capital[s] = {a: float(v) for a, v in funded.items()}
     meta = {"id": out.name, "label": req.label, "config": str(req.config_path), "data": str(data), "from": iso(t_from),
-            "to": iso(t_to), "warmup": req.warmup, "strategies_run": strategies, "params": req.params,
+            "to": iso(t_to), "from_us": t_from, "to_us": t_to, "warmup": req.warmup, "strategies_run": strategies, "params": req.params,
             "latency": {"entry_ms": req.entry_ms, "response_ms": req.response_ms,
                         "paper_ms": req.latency_ms if req.latency_ms is not None else "as configured"},
             "started": iso(int(time.time() * 1e6))}

@@ -220,7 +220,12 @@ class Executor:
         last_state = 0.0
         self._periodic()
         while not self.ctx.stopping:
-            events = dict(poller.poll(20))
+            timeout = 20.0
+            if self.mode == "paper":  # wake when a paper order's latency is over, not up to 20 ms later
+                due = self.engine.next_activation()
+                if due is not None:
+                    timeout = min(timeout, max(0.0, due - now_ms()))
+            events = dict(poller.poll(timeout))
             if self.zap.sock in events:
                 self.zap.handle()
             if self.ctx.link_socket in events:
@@ -229,14 +234,16 @@ class Executor:
             if self.reports.sock in events or self.reports.held:
                 for strategy in self.reports.subscriptions():
                     self._publish_state(strategy)  # its state at once: it decides nothing before it
+            # Market data first: a signal decided on a book must meet a book at least that new (a signal and
+            # the book it was decided on often arrive in the same poll), as in a backtest.
+            for sub in self.feed.subs.values():
+                if sub in events:
+                    self._market_data(sub)
             if self.pull in events:
                 self._signals()
             acks = self.core.acks
             self._commit()  # every intent of the batch is durable before any order leaves
             self._send(pause)
-            for sub in self.feed.subs.values():
-                if sub in events:
-                    self._market_data(sub)
             self.core.tick(now_ms())
             if pause_ack and self.core.acks > acks:
                 self.log.warning("test_pause_after_ack", seconds=pause_ack)

@@ -6,16 +6,21 @@
   order that would cross is rejected.
 - Resting orders fill at their limit price (maker fee) when the market trades through them (a trade
   strictly beyond the price) or the book crosses them, partially when the trade or level is smaller.
+- Queue position: an order that comes to rest joins the back of its price level (what the book shows at
+  that price is ahead of it). Trades *at* its price eat the queue ahead first; only what is left of them
+  fills it. A level that shrinks below what is ahead moves us up to its size (cancellations ahead of us);
+  a level that disappears puts us first.
+- Liquidity consumption: what our own fills took from a level is not there for the next order, until the
+  data shows that level with another size (the venue's own update).
 - Orders become live ``latency_ms`` after submission.
 - A market buy never spends more than its reservation (``max_cost``): what the book would cost beyond it
   is not taken, so a paper balance cannot go negative.
 - A resting order can be resized in place (a bracket's take-profit follows its entry's fills).
-Simplification, documented: our fills do not remove liquidity from the ingested book, so two orders
-taking the same level in the same instant both see it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +30,7 @@ from wispd.execution.orders import Done, Event, Fill, WorkingOrder
 from wispd.protocol import to_decimal
 
 ZERO = Decimal(0)
+RECENT_BOOKS = 16  # per market: enough to find the book of any instant within a busy loop's lag
 Levels = list[tuple[Decimal, Decimal]]
 
 
@@ -56,6 +62,10 @@ class PaperEngine:
         self.books: dict[tuple[str, str, str], Book] = {}
         self.orders: dict[str, WorkingOrder] = {}  # every order not yet final
         self.frozen = False  # the journal cannot be written: books are followed, nothing is matched
+        self.recent: dict[tuple[str, str, str], deque[tuple[float, Book]]] = {}  # (received ms, book), newest last
+        self.ahead: dict[str, Decimal] = {}  # resting order -> size queued before it at its price
+        self.consumed: dict[tuple[tuple[str, str, str], str, Decimal], tuple[Decimal, Decimal]] = {}
+        # (market, side of the book, price) -> (what our fills took, the level's size when they did)
 
     def mid(self, key: tuple[str, str, str]) -> Decimal | None:
         book = self.books.get(key)
@@ -88,6 +98,11 @@ class PaperEngine:
         and goes through the same latency and matching; queue priority is lost, as on most exchanges."""
         return self.cancel(old_client_id, f"replaced by {new.client_id}") + self.submit(new, now_ms)
 
+    def next_activation(self) -> float | None:
+        """When the next submitted order goes live (ms), so the executor can wake for it exactly."""
+        times = [o.active_at for o in self.orders.values() if o.status == "pending"]
+        return min(times) if times else None
+
     def tick(self, now_ms: float) -> list[Event]:
         """Activate orders whose latency has passed."""
         if self.frozen:
@@ -98,8 +113,23 @@ class PaperEngine:
                 events += self._activate(order)
         return events
 
+    def _book_at(self, key: tuple[str, str, str], t_ms: float) -> Book | None:
+        """The book the venue had at ``t_ms``: the newest one received by then (an order whose latency ended
+        before the executor got round to it meets the book of that instant, not a later one)."""
+        for at, book in reversed(self.recent.get(key, ())):
+            if at <= t_ms:
+                return book
+        return self.books.get(key)
+
     def _activate(self, order: WorkingOrder) -> list[Event]:
-        book = self.books.get(order.book_key)
+        book = self._book_at(order.book_key, order.active_at)
+        current = self.books.get(order.book_key)
+        events = self._match_on(order, book)
+        if current is not None and book is not current and order.status in ("open", "partially_filled"):
+            events += self._cross(order, order.book_key, current.bids, current.asks)  # the books since
+        return events
+
+    def _match_on(self, order: WorkingOrder, book: Book | None) -> list[Event]:
         if book is None or (not book.bids and not book.asks):
             if order.extra.get("fired"):
                 return []  # a stop that fired waits for a book (after a restart, the first one is on its way)
@@ -120,6 +150,8 @@ class PaperEngine:
         if order.tif in ("IOC", "FOK"):
             return events + self._final(order, "cancelled", f"{order.tif}: remainder cancelled")
         order.status = "partially_filled" if order.filled else "open"
+        same = book.bids if order.side == "buy" else book.asks
+        self.ahead[order.client_id] = next((size for price, size in same if price == order.price), ZERO)
         return events + [Done(order, "open")]
 
     # ------------------------------------------------------------------ matching
@@ -139,6 +171,9 @@ class PaperEngine:
         for price, size in levels:
             if order.remaining <= 0 or (order.price is not None and not self._better_or_equal(order, price)):
                 break
+            size = self._left(order.book_key, "asks" if order.side == "buy" else "bids", price, size)
+            if size <= 0:
+                continue
             qty = min(order.remaining, size)
             if order.max_cost is not None and order.side == "buy" and order.market == "spot":
                 unit = price * (1 + max(ZERO, taker))
@@ -150,6 +185,7 @@ class PaperEngine:
                     break
                 spent += qty * unit
             events.append(self._fill(order, price, qty, taker, "taker"))
+            self._consume(order.book_key, "asks" if order.side == "buy" else "bids", price, size, qty)
             if order.extra.get("budget_hit"):
                 break
         return events
@@ -160,31 +196,76 @@ class PaperEngine:
         order.status = "filled" if order.remaining <= 0 else "partially_filled"
         return Fill(order, price, qty, qty * price * rate, liquidity)
 
+    def _left(self, key: tuple[str, str, str], side: str, price: Decimal, size: Decimal) -> Decimal:
+        """What a level still offers after our own earlier fills on it."""
+        taken = self.consumed.get((key, side, price))
+        return size - taken[0] if taken is not None and taken[1] == size else size
+
+    def _consume(self, key: tuple[str, str, str], side: str, price: Decimal, level: Decimal, qty: Decimal) -> None:
+        taken = self.consumed.get((key, side, price))
+        before = taken[0] if taken is not None and taken[1] == level else ZERO
+        self.consumed[(key, side, price)] = (before + qty, level)
+
+    def _refresh(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
+        """A new book: consumption is forgotten where the level changed; queues shrink with their level."""
+        if self.consumed:
+            sizes = {("bids", p): s for p, s in bids} | {("asks", p): s for p, s in asks}
+            for k, (_, level) in list(self.consumed.items()):
+                if k[0] == key and sizes.get((k[1], k[2])) != level:
+                    del self.consumed[k]
+        for cid, ahead in list(self.ahead.items()):
+            order = self.orders.get(cid)
+            if order is None:
+                del self.ahead[cid]
+                continue
+            if order.book_key != key or not ahead:
+                continue
+            same = bids if order.side == "buy" else asks
+            level = next((size for price, size in same if price == order.price), ZERO)
+            if level < ahead:
+                self.ahead[cid] = level
+
     def _final(self, order: WorkingOrder, status: str, reason: str = "") -> list[Event]:
         order.status = status
+        self.ahead.pop(order.client_id, None)
         self.orders.pop(order.client_id, None)
         return [Done(order, status, reason)]
 
     def set_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
         """Store a book without matching (a first snapshot, taken while a signal is being checked)."""
         self.books[key] = Book(bids, asks)
+        self.recent.pop(key, None)
 
     def on_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels, now_ms: float) -> list[Event]:
-        self.books[key] = Book(bids, asks)
+        book = self.books[key] = Book(bids, asks)
+        recent = self.recent.setdefault(key, deque(maxlen=RECENT_BOOKS))
+        recent.append((now_ms, book))
+        self._refresh(key, bids, asks)
         if self.frozen:
             return []
         events = self.tick(now_ms)
         for order in list(self.orders.values()):
-            if order.book_key != key or order.status not in ("open", "partially_filled") or order.price is None:
+            if order.book_key == key and order.status in ("open", "partially_filled") and order.price is not None:
+                events += self._cross(order, key, bids, asks)
+        return events
+
+    def _cross(self, order: WorkingOrder, key: tuple[str, str, str], bids: Levels, asks: Levels) -> list[Event]:
+        """A resting order against a book: filled at its price by every level strictly through it."""
+        events: list[Event] = []
+        opposite = asks if order.side == "buy" else bids
+        for price, size in opposite:
+            if order.remaining <= 0 or price == order.price or not self._better_or_equal(order, price):
+                break
+            side = "asks" if order.side == "buy" else "bids"
+            left = self._left(key, side, price, size)
+            if left <= 0:
                 continue
-            opposite = asks if order.side == "buy" else bids
-            for price, size in opposite:
-                if order.remaining <= 0 or price == order.price or not self._better_or_equal(order, price):
-                    break
-                maker, _ = self.fees(order.exchange, order.symbol)
-                events.append(self._fill(order, order.price, min(order.remaining, size), maker, "maker"))
-            if order.remaining <= 0:
-                events += self._final(order, "filled")
+            maker, _ = self.fees(order.exchange, order.symbol)
+            qty = min(order.remaining, left)
+            events.append(self._fill(order, order.price, qty, maker, "maker"))  # type: ignore[arg-type]
+            self._consume(key, side, price, size, qty)
+        if order.remaining <= 0:
+            events += self._final(order, "filled")
         return events
 
     def on_trades(self, key: tuple[str, str, str], trades: list[tuple[Decimal, Decimal]], now_ms: float) -> list[Event]:
@@ -197,6 +278,11 @@ class PaperEngine:
             maker, _ = self.fees(order.exchange, order.symbol)
             for price, qty in trades:
                 through = price < order.price if order.side == "buy" else price > order.price
+                if price == order.price and order.remaining > 0:  # at our level: the queue ahead goes first
+                    ahead = self.ahead.get(order.client_id, ZERO)
+                    self.ahead[order.client_id] = max(ZERO, ahead - qty)
+                    qty -= min(ahead, qty)
+                    through = qty > 0
                 if through and order.remaining > 0:
                     events.append(self._fill(order, order.price, min(order.remaining, qty), maker, "maker"))
             if order.remaining <= 0:
