@@ -10,6 +10,7 @@ from wispd.config.schema import Field, Table
 TITLES = {"daemon": "The daemon", "exchanges": "Exchanges (one ingestor each: `ingestor.<name>`)",
           "executors": "Executors (one per account: `executor.<name>`)",
           "strategies": "Strategies (one process each, named after the strategy)",
+          "recorders": "Recorders (one process each: the bus to segment files for backtests)",
           "processes": "Generic processes (any entry point `package.module:function`)"}
 
 

@@ -1,0 +1,256 @@
+"""Backtest speed: replayed market-data events per second into one strategy that reads the top of book on
+every update and sends a market order every 50 updates, on synthetic L2 data (10 levels a side, one update
+per millisecond of a random walk).
+
+Three measurements in the same run, on the same data:
+
+1. wispd: ``wispctl backtest``'s replayer, the strategy in its own process (the SDK, ``ctx.spot.updates``),
+   orders through the executor core and paper engine; events/s = book frames replayed / replay wall time.
+2. a bare in-process loop: the same frames decoded (orjson) and the top of book read, a counter every 50
+   updates: no process boundary, no matching, no journal (what one core does with nothing else to do).
+3. NautilusTrader (``--nautilus-python``: a Python in an environment with nautilus_trader installed): a
+   ``BacktestEngine`` with an L2 book venue, the same deltas, a ``Strategy`` reading the best bid/ask on every
+   delta and submitting a market order every 50.
+
+    python bench/backtest.py [--events 200000] [--nautilus-python /tmp/ntvenv/bin/python] [--write docs/BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson  # noqa: E402
+
+from bench.report import replace_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+T0_US = 1_764_547_200_000_000
+LEVELS = 10
+EVERY = 50
+
+STRATEGY = '''
+from wispd.sdk import D, Param, Strategy
+
+
+class TopOfBook(Strategy):
+    params = {"every": Param(int, 50)}
+
+    def run(self, ctx):
+        n, buy = 0, True
+        for book in ctx.spot.updates("bench", "BTC-USDT", timeout=60):
+            if book is None:
+                continue
+            bid, ask = book.best_bid, book.best_ask  # the top of book, every update
+            n += 1
+            if n % self.p.every == 0 and bid is not None and ask is not None:
+                s = ctx.spot.signal("b")
+                ctx.emit(s.buy("BTC-USDT", "bench", D("0.001")) if buy else s.sell("BTC-USDT", "bench", D("0.001")))
+                buy = not buy
+'''
+
+CONFIG = """
+[daemon]
+state_dir = "{tmp}/state"
+run_dir = "{tmp}/run"
+log_dir = "{tmp}/log"
+python_path = ["{tmp}", "{root}"]
+[exchanges.bench]
+driver = "sim"
+pairs = ["BTC-USDT"]
+[executors.paper]
+exchanges = ["bench"]
+[executors.paper.paper]
+balances = {{ USDT = "10000000", BTC = "100" }}
+latency_ms = 0.0
+[executors.paper.risk]
+max_order_notional = "1000000"
+max_open_orders = 100
+[strategies.top]
+module = "bench_top"
+params = {{ every = {every} }}
+allocation = {{ USDT = "5000000", BTC = "50" }}
+"""
+
+
+def synthetic(n: int, seed: int = 1) -> list[tuple[int, list[list[str]], list[list[str]]]]:
+    """(time us, bids, asks) of n book updates, 1 ms apart, a random walk with 0.1 ticks."""
+    rng = random.Random(seed)
+    mid, out = 60_000.0, []
+    for i in range(n):
+        mid += rng.choice((-0.1, 0.0, 0.1))
+        best_bid = round(mid - 0.05, 1)
+        bids = [[f"{best_bid - k * 0.1:.1f}", f"{rng.randint(1, 50) / 10:.1f}"] for k in range(LEVELS)]
+        asks = [[f"{best_bid + 0.1 + k * 0.1:.1f}", f"{rng.randint(1, 50) / 10:.1f}"] for k in range(LEVELS)]
+        out.append((T0_US + i * 1000, bids, asks))
+    return out
+
+
+def write_wispd_data(root: Path, updates: list) -> None:
+    from wispd import protocol
+    from wispd.data import store
+    from wispd.data.segments import T_FRAME, Record, write_segment
+    from wispd.ingest.sim import market_rules
+
+    topic = b"md.bench.spot.BTC-USDT.book"
+    recs = [store.meta_record(T0_US - 1, {"exchange": "bench", "markets": {
+        "spot:BTC-USDT": {**market_rules("spot", "BTC-USDT", protocol.to_decimal("0.1"),
+                                         protocol.to_decimal("0.001")), "maker_fee": "0", "taker_fee": "0"}}})]
+    for seq, (t, bids, asks) in enumerate(updates, start=1):
+        env = {"v": 1, "kind": "book", "src": "bench", "epoch": 1, "seq": seq, "ts_exch": t / 1000,
+               "ts_ingest": t / 1000, "body": {"bids": bids, "asks": asks}}
+        recs.append(Record(t, T_FRAME, topic + b" " + orjson.dumps(env)))
+    write_segment(store.segment_path(root, "bench", T0_US, "bench"), recs)
+
+
+def run_wispd(tmp: Path, n: int) -> dict:
+    (tmp / "bench_top.py").write_text(STRATEGY)
+    (tmp / "wispd.toml").write_text(CONFIG.format(tmp=tmp, root=ROOT, every=EVERY))
+    write_wispd_data(tmp / "data", synthetic(n))
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "wispd.cli.daemon", "backtest", "--config", str(tmp / "wispd.toml"),
+                           "--data", str(tmp / "data"), "--out", str(tmp / "out"), "--json"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": f"{tmp}:{ROOT}"})
+    total = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"wispd backtest failed: {done.stderr}\n{done.stdout[-2000:]}")
+    doc = orjson.loads(done.stdout)
+    replay_s = doc["wall_seconds"]
+    return {"events": doc["replayed_records"], "seconds": replay_s, "total_s": total,
+            "rate": doc["replayed_records"] / replay_s, "fills": doc["total"]["fills"],
+            "signals": doc["strategies"]["top"]["signals"]}
+
+
+def run_bare(n: int) -> dict:
+    frames = []
+    for seq, (t, bids, asks) in enumerate(synthetic(n), start=1):
+        frames.append(b"md.bench.spot.BTC-USDT.book " + orjson.dumps(
+            {"v": 1, "kind": "book", "src": "bench", "epoch": 1, "seq": seq, "ts_exch": t / 1000,
+             "ts_ingest": t / 1000, "body": {"bids": bids, "asks": asks}}))
+    t0 = time.perf_counter()
+    orders = 0
+    for i, frame in enumerate(frames, start=1):
+        env = orjson.loads(frame.partition(b" ")[2])
+        body = env["body"]
+        bid, ask = body["bids"][0][0], body["asks"][0][0]
+        if i % EVERY == 0 and bid and ask:
+            orders += 1
+    took = time.perf_counter() - t0
+    return {"events": n, "seconds": took, "rate": n / took, "orders": orders}
+
+
+NAUTILUS = r'''
+import json, random, sys, time
+from decimal import Decimal
+n, levels, every = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.currencies import BTC, USDT
+from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDeltas
+from nautilus_trader.model.enums import AccountType, BookAction, BookType, OmsType, OrderSide
+from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
+from nautilus_trader.model.instruments import CurrencyPair
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.trading.strategy import Strategy
+
+venue = Venue("BENCH")
+inst = CurrencyPair(instrument_id=InstrumentId(Symbol("BTC/USDT"), venue), raw_symbol=Symbol("BTCUSDT"),
+                    base_currency=BTC, quote_currency=USDT, price_precision=1, size_precision=3,
+                    price_increment=Price.from_str("0.1"), size_increment=Quantity.from_str("0.001"),
+                    ts_event=0, ts_init=0, maker_fee=Decimal(0), taker_fee=Decimal(0))
+rng = random.Random(1)
+mid, deltas = 60000.0, []
+t0 = 1_764_547_200_000_000_000
+for i in range(n):
+    mid += rng.choice((-0.1, 0.0, 0.1))
+    best_bid = round(mid - 0.05, 1)
+    ts = t0 + i * 1_000_000
+    batch = [OrderBookDelta.clear(inst.id, 0, ts, ts)]
+    for k in range(levels):
+        for side, px in ((OrderSide.BUY, best_bid - k * 0.1), (OrderSide.SELL, best_bid + 0.1 + k * 0.1)):
+            size = rng.randint(1, 50) / 10
+            batch.append(OrderBookDelta(inst.id, BookAction.ADD, BookOrder(side, Price(px, 1), Quantity(size, 3), k * 2 + (side == OrderSide.SELL)), 0, 0, ts, ts))
+    deltas.append(OrderBookDeltas(inst.id, batch))
+
+
+class Top(Strategy):
+    def __init__(self):
+        super().__init__()
+        self.n, self.buy = 0, True
+
+    def on_start(self):
+        self.subscribe_order_book_deltas(inst.id, book_type=BookType.L2_MBP)
+
+    def on_order_book_deltas(self, deltas):
+        book = self.cache.order_book(inst.id)
+        bid, ask = book.best_bid_price(), book.best_ask_price()
+        self.n += 1
+        if self.n % every == 0 and bid is not None and ask is not None:
+            order = self.order_factory.market(inst.id, OrderSide.BUY if self.buy else OrderSide.SELL, Quantity.from_str("0.001"))
+            self.submit_order(order)
+            self.buy = not self.buy
+
+
+engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+engine.add_venue(venue, oms_type=OmsType.NETTING, account_type=AccountType.CASH, base_currency=None,
+                 starting_balances=[Money(10_000_000, USDT), Money(100, BTC)], book_type=BookType.L2_MBP)
+engine.add_instrument(inst)
+engine.add_data(deltas)
+engine.add_strategy(Top())
+start = time.perf_counter()
+engine.run()
+took = time.perf_counter() - start
+fills = len(engine.cache.orders_closed())
+print(json.dumps({"events": n, "seconds": took, "rate": n / took, "orders": fills}))
+'''
+
+
+def run_nautilus(python: str, n: int) -> dict | None:
+    done = subprocess.run([python, "-c", NAUTILUS, str(n), str(LEVELS), str(EVERY)], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"nautilus failed: {done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return orjson.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--nautilus-python", default="")
+    ap.add_argument("--write")
+    ns = ap.parse_args()
+    bare = run_bare(ns.events)
+    print(f"bare in-process loop: {bare['rate']:,.0f} events/s")
+    with tempfile.TemporaryDirectory(prefix="wbt-", dir="/tmp") as tmp:
+        w = run_wispd(Path(tmp), ns.events)
+    print(f"wispd (strategy in its own process): {w['rate']:,.0f} events/s ({w['events']:,} in {w['seconds']:.2f} s "
+          f"replay, {w['total_s']:.2f} s with start-up; {w['signals']} signals, {w['fills']} fills)")
+    nt = run_nautilus(ns.nautilus_python, ns.events) if ns.nautilus_python else None
+    if nt:
+        print(f"NautilusTrader (in-process): {nt['rate']:,.0f} events/s ({nt['orders']} orders)")
+    if ns.write:
+        rows = ["| engine | events | seconds | events/s | vs bare | vs Nautilus |", "| --- | --- | --- | --- | --- | --- |",
+                f"| bare in-process loop (decode + top of book) | {bare['events']:,} | {bare['seconds']:.2f} | "
+                f"{bare['rate']:,.0f} | 1 | |"]
+        if nt:
+            rows.append(f"| NautilusTrader BacktestEngine, L2, Python strategy | {nt['events']:,} | {nt['seconds']:.2f} | "
+                        f"{nt['rate']:,.0f} | {nt['rate'] / bare['rate']:.2f} | 1 |")
+        rows.append(f"| wispd backtest, strategy in its own process | {w['events']:,} | {w['seconds']:.2f} | "
+                    f"{w['rate']:,.0f} | {w['rate'] / bare['rate']:.2f} | "
+                    f"{(w['rate'] / nt['rate']) if nt else float('nan'):.2f} |")
+        rows += ["", f"Synthetic L2 book, {LEVELS} levels a side, one update per ms; the strategy reads the top of book "
+                 f"on every update and sends a market order every {EVERY} updates. Goals (issue 13): >= 2x "
+                 "NautilusTrader and >= 100k events/s with the strategy in its own process."]
+        replace_section(Path(ns.write), "backtest", "\n".join(rows), "python bench/backtest.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
