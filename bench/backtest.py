@@ -81,16 +81,47 @@ allocation = {{ USDT = "5000000", BTC = "50" }}
 """
 
 
-def synthetic(n: int, seed: int = 1) -> list[tuple[int, list[list[str]], list[list[str]]]]:
-    """(time us, bids, asks) of n book updates, 1 ms apart, a random walk with 0.1 ticks."""
+def deltas(n: int, seed: int = 1) -> tuple[dict[int, int], dict[int, int], list[tuple[int, bool, int, int]]]:
+    """An L2 delta stream near the touch: (initial bids, initial asks, [(time us, is_bid, price ticks, size
+    in lots)]), one delta per ms; size 0 deletes a level. Prices in ticks of 0.1, sizes in lots of 0.001."""
     rng = random.Random(seed)
-    mid, out = 60_000.0, []
+    bids = {600_000 - k: rng.randint(100, 5000) for k in range(LEVELS)}
+    asks = {600_001 + k: rng.randint(100, 5000) for k in range(LEVELS)}
+    start = (dict(bids), dict(asks))
+    out = []
     for i in range(n):
-        mid += rng.choice((-0.1, 0.0, 0.1))
-        best_bid = round(mid - 0.05, 1)
-        bids = [[f"{best_bid - k * 0.1:.1f}", f"{rng.randint(1, 50) / 10:.1f}"] for k in range(LEVELS)]
-        asks = [[f"{best_bid + 0.1 + k * 0.1:.1f}", f"{rng.randint(1, 50) / 10:.1f}"] for k in range(LEVELS)]
-        out.append((T0_US + i * 1000, bids, asks))
+        is_bid = rng.random() < 0.5
+        side = bids if is_bid else asks
+        best_bid, best_ask = max(bids), min(asks)
+        if is_bid:
+            px = best_bid - rng.randint(-1, LEVELS - 1)
+            px = min(px, best_ask - 1)
+        else:
+            px = best_ask + rng.randint(-1, LEVELS - 1)
+            px = max(px, best_bid + 1)
+        size = 0 if (px in side and len(side) > 3 and rng.random() < 0.3) else rng.randint(100, 5000)
+        if size:
+            side[px] = size
+        else:
+            side.pop(px, None)
+        out.append((T0_US + i * 1000, is_bid, px, size))
+    return start[0], start[1], out
+
+
+def synthetic(n: int, seed: int = 1) -> list[tuple[int, list[list[str]], list[list[str]]]]:
+    """The same stream as wispd's bus carries it: the top 10 levels a side after each delta."""
+    bids, asks, stream = deltas(n, seed)
+    out = []
+    for t, is_bid, px, size in stream:
+        side = bids if is_bid else asks
+        if size:
+            side[px] = size
+        else:
+            side.pop(px, None)
+        top_b = sorted(bids, reverse=True)[:LEVELS]
+        top_a = sorted(asks)[:LEVELS]
+        out.append((t, [[f"{p / 10:.1f}", f"{bids[p] / 1000:.3f}"] for p in top_b],
+                    [[f"{p / 10:.1f}", f"{asks[p] / 1000:.3f}"] for p in top_a]))
     return out
 
 
@@ -166,19 +197,26 @@ inst = CurrencyPair(instrument_id=InstrumentId(Symbol("BTC/USDT"), venue), raw_s
                     base_currency=BTC, quote_currency=USDT, price_precision=1, size_precision=3,
                     price_increment=Price.from_str("0.1"), size_increment=Quantity.from_str("0.001"),
                     ts_event=0, ts_init=0, maker_fee=Decimal(0), taker_fee=Decimal(0))
-rng = random.Random(1)
-mid, deltas = 60000.0, []
-t0 = 1_764_547_200_000_000_000
-for i in range(n):
-    mid += rng.choice((-0.1, 0.0, 0.1))
-    best_bid = round(mid - 0.05, 1)
-    ts = t0 + i * 1_000_000
-    batch = [OrderBookDelta.clear(inst.id, 0, ts, ts)]
-    for k in range(levels):
-        for side, px in ((OrderSide.BUY, best_bid - k * 0.1), (OrderSide.SELL, best_bid + 0.1 + k * 0.1)):
-            size = rng.randint(1, 50) / 10
-            batch.append(OrderBookDelta(inst.id, BookAction.ADD, BookOrder(side, Price(px, 1), Quantity(size, 3), k * 2 + (side == OrderSide.SELL)), 0, 0, ts, ts))
-    deltas.append(OrderBookDeltas(inst.id, batch))
+stream = json.loads(sys.stdin.read())  # the bench's own delta stream (the one wispd replays as books)
+F_LAST = 128
+t0 = stream["t0_ns"] - 1_000_000
+def order(is_bid, px, size):
+    return BookOrder(OrderSide.BUY if is_bid else OrderSide.SELL, Price(px / 10, 1), Quantity(size / 1000, 3), px)
+snapshot = [OrderBookDelta.clear(inst.id, 0, t0, t0)]
+for is_bid, book in ((True, stream["bids"]), (False, stream["asks"])):
+    for px, size in book:
+        snapshot.append(OrderBookDelta(inst.id, BookAction.ADD, order(is_bid, px, size), 0, 0, t0, t0))
+deltas = [OrderBookDeltas(inst.id, snapshot)]
+live = {True: {p for p, _ in stream["bids"]}, False: {p for p, _ in stream["asks"]}}
+for t_us, is_bid, px, size in stream["deltas"]:
+    ts = t_us * 1000
+    if size == 0:
+        action = BookAction.DELETE
+        live[is_bid].discard(px)
+    else:
+        action = BookAction.UPDATE if px in live[is_bid] else BookAction.ADD
+        live[is_bid].add(px)
+    deltas.append(OrderBookDelta(inst.id, action, order(is_bid, px, size or 1), F_LAST, 0, ts, ts))
 
 
 class Top(Strategy):
@@ -214,7 +252,11 @@ print(json.dumps({"events": n, "seconds": took, "rate": n / took, "orders": fill
 
 
 def run_nautilus(python: str, n: int) -> dict | None:
-    done = subprocess.run([python, "-c", NAUTILUS, str(n), str(LEVELS), str(EVERY)], capture_output=True, text=True)
+    bids, asks, stream = deltas(n)
+    feed = orjson.dumps({"t0_ns": T0_US * 1000, "bids": sorted(bids.items()), "asks": sorted(asks.items()),
+                         "deltas": stream})
+    done = subprocess.run([python, "-c", NAUTILUS, str(n), str(LEVELS), str(EVERY)], input=feed.decode(),
+                          capture_output=True, text=True)
     if done.returncode != 0:
         print(f"nautilus failed: {done.stderr[-2000:]}", file=sys.stderr)
         return None

@@ -197,7 +197,10 @@ def to_decimal(value: Any) -> Decimal | None:
         return None
     if not d.is_finite():
         return None
-    if d and (len(d.as_tuple().digits) > MAX_DIGITS or not -MAX_ADJUSTED <= d.adjusted() <= MAX_ADJUSTED):
+    if d and not -MAX_ADJUSTED <= d.adjusted() <= MAX_ADJUSTED:
+        return None
+    # a string of at most MAX_DIGITS characters cannot hold more digits (the common case: no tuple built)
+    if d and (type(value) is not str or len(value) > MAX_DIGITS) and len(d.as_tuple().digits) > MAX_DIGITS:
         return None
     return d
 

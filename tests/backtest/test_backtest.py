@@ -294,3 +294,33 @@ def test_bad_requests_are_refused_before_anything_starts(short_tmp: Path, mark: 
     empty.mkdir()
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(empty))
     assert done.returncode == 64 and "no recorded data" in done.stderr
+
+
+def test_running_ahead_gives_exactly_what_stepping_frame_by_frame_gives(short_tmp: Path, mark: str, sim_data: Path):
+    """Strategies waiting on data are handed the coming frames in one step and apply them one by one; that is
+    only an optimisation if it changes nothing: the journals with and without it are identical."""
+    cfg = project(short_tmp, EXAMPLES + f"""
+[strategies.peeker]
+module = "tests.backtest.strategies"
+class = "Peeker"
+params = {{ exchange = "sim", pair = "BTC-USDT", out = "{short_tmp}/peek.json" }}
+allocation = {{ USDT = "10000" }}
+[strategies.stepper]
+module = "tests.backtest.strategies"
+class = "Stepper"
+params = {{ exchange = "sim", pair = "ETH-USDT", every = 25 }}
+allocation = {{ USDT = "10000" }}
+""")
+    dumps, lanes = [], []
+    for flag in ([], ["--no-run-ahead"]):
+        out = short_tmp / f"run{len(dumps)}"
+        done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:08",
+                       "--strategy", "maker", "--strategy", "rsi", "--strategy", "stepper",
+                       "--out", str(out), *flag)
+        assert done.returncode == 0, done.stderr + done.stdout
+        dumps.append(dump(out / "journal-paper.sqlite"))
+        lanes.append(orjson.loads((out / "result.json").read_bytes())["lanes"])
+    assert dumps[0] == dumps[1]
+    assert sum(1 for line in dumps[0] if line.startswith('INSERT INTO "fills"')) > 20
+    assert lanes[0]["stepper"]["ahead_steps"] > 0 and lanes[1]["stepper"]["ahead_steps"] == 0
+    assert lanes[0]["stepper"]["steps"] < lanes[1]["stepper"]["steps"]

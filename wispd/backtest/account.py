@@ -61,6 +61,7 @@ class Account:
         self.kill = KillSwitch(self.core, args.get("kill_switch") or {}, log)
         self.internal_errors = 0
         self.state_seq = 0
+        self.tick_at = 0  # when the replayer will next wake this account for a paper order going live (us)
         self.log = log
         self.core.restore()
         reconcile_paper(self.core)
@@ -163,9 +164,6 @@ class Account:
         self.state_seq += 1
         doc["seq"] = self.state_seq
         self.sink.publish(strategy, "state", doc)
-
-    def has_pending(self) -> bool:
-        return any(o.status == "pending" for o in self.engine.orders.values())
 
     def close(self) -> None:
         self.core.commit()

@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", type=float, default=None, metavar="MS",
                         help="the paper engine's order entry latency (default: each executor's paper.latency_ms)")
     parser.add_argument("--params-json", default=None, help=argparse.SUPPRESS)  # a sweep's run
+    parser.add_argument("--no-run-ahead", action="store_true",
+                        help="step strategies one frame at a time even where they could run ahead (slower, the same "
+                             "result: for checking that)")
     parser.add_argument("--parity", action="store_true",
                         help="replay a recorded paper session and diff its orders and fills against the session's "
                              "own journal (window: the journal's, unless --from/--to); exit 1 on a divergence")
@@ -112,7 +115,8 @@ def main(ns: argparse.Namespace) -> int:
                   f"PnL {pnl}  {r['label']}{errors}\n    {r['dir']}/report.html")
         return 0
     req = run.Request(Path(config.daemon.config_path), ns.t_from, ns.t_to, ns.data, ns.out, ns.warmup,
-                      list(ns.strategy), {}, ns.entry_latency, ns.response_latency, ns.latency, ns.label)
+                      list(ns.strategy), {}, ns.entry_latency, ns.response_latency, ns.latency, ns.label,
+                      run_ahead=not ns.no_run_ahead)
     try:
         if ns.params_json:
             req.params = orjson.loads(ns.params_json)

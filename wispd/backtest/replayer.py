@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import secrets
+import struct
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -39,6 +41,8 @@ from wispd.data import segments, store
 from wispd.data.segments import Record
 from wispd.ingest.sim import market_rules, symbol_sizes
 
+RUN_AHEAD = struct.Struct(">qI")  # a run-ahead frame: receive time (us), length, then the frame
+AHEAD_MAX = 2000  # frames handed over ahead of time in one step
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
@@ -68,6 +72,8 @@ class Lane:
     steps: int = 0
     ready: bool = False
     status: dict[str, Any] = field(default_factory=dict)
+    ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
+    ahead_steps: int = 0
 
 
 @dataclass
@@ -88,11 +94,36 @@ class ReplayError(Exception):
     pass
 
 
+class Cursor:
+    """The data, in order, with look-ahead: ``n`` is the ordinal of the next record."""
+
+    def __init__(self, it: Iterator[Record], first: Record | None) -> None:
+        self.it = it
+        self.buf: deque[Record] = deque([first] if first is not None else [])
+        self.n = 0
+        self.done = False
+
+    def peek(self, i: int = 0) -> Record | None:
+        while len(self.buf) <= i and not self.done:
+            rec = next(self.it, None)
+            if rec is None:
+                self.done = True
+            else:
+                self.buf.append(rec)
+        return self.buf[i] if i < len(self.buf) else None
+
+    def pop(self) -> Record:
+        self.n += 1
+        return self.buf.popleft()
+
+
 class Replayer:
     def __init__(self, config: Config, data_root: Path, t_from_us: int, t_to_us: int, out_dir: Path, log: Any,
                  warmup_us: int = 0, entry_ms: float = 0.0, response_ms: float = 0.0,
                  paper_latency_ms: float | None = None, strategies: list[str] | None = None,
-                 params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0) -> None:
+                 params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0,
+                 run_ahead: bool = True) -> None:
+        self.run_ahead = run_ahead
         self.config, self.root, self.log = config, data_root, log
         self.t_from_us, self.t_to_us, self.warmup_us = t_from_us, t_to_us, warmup_us
         self.out_dir = out_dir
@@ -103,6 +134,7 @@ class Replayer:
         self.latest: dict[bytes, bytes] = {}
         self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
         self.routes: dict[bytes, list[Lane]] = {}
+        self.pollers: dict[str, zmq.Poller] = {}
         self.keys: dict[bytes, tuple[str, str, str]] = {}
         self.markets = store.markets(data_root, t_to_us)
         self.known: set[str] = set()
@@ -185,6 +217,16 @@ class Replayer:
     def deliver_report(self, strategy: str, frame: bytes) -> None:
         self.push(int(clock.now() * 1e6) + self.response_us, EV_REPORT, (strategy, frame))
 
+    def _schedule_tick(self, acct: Account) -> None:
+        """Wake the account exactly when its next paper order goes live (rounded up: never a hair early)."""
+        due = acct.engine.next_activation()
+        if due is None:
+            return
+        at = math.ceil(due * 1000)
+        if at != acct.tick_at:
+            acct.tick_at = at
+            self.push(at, EV_TICK, acct)
+
     def _observe(self, rec: Record) -> bytes | None:
         """Keep what snapshots and history answer from; the frame's topic (None for gaps and meta)."""
         if rec.type == segments.T_HISTORY:
@@ -215,7 +257,7 @@ class Replayer:
                                           if any(probe.startswith(p) for p in lane.prefixes)]
         return lanes
 
-    def _frame(self, rec: Record) -> None:
+    def _frame(self, rec: Record, ordinal: int = -1, holder: Lane | None = None) -> None:
         topic = self._observe(rec)
         if topic is None:
             return
@@ -228,8 +270,9 @@ class Replayer:
             for acct in self.accounts.values():
                 if acct.follows(mkey):
                     acct.market_frame(rec.data, mkey, parts[4])
+                    self._schedule_tick(acct)  # a trigger that fired sends an order, which goes live later
         for lane in self._route(topic):
-            if lane.state == "done":
+            if lane.state == "done" or lane is holder:
                 continue
             lane.buffer.append(b"m" + rec.data)
             if lane.wake_any or topic in lane.wake or len(lane.buffer) >= BATCH:
@@ -239,8 +282,7 @@ class Replayer:
         if kind == EV_SIGNAL:
             acct, msg = payload
             acct.signal(msg)
-            if acct.has_pending():
-                self.push(int(clock.now() * 1e6) + int(acct.latency_ms * 1000), EV_TICK, acct)
+            self._schedule_tick(acct)
         elif kind == EV_REPORT:
             strategy, frame = payload
             lane = self.lanes.get(strategy)
@@ -249,6 +291,7 @@ class Replayer:
                 lane.buffered_report = True
         elif kind == EV_TICK:
             payload.tick()
+            self._schedule_tick(payload)
         elif kind == EV_PERIODIC:
             for acct in self.accounts.values():
                 acct.periodic()
@@ -318,35 +361,45 @@ class Replayer:
 
     def _recv(self, lane: Lane) -> dict[str, Any] | None:
         """The next request of ``lane`` (others' are kept for later); None once its process is gone."""
-        end = time.monotonic() + REAL_TIMEOUT_S
+        end = 0.0
         while not lane.inbox:
+            if self.router.poll(0 if end else 50):  # the common case: the answer is already here
+                self._drain_router()
+                continue
+            if not end:
+                end = time.monotonic() + REAL_TIMEOUT_S
             if self._exited(lane):
                 return None
             if time.monotonic() > end:
                 lane.error = f"hung: computed for {REAL_TIMEOUT_S:.0f} s of real time without waiting"
                 lane.proc.signal_group(9)
                 continue
-            poller = zmq.Poller()
-            poller.register(self.router, zmq.POLLIN)
-            poller.register(self.link, zmq.POLLIN)
-            poller.register(lane.proc.sentinel, zmq.POLLIN)
+            poller = self.pollers.get(lane.name)
+            if poller is None:
+                poller = self.pollers[lane.name] = zmq.Poller()
+                poller.register(self.router, zmq.POLLIN)
+                poller.register(self.link, zmq.POLLIN)
+                poller.register(lane.proc.sentinel, zmq.POLLIN)
             events = dict(poller.poll(200))
             if self.link in events:
                 self._link_messages()
             if self.router in events:
-                while True:
-                    try:
-                        ident, payload = self.router.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    other = self.lanes.get(ident.decode(errors="replace"))
-                    if other is not None:
-                        other.inbox.append(payload)
+                self._drain_router()
         try:
             msg = orjson.loads(lane.inbox.popleft())
         except orjson.JSONDecodeError:
             return {"op": "bad"}
         return msg if isinstance(msg, dict) else {"op": "bad"}
+
+    def _drain_router(self) -> None:
+        while True:
+            try:
+                ident, payload = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            other = self.lanes.get(ident.decode(errors="replace"))
+            if other is not None:
+                other.inbox.append(payload)
 
     def _reply(self, lane: Lane, doc: dict[str, Any]) -> None:
         self.router.send_multipart([lane.name.encode(), orjson.dumps(doc)])
@@ -372,6 +425,8 @@ class Replayer:
             if msg is None:
                 return
             op = msg.get("op")
+            if lane.ahead:
+                self._commit_ahead(lane, int(msg.get("consumed") or 0))
             now_us = int(clock.now() * 1e6)
             if op == "hello":
                 self._reply(lane, {"t": round(clock.now() * 1000, 3)})
@@ -411,10 +466,88 @@ class Replayer:
                     self.router.send_multipart([lane.name.encode(), orjson.dumps(
                         {"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
                     continue
+                if self._hand_ahead(lane, now_us):
+                    continue
                 lane.state = "idle"
                 return
             else:
                 self._reply(lane, {"ok": False, "error": f"unknown request {op!r}"})
+
+    # ------------------------------------------------------------------ running ahead
+    def _hand_ahead(self, lane: Lane, now_us: int) -> bool:
+        """A strategy waiting on data only, with nothing else due before: hand it the coming frames at once
+        (it applies them one by one at their own instants, up to the one that ends its wait). The data stops
+        before anything that could matter to the order of events: the next timer or report, another strategy's
+        wake, a frame of a market where an account has a working order, the window's end."""
+        if not self.run_ahead or lane.buffer or lane.reports or not (lane.wake or lane.wake_any):
+            return False
+        cut = self.t_to_us
+        if self.heap:
+            cut = min(cut, self.heap[0][0])
+        for other in self.lanes.values():
+            if other.state == "idle" and other.until_us is not None and other is not lane:
+                cut = min(cut, other.until_us)
+        if lane.until_us is not None:
+            cut = min(cut, lane.until_us)
+        frames: list[bytes] = []
+        ordinals: list[int] = []
+        i = 0
+        while len(frames) < AHEAD_MAX:
+            rec = self.cursor.peek(i)
+            if rec is None or rec.recv_us >= cut:
+                break
+            if rec.type == segments.T_FRAME:
+                topic = rec.data[:rec.data.find(b" ")]
+                if self._matters(topic, lane):
+                    break
+                if lane in self._route(topic):
+                    frames.append(RUN_AHEAD.pack(rec.recv_us, len(rec.data)))
+                    frames.append(rec.data)
+                    ordinals.append(self.cursor.n + i)
+            i += 1
+        if len(ordinals) < 2:
+            return False
+        lane.ahead = ordinals
+        lane.ahead_steps += 1
+        lane.steps += 1
+        self.delivered += len(ordinals)
+        self.router.send_multipart([lane.name.encode(), orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False,
+                                                                       "ahead": True}), b"".join(frames)])
+        lane.state = "running"
+        return True
+
+    def _matters(self, topic: bytes, lane: Lane) -> bool:
+        """Would this frame, replayed one by one, wake another strategy or move an account?"""
+        key = self.keys.get(topic)
+        if key is None:
+            parts = topic.split(b".")
+            if len(parts) < 5:
+                return False
+            key = self.keys[topic] = (parts[1].decode(), parts[2].decode(), parts[3].decode())
+        for acct in self.accounts.values():
+            if acct.follows(key) and acct._working_on(key):
+                return True
+        for other in self._route(topic):
+            if other is not lane and other.state == "idle" and (other.wake_any or topic in other.wake):
+                return True
+        return False
+
+    def _commit_ahead(self, lane: Lane, consumed: int) -> None:
+        """Make the timeline catch up with a strategy that ran ahead: every record up to the last frame it
+        applied is replayed (accounts, other strategies) as if stepped one by one; what it gave back is
+        handed over again in order later."""
+        held, lane.ahead = lane.ahead, []
+        if consumed <= 0:
+            return
+        last = held[min(consumed, len(held)) - 1]
+        vc = clock.virtual()
+        assert vc is not None
+        given = set(held[:consumed])
+        while self.cursor.n <= last:
+            n = self.cursor.n
+            rec = self.cursor.pop()
+            vc.advance_to(rec.recv_us / 1e6)
+            self._frame(rec, n, lane if n in given else None)
 
     def _signal(self, lane: Lane, frame: Any, now_us: int) -> None:
         lane.signals += 1
@@ -468,9 +601,10 @@ class Replayer:
             for lane in self.lanes.values():
                 lane.proc = launcher.start(self._boot(lane, endpoint, link))
             self.push(self.t_from_us + self.state_us, EV_PERIODIC, None)
+            self.cursor = Cursor(data, pending)
             for lane in self.lanes.values():
                 self._serve(lane)
-            self._loop(data, pending)
+            self._loop()
             self._finish()
         finally:
             for lane in self.lanes.values():
@@ -494,15 +628,15 @@ class Replayer:
                         events_to_strategies=self.delivered, samples=self.samples)
         for lane in self.lanes.values():
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
-                                       "steps": lane.steps, "account": lane.account, "ready": lane.ready,
+                                       "steps": lane.steps, "ahead_steps": lane.ahead_steps, "account": lane.account, "ready": lane.ready,
                                        "status": lane.status}
         return result
 
-    def _loop(self, data: Iterator[Record], pending: Record | None) -> None:
+    def _loop(self) -> None:
         vc = clock.virtual()
         assert vc is not None
-        nxt = pending
         while any(lane.state != "done" for lane in self.lanes.values()):
+            nxt = self.cursor.peek()
             t_data = nxt.recv_us if nxt is not None and nxt.recv_us < self.t_to_us else None
             t_event = self.heap[0][0] if self.heap else None
             waits = [lane.until_us for lane in self.lanes.values() if lane.state == "idle" and lane.until_us is not None]
@@ -515,9 +649,8 @@ class Replayer:
                 return
             vc.advance_to(t / 1e6)
             if t_data == t:
-                assert nxt is not None
-                self._frame(nxt)
-                nxt = next(data, None)
+                n = self.cursor.n
+                self._frame(self.cursor.pop(), n)
             elif t_event == t:
                 _, kind, _, payload = heapq.heappop(self.heap)
                 self._event(kind, payload)

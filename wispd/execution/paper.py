@@ -233,8 +233,8 @@ class PaperEngine:
 
     def set_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
         """Store a book without matching (a first snapshot, taken while a signal is being checked)."""
-        self.books[key] = Book(bids, asks)
-        self.recent.pop(key, None)
+        book = self.books[key] = Book(bids, asks)
+        self.recent[key] = deque([(float("-inf"), book)], maxlen=RECENT_BOOKS)  # the book until a newer one
 
     def on_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels, now_ms: float) -> list[Event]:
         book = self.books[key] = Book(bids, asks)

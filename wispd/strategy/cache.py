@@ -147,8 +147,8 @@ class MarketCache:
         def levels(side: str) -> tuple[Level, ...]:
             out = []
             for lv in body.get(side) or []:
-                if isinstance(lv, list) and len(lv) == 2:
-                    px, sz = _d(lv[0]), _d(lv[1])
+                if type(lv) is list and len(lv) == 2:
+                    px, sz = to_decimal(lv[0]), to_decimal(lv[1])
                     if px is not None and sz is not None:
                         out.append(Level(px, sz))
             return tuple(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from wispd.protocol import to_decimal
 
@@ -78,8 +78,9 @@ def pair(base: str | Asset, quote: str | Asset) -> Pair:
     return Pair(base if isinstance(base, Asset) else Asset(base), quote if isinstance(quote, Asset) else Asset(quote))
 
 
-@dataclass(frozen=True)
-class Level:
+class Level(NamedTuple):
+    """One price level of a book. (A named tuple: a book is built from tens of them on every update.)"""
+
     price: Decimal
     size: Decimal
 

@@ -23,7 +23,9 @@ time, so the order of work is fixed):
 from __future__ import annotations
 
 import itertools
+import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,7 @@ from wispd import clock
 from wispd.strategy import signals
 from wispd.strategy.receiver import Receiver
 
+RUN_AHEAD = struct.Struct(">qI")  # a run-ahead frame: receive time (us), length, then the frame
 STEP_TIMEOUT_S = 600.0  # real seconds a replayer may take to answer (it is replaying, not hung)
 
 
@@ -51,9 +54,10 @@ class VirtualLink:
         self.sock.connect(endpoint)
         self.beat = beat
         self.stop = False
+        self.before: Callable[[], dict[str, Any]] = dict  # what every request says first (VirtualTime's run-ahead)
 
     def call(self, op: str, **fields: Any) -> list[bytes]:
-        self.sock.send(orjson.dumps({"op": op, **fields}))
+        self.sock.send(orjson.dumps({"op": op, **fields, **self.before()}))
         end = time.monotonic() + STEP_TIMEOUT_S
         while not self.sock.poll(250):
             self.beat()
@@ -120,6 +124,9 @@ class VirtualTime:
 
     def __init__(self, link: VirtualLink, receiver: VirtualReceiver, on_stop: Callable[[], None]) -> None:
         self.link, self.receiver, self.on_stop = link, receiver, on_stop
+        self.local: deque[tuple[int, bytes]] = deque()  # frames handed over ahead of time (run-ahead)
+        self.consumed = 0  # of them, applied since the replayer last heard from us
+        link.before = self._before
         counter = itertools.count(1)
         # The same run makes the same signal ids (and so the same client order ids).
         signals.new_signal_id = lambda: f"bt{next(counter):010d}"
@@ -128,13 +135,50 @@ class VirtualTime:
         reply = self.link.request("hello")
         clock.install(clock.VirtualClock(float(reply["t"]) / 1000))
 
+    def _before(self) -> dict[str, Any]:
+        """Every request first says how many run-ahead frames were applied; frames not yet applied are given
+        back (the replayer hands them over again after whatever this request causes)."""
+        out = {"consumed": self.consumed, "dropped": len(self.local)}
+        self.consumed = 0
+        self.local.clear()
+        return out
+
+    def _run_ahead(self, wake: list[str]) -> bool:
+        """Apply frames handed over ahead of time, one by one at their own instants, up to the first one
+        that ends the wait (True) — exactly what a step per frame would have done, without the round trips."""
+        vc = clock.virtual()
+        wake_any = "*" in wake
+        names = {w.encode() for w in wake}
+        while self.local:
+            t_us, frame = self.local.popleft()
+            self.consumed += 1
+            if vc is not None:
+                vc.advance_to(t_us / 1e6)
+            self.receiver.ingest(frame, None)
+            if wake_any or frame[:frame.find(b" ")] in names:
+                return True
+        return False
+
     def step(self, until_s: float | None, wake: list[str] | None = None, reports: bool = False) -> bool:
         """Wait for one step; True once the backtest is over (the strategy is asked to stop)."""
+        wake = wake or []
+        if self.local and self._run_ahead(wake):
+            return False
         parts = self.link.call("idle", until=None if until_s is None else round(until_s * 1000, 3),
-                               wake=wake or [], reports=reports)
+                               wake=wake, reports=reports)
         head = orjson.loads(parts[0])
-        self.receiver.apply(parts[1:])
         vc = clock.virtual()
+        if head.get("ahead"):
+            blob, pos, size = parts[1], 0, RUN_AHEAD.size
+            while pos < len(blob):
+                t_us, length = RUN_AHEAD.unpack_from(blob, pos)
+                self.local.append((t_us, blob[pos + size:pos + size + length]))
+                pos += size + length
+            if vc is not None:
+                vc.advance_to(float(head["t"]) / 1000)
+            self._run_ahead(wake)
+            return False
+        self.receiver.apply(parts[1:])
         if vc is not None:
             vc.advance_to(float(head["t"]) / 1000)
         if head.get("stop"):
