@@ -73,3 +73,19 @@ class Stepper(Strategy):
             ctx.emit(side.buy(self.p.pair, self.p.exchange, D("0.01")) if buy else
                      side.sell(self.p.pair, self.p.exchange, D("0.01")))
             buy = not buy
+
+
+class Holder(Strategy):
+    """Buys a perp position once and holds it (funding is what it earns or pays)."""
+
+    params = {"exchange": Param(str, "simp"), "pair": Param(str, "BTC-USDT"), "qty": Param(str, "0.1"),
+              "short": Param(bool, False)}
+
+    def run(self, ctx):
+        ctx.perp.watch_pair(self.p.exchange, self.p.pair)
+        s = ctx.perp.signal("hold")
+        h = ctx.emit(s.sell_short(self.p.pair, self.p.exchange, D(self.p.qty)) if self.p.short else
+                     s.buy(self.p.pair, self.p.exchange, D(self.p.qty)))
+        h.wait(10)
+        while not ctx.sleep(60):
+            pass

@@ -84,8 +84,7 @@ class Account:
             self.followed.add(key)
             frame = self._latest_book(key)
             if frame is not None:
-                books, _, _, _ = parse_frames([frame])
-                for k, (bids, asks) in books.items():
+                for k, (bids, asks) in parse_frames([frame]).books.items():
                     self.engine.set_book(k, bids, asks)
         return MarketRules.from_wire(raw)
 
@@ -102,8 +101,7 @@ class Account:
         pending, self.raw_books = self.raw_books, {}
         now = clock.now_ms()
         for frame in pending.values():
-            books, _, _, _ = parse_frames([frame])
-            for key, (bids, asks) in books.items():
+            for key, (bids, asks) in parse_frames([frame]).books.items():
                 self.core.on_book(key, bids, asks, now)
 
     # ------------------------------------------------------------------ what the replayer feeds
@@ -123,7 +121,7 @@ class Account:
             self.raw_books[key] = frame
             return
         self._materialize()
-        books, trades, marks, _ = parse_frames([frame])
+        books, trades, marks, funding, _ = parse_frames([frame])
         now = clock.now_ms()
         for key, batch in trades:
             self.core.on_trades(key, batch, now)
@@ -131,6 +129,8 @@ class Account:
             self.core.on_book(key, bids, asks, now)
         for key, mark in marks.items():
             self.core.on_mark(key, mark)
+        for key, (rate, next_ts, mark) in funding.items():
+            self.core.on_funding(key, rate, next_ts, mark)
         self.core.tick(now)
         self.settle()
 

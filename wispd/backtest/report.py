@@ -3,9 +3,8 @@
 Figures come from the run's own journals (every fill, fee and realized PnL exactly as the executor core
 booked it) and from the equity samples the replayer took in virtual time (PnL marked to the book mid).
 
-- PnL: realized, fees, unrealized at the end, total = realized + unrealized - fees. Funding on perps is
-  not booked by the paper engine yet (live, the venue books it and the executor sees it as balance drift),
-  so the report says ``funding: null`` rather than a zero that would read as "none was due".
+- PnL: realized (by trades), fees, funding (perps: received > 0, paid < 0, from the journal's funding
+  payments), unrealized at the end, total = realized + funding + unrealized - fees.
 - Drawdown: the largest fall of total PnL from its running peak, in quote currency and as a share of the
   strategy's capital (its allocation in quote assets).
 - Sharpe and Sortino: of the returns per period (PnL change / capital), the period being the run's length
@@ -44,9 +43,10 @@ def journal_rows(path: str | Path) -> dict[str, list[dict[str, Any]]]:
                                               "ORDER BY created_ms, client_id")]
         signals = [dict(r) for r in db.execute("SELECT strategy, signal_id, received_ms, status, reason FROM signals "
                                                "ORDER BY received_ms, strategy, signal_id")]
+        funding = [dict(r) for r in db.execute("SELECT * FROM funding ORDER BY funding_ts, strategy")]
     finally:
         db.close()
-    return {"fills": fills, "orders": orders, "signals": signals}
+    return {"fills": fills, "orders": orders, "signals": signals, "funding": funding}
 
 
 def _stats(samples: list[list[float]], capital: float) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _stats(samples: list[list[float]], capital: float) -> dict[str, Any]:
 
 def build(result: Any, capital: dict[str, dict[str, float]], meta: dict[str, Any]) -> dict[str, Any]:
     """The report document (what ``report.json`` holds)."""
-    rows: dict[str, list[dict[str, Any]]] = {"fills": [], "orders": [], "signals": []}
+    rows: dict[str, list[dict[str, Any]]] = {"fills": [], "orders": [], "signals": [], "funding": []}
     for path in result.accounts.values():
         for k, v in journal_rows(path).items():
             rows[k] += v
@@ -96,6 +96,7 @@ def build(result: Any, capital: dict[str, dict[str, float]], meta: dict[str, Any
         last = samples[-1] if samples else [0, 0.0, 0.0, 0.0, 0.0]
         realized = sum(float(f.get("realized") or 0) for f in fills)
         fees = sum(float(f["fee"]) for f in fills)
+        funding = -sum(float(f["amount"]) for f in rows["funding"] if f["strategy"] == name)  # > 0: received
         strategies[name] = {
             "account": lane["account"], "exit_code": lane["exit_code"], "error": lane["error"],
             "signals": lane["signals"], "signals_by_status": _count(r["status"] for r in rows["signals"]
@@ -105,8 +106,8 @@ def build(result: Any, capital: dict[str, dict[str, float]], meta: dict[str, Any
             "wins": sum(1 for f in closing if float(f["realized"]) > 0),
             "losses": sum(1 for f in closing if float(f["realized"]) < 0),
             "volume": sum(float(f["price"]) * float(f["qty"]) for f in fills),
-            "capital": cap, "pnl": {"realized": realized, "fees": fees, "unrealized": last[1] - (realized - fees),
-                                     "funding": None, "total": last[1]},
+            "capital": cap, "pnl": {"realized": realized, "fees": fees, "funding": funding,
+                                     "unrealized": last[1] - (realized - fees + funding), "total": last[1]},
             "return_pct": (last[1] / cap * 100) if cap else None,
             **_stats(samples, cap),
             "equity": samples,
@@ -115,9 +116,8 @@ def build(result: Any, capital: dict[str, dict[str, float]], meta: dict[str, Any
     total_cap = sum(s["capital"] for s in strategies.values())
     total = {k: sum(s[k] for s in strategies.values()) for k in ("signals", "orders", "fills", "trades", "wins",
                                                                  "losses", "volume", "capital")}
-    total["pnl"] = {k: sum(s["pnl"][k] for s in strategies.values()) for k in ("realized", "fees", "unrealized",
-                                                                               "total")}
-    total["pnl"]["funding"] = None
+    total["pnl"] = {k: sum(s["pnl"][k] for s in strategies.values()) for k in ("realized", "fees", "funding",
+                                                                               "unrealized", "total")}
     total["return_pct"] = (total["pnl"]["total"] / total_cap * 100) if total_cap else None
     total.update(_stats(total_samples, total_cap))
     total["equity"] = total_samples
@@ -224,6 +224,7 @@ def html_page(doc: dict[str, Any]) -> str:
         cells = "".join(f"<td>{_fmt(s[c])}</td>" for c, _ in cols)
         p = s["pnl"]
         body.append(f"<tr><th>{html.escape(name)}</th>{cells}<td>{_fmt(p['realized'])}</td><td>{_fmt(p['fees'])}</td>"
+                    f"<td>{_fmt(p['funding'])}</td>"
                     f"<td>{_fmt(p['unrealized'])}</td><td><b>{_fmt(p['total'])}</b></td>"
                     f"<td>{_fmt(s['return_pct'], 3)}</td><td>{_fmt(s['max_drawdown'])}</td>"
                     f"<td>{_fmt(s['sharpe'])}</td><td>{_fmt(s['sortino'])}</td>"
@@ -254,7 +255,7 @@ config {html.escape(doc.get('config', ''))} · data {html.escape(doc.get('data',
 {doc.get('replayed_records', 0):,} records replayed in {doc.get('wall_seconds', 0):.1f} s ·
 params {html.escape(orjson.dumps(doc.get('params') or {}).decode())}</p>
 {errors}
-<table><tr><th>strategy</th>{head}<th>realized</th><th>fees</th><th>unrealized</th><th>total PnL</th><th>return %</th>
+<table><tr><th>strategy</th>{head}<th>realized</th><th>fees</th><th>funding</th><th>unrealized</th><th>total PnL</th><th>return %</th>
 <th>max DD</th><th>Sharpe</th><th>Sortino</th><th>in market</th><th>peak exposure</th></tr>{''.join(body)}</table>
 {_svg(equity, "Equity (total PnL)", "quote")}
 {_svg(dd, "Drawdown from the running peak", "quote")}
@@ -262,7 +263,6 @@ params {html.escape(orjson.dumps(doc.get('params') or {}).decode())}</p>
 <h2>Fills{' (last 500)' if len(fills) > 500 else ''}</h2>
 <table><tr><th>time</th><th>strategy</th><th>symbol</th><th>side</th><th>price</th><th>qty</th><th>fee</th>
 <th>liquidity</th><th>realized</th></tr>{fill_rows}</table>
-<p class=meta>Funding on perps is not booked by the paper engine (see docs/backtesting.md); the fill model is
-the paper engine's: docs/backtesting.md says what it assumes.</p>
+<p class=meta>The fill model is the paper engine's; docs/backtesting.md says what it assumes.</p>
 </body></html>
 """

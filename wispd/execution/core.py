@@ -124,6 +124,7 @@ class ExecutionCore:
         self.planner = Planner(self)
         self.live_cfg: dict[str, Any] = {}
         self.foreign_orders = 0
+        self.funding_state: dict[MarketKey, tuple[Decimal, int, Decimal]] = {}  # rate, next time, mark (paper)
         self._last_drift: dict[str, Decimal] = {}
         self._fills_at_read = 0
 
@@ -727,6 +728,29 @@ class ExecutionCore:
         """A perp's mark price (from the venue's funding stream): its trigger price from now on."""
         self.perp_marks.add(key)
         self.on_trigger_price(key, mark)
+
+    def on_funding(self, key: MarketKey, rate: Decimal, next_ts: int, mark: Decimal) -> None:
+        """A perp's funding stream. In paper mode, when a funding time passes (the stream moves on to the next
+        one), every position in the market pays ``qty x mark x rate`` at the rate and mark last stated for it
+        (a long pays a positive rate, a short receives it): journaled once per position and time, booked to
+        realized PnL and the quote sub-ledger. Live, the venue pays it and the balances show it."""
+        if self.mode != "paper":
+            return
+        prev = self.funding_state.get(key)
+        self.funding_state[key] = (rate, next_ts, mark)
+        if prev is None or next_ts <= prev[1]:
+            return
+        p_rate, p_time, p_mark = prev
+        for (strategy, ex, market, symbol), pos in list(self.ledger.positions.items()):
+            if (ex, market, symbol) != key or not pos.qty:
+                continue
+            amount = pos.qty * p_mark * p_rate
+            if self.journal.record_funding(strategy, ex, market, symbol, p_time, p_rate, p_mark, pos.qty, amount):
+                self.ledger.apply_funding((strategy, ex, market, symbol), amount)
+                self.journal.save_position(strategy, ex, market, symbol, pos.qty, pos.avg, pos.realized, pos.fees)
+                self._save_funds(strategy, split_symbol(symbol))
+                self.log.info("funding_paid", strategy=strategy, market=":".join(key), rate=str(p_rate),
+                              amount=str(amount), funding_ts=p_time)
 
     def tick(self, now: float) -> None:
         self.apply_events(self.engine.tick(now))

@@ -287,7 +287,7 @@ class Executor:
         self.core.outbox = []
 
     def _market_data(self, sock: zmq.Socket) -> None:
-        books, trades, marks = self.feed.drain(sock)
+        books, trades, marks, funding, _ = self.feed.drain(sock)
         now = now_ms()
         for key, batch in trades:
             self.core.on_trades(key, batch, now)
@@ -295,7 +295,8 @@ class Executor:
             self.core.on_book(key, bids, asks, now)
         for key, mark in marks.items():
             self.core.on_mark(key, mark)
-        self.bad_frames = self.bad_frames  # (md frames that fail are counted by the feed)
+        for key, (rate, next_ts, mark) in funding.items():
+            self.core.on_funding(key, rate, next_ts, mark)
 
     def _commit(self) -> None:
         was = self.journal.fault

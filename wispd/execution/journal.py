@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS marks (
     exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL, price TEXT NOT NULL, ts_ms REAL NOT NULL,
     PRIMARY KEY (exchange, market, symbol));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS funding (
+    strategy TEXT NOT NULL, exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL,
+    funding_ts INTEGER NOT NULL, ts_ms REAL NOT NULL, rate TEXT NOT NULL, mark TEXT NOT NULL, qty TEXT NOT NULL,
+    amount TEXT NOT NULL, PRIMARY KEY (strategy, exchange, market, symbol, funding_ts));
 """
 
 OPEN_STATES = ("armed", "intent", "accepted", "open", "partially_filled")
@@ -451,6 +455,18 @@ class Journal:
                         (client_id, now_ms(), str(price), str(qty), str(fee), liquidity, trade_id,
                          str(realized) if realized is not None else None, o.get("strategy"), o.get("exchange"),
                          o.get("market"), o.get("symbol"), o.get("side")))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def record_funding(self, strategy: str, exchange: str, market: str, symbol: str, funding_ts: int, rate: Decimal,
+                       mark: Decimal, qty: Decimal, amount: Decimal) -> bool:
+        """A perp funding payment of a paper position (``amount`` > 0: paid). False if it is journaled already
+        (one payment per position and funding time, whatever replays)."""
+        try:
+            self._write("INSERT INTO funding VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (strategy, exchange, market, symbol, funding_ts, now_ms(), str(rate), str(mark), str(qty),
+                         str(amount)))
         except sqlite3.IntegrityError:
             return False
         return True

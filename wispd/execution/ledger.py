@@ -108,6 +108,12 @@ class Ledger:
         total = None if unrealized is None else realized + unrealized - fees
         return {"realized": realized, "unrealized": unrealized, "fees": fees, "total": total}
 
+    def apply_funding(self, key: Key, amount: Decimal) -> None:
+        """A funding payment (``amount`` > 0: this position paid it): realized PnL and the quote sub-ledger."""
+        pos = self.position(key)
+        pos.realized -= amount
+        self.funds.move(key[0], {split_symbol(key[3])[1]: -amount})
+
     def exposure(self, strategy: str | None, marks: dict[MarketKey, Decimal]) -> Decimal:
         """Sum of |qty| x mark over positions (of one strategy, or all); the average price stands in for a
         missing mark (exposure must never be understated to zero)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import zmq
 
@@ -90,33 +90,38 @@ class MarketFeed:
         if protocol.valid_envelope(env):
             self.first_book(key, parse_levels(env["body"].get("bids")), parse_levels(env["body"].get("asks")))
 
-    def drain(self, sock: zmq.Socket) -> tuple[dict[MarketKey, tuple[Levels, Levels]],
-                                               list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]],
-                                               dict[MarketKey, Decimal]]:
-        """Everything queued on one SUB: the newest book per market, every trade, the newest mark."""
+    def drain(self, sock: zmq.Socket) -> Parsed:
+        """Everything queued on one SUB: the newest book per market, every trade, the newest mark and funding."""
         frames = []
         for _ in range(5000):
             try:
                 frames.append(sock.recv(zmq.NOBLOCK))
             except zmq.Again:
                 break
-        books, trades, marks, bad = parse_frames(frames)
-        self.bad_frames += bad
-        return books, trades, marks
+        parsed = parse_frames(frames)
+        self.bad_frames += parsed.bad
+        return parsed
 
     def close(self) -> None:
         for sock in self.subs.values():
             sock.close()
 
 
-def parse_frames(frames: list[bytes]) -> tuple[dict[MarketKey, tuple[Levels, Levels]],
-                                               list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]],
-                                               dict[MarketKey, Decimal], int]:
+class Parsed(NamedTuple):
+    books: dict[MarketKey, tuple[Levels, Levels]]
+    trades: list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]]
+    marks: dict[MarketKey, Decimal]
+    funding: dict[MarketKey, tuple[Decimal, int, Decimal]]  # rate, next funding time (ms), mark
+    bad: int
+
+
+def parse_frames(frames: list[bytes]) -> Parsed:
     """What the executor takes from market-data frames: the newest book per market, every trade, the newest
-    mark, and how many frames were malformed (live: one drained batch; a backtest: one frame at a time)."""
+    mark and funding, and how many frames were malformed (live: one drained batch; a backtest: one frame)."""
     books: dict[MarketKey, dict[str, Any]] = {}
     trades: list[tuple[MarketKey, list[tuple[Decimal, Decimal]]]] = []
     marks: dict[MarketKey, Decimal] = {}
+    funding: dict[MarketKey, tuple[Decimal, int, Decimal]] = {}
     bad = 0
     for frame in frames:
         parsed = protocol.parse_md_frame(frame)
@@ -142,5 +147,8 @@ def parse_frames(frames: list[bytes]) -> tuple[dict[MarketKey, tuple[Levels, Lev
             mark = protocol.to_decimal(env["body"].get("mark"))
             if mark is not None and mark > 0:
                 marks[key] = mark
-    return ({k: (parse_levels(e["body"].get("bids")), parse_levels(e["body"].get("asks")))
-             for k, e in books.items()}, trades, marks, bad)
+                rate, nxt = protocol.to_decimal(env["body"].get("rate")), env["body"].get("next_ts")
+                if rate is not None and type(nxt) is int and abs(rate) < 1:
+                    funding[key] = (rate, nxt, mark)
+    return Parsed({k: (parse_levels(e["body"].get("bids")), parse_levels(e["body"].get("asks")))
+                   for k, e in books.items()}, trades, marks, funding, bad)
