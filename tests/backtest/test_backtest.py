@@ -324,3 +324,37 @@ allocation = {{ USDT = "10000" }}
     assert sum(1 for line in dumps[0] if line.startswith('INSERT INTO "fills"')) > 20
     assert lanes[0]["stepper"]["ahead_steps"] > 0 and lanes[1]["stepper"]["ahead_steps"] == 0
     assert lanes[0]["stepper"]["steps"] < lanes[1]["stepper"]["steps"]
+
+
+def test_order_latency_can_be_drawn_from_a_live_journals_acknowledgements(short_tmp: Path, mark: str, sim_data: Path):
+    from wispd.execution.journal import Journal
+
+    live = short_tmp / "live.sqlite"
+    j = Journal(live)
+    measured = [3.5, 7.25, 41.0, 120.0]
+    for n, ms in enumerate(measured):
+        j.record_ack(f"wd{n:030d}", "sim", ms)
+    j.commit()
+    j.close()
+    cfg = project(short_tmp, """
+[strategies.stepper]
+module = "tests.backtest.strategies"
+class = "Stepper"
+params = { exchange = "sim", pair = "BTC-USDT", every = 10 }
+allocation = { USDT = "50000" }
+""")
+    out = short_tmp / "run"
+    done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:05",
+                   "--out", str(out), "--latency", f"journal:{live}")
+    assert done.returncode == 0, done.stderr + done.stdout
+    db = sqlite3.connect(out / "journal-paper.sqlite")
+    lags = [f - o for o, f in db.execute("SELECT o.created_ms, MIN(f.ts_ms) FROM orders o JOIN fills f USING (client_id) "
+                                         "GROUP BY o.client_id")]
+    assert len(lags) > 10
+    for lag in lags:  # each order went live after one of the measured latencies (to the microsecond)
+        assert min(abs(lag - m) for m in measured) < 0.002, lag
+    assert len({round(lag, 1) for lag in lags}) > 1
+    result = orjson.loads((out / "result.json").read_bytes())
+    assert result["latency"]["paper_ms"]["acks"] == 4
+    bad = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--latency", "soon")
+    assert bad.returncode == 64 and "milliseconds" in bad.stderr

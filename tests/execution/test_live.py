@@ -144,6 +144,11 @@ def test_place_fill_cancel_amend(live):
     fake.ctl("fill", cid=venue_cid(v, cid))
     final = t.reports(sig["id"], until=("filled",))[-1]
     assert final["order"]["filled"] == v["qty"] and final["order"]["status"] == "filled"
+    # how long the venue took to acknowledge it is journaled (a backtest can replay that latency)
+    db = sqlite3.connect(f"file:{d.tmp / 'state' / 'journal-live.sqlite'}?mode=ro", uri=True)
+    acks = wait_for(lambda: db.execute("SELECT client_id, latency_ms FROM acks").fetchall(), 10, what="ack latency")
+    db.close()
+    assert cid in {a[0] for a in acks} and all(0 <= a[1] < 10_000 for a in acks)
     pos = wait_for(lambda: [p for p in orjson.loads(d.ctl("positions", "--json").stdout)["accounts"][0]["positions"]
                             if p["qty"] == v["qty"]], 10, what="the position after both fills")
     assert float(pos[0]["avg_price"]) == float(limit_price(v))

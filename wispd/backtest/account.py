@@ -41,10 +41,11 @@ class Sink:
 class Account:
     def __init__(self, args: dict[str, Any], journal_path: Path, rules: Callable[[MarketKey], dict[str, Any] | None],
                  latest_book: Callable[[MarketKey], bytes | None], deliver: Deliver, log: Any,
-                 latency_ms: float | None = None) -> None:
+                 latency_ms: float | Callable[[Any], float] | None = None) -> None:
         self.name = args["account"]
         paper = args.get("paper") or {}
-        self.latency_ms = float(paper.get("latency_ms", 20.0)) if latency_ms is None else latency_ms
+        self.latency_ms: float | Callable[[Any], float] = \
+            float(paper.get("latency_ms", 20.0)) if latency_ms is None else latency_ms
         for suffix in ("", "-wal", "-shm"):
             Path(f"{journal_path}{suffix}").unlink(missing_ok=True)  # every run starts from nothing
         self.journal = Journal(journal_path, power_safe=False)

@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="strategy -> executor latency in virtual time (default 0)")
     parser.add_argument("--response-latency", type=float, default=0.0, metavar="MS",
                         help="executor -> strategy report latency in virtual time (default 0)")
-    parser.add_argument("--latency", type=float, default=None, metavar="MS",
-                        help="the paper engine's order entry latency (default: each executor's paper.latency_ms)")
+    parser.add_argument("--latency", default=None, metavar="MS|journal:FILE",
+                        help="the paper engine's order latency: milliseconds, or journal:FILE to draw it from the live "
+                             "acknowledgement latencies that journal recorded (default: each executor's "
+                             "paper.latency_ms)")
     parser.add_argument("--params-json", default=None, help=argparse.SUPPRESS)  # a sweep's run
     parser.add_argument("--no-run-ahead", action="store_true",
                         help="step strategies one frame at a time even where they could run ahead (slower, the same "

@@ -120,7 +120,7 @@ class Cursor:
 class Replayer:
     def __init__(self, config: Config, data_root: Path, t_from_us: int, t_to_us: int, out_dir: Path, log: Any,
                  warmup_us: int = 0, entry_ms: float = 0.0, response_ms: float = 0.0,
-                 paper_latency_ms: float | None = None, strategies: list[str] | None = None,
+                 paper_latency_ms: Any = None, strategies: list[str] | None = None,
                  params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0,
                  run_ahead: bool = True) -> None:
         self.run_ahead = run_ahead

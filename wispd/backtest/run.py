@@ -137,7 +137,7 @@ class Request:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     entry_ms: float = 0.0
     response_ms: float = 0.0
-    latency_ms: float | None = None  # the paper engine's order latency (default: the executor's config)
+    latency_ms: str | None = None  # --latency: ms, or journal:FILE (default: each executor's paper.latency_ms)
     label: str = ""
     run_ahead: bool = True  # False: one step per frame (slower; the same result, which a test proves)
 
@@ -164,6 +164,12 @@ def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
         raise BacktestError(f"the data in {data} covers {iso(first)} to {iso(last)}; nothing of it is between "
                             f"{iso(t_from)} and {iso(t_to)}")
     warmup = parse_duration(req.warmup, "--warmup")
+    from wispd.backtest.latency import parse as parse_latency
+
+    try:
+        latency = parse_latency(req.latency_ms)
+    except ValueError as exc:
+        raise BacktestError(str(exc)) from None
     strategies = req.strategies or sorted(c.name for c in config.children if c.kind == "strategy")
     digest = hashlib.sha256(orjson.dumps([str(req.config_path), str(data), t_from, t_to, req.params, strategies],
                                          option=orjson.OPT_SORT_KEYS)).hexdigest()[:6]
@@ -175,7 +181,7 @@ def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
     log = setup_logging("backtest", out / "logs", config.daemon.log_level, stderr=False)
     try:
         replayer = Replayer(config, data, t_from, t_to, out, log, warmup_us=warmup, entry_ms=req.entry_ms,
-                            response_ms=req.response_ms, paper_latency_ms=req.latency_ms, strategies=strategies,
+                            response_ms=req.response_ms, paper_latency_ms=latency, strategies=strategies,
                             params=req.params, run_ahead=req.run_ahead)
     except ReplayError as exc:
         raise BacktestError(str(exc)) from exc
@@ -187,7 +193,8 @@ def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
     meta = {"id": out.name, "label": req.label, "config": str(req.config_path), "data": str(data), "from": iso(t_from),
             "to": iso(t_to), "from_us": t_from, "to_us": t_to, "warmup": req.warmup, "strategies_run": strategies, "params": req.params,
             "latency": {"entry_ms": req.entry_ms, "response_ms": req.response_ms,
-                        "paper_ms": req.latency_ms if req.latency_ms is not None else "as configured"},
+                        "paper_ms": latency.describe() if hasattr(latency, "describe") else
+                        latency if latency is not None else "as configured"},
             "started": iso(int(time.time() * 1e6))}
     (out / "result.json").write_bytes(orjson.dumps({**meta, "lanes": result.lanes, "accounts": result.accounts,
                                                     "records": result.records, "wall_s": result.wall_s},
@@ -257,7 +264,7 @@ def _drive(req: Request, combos: list[dict[str, dict[str, Any]]], root: Path, qu
                 if value:
                     cmd += [flag, value]
             if req.latency_ms is not None:
-                cmd += ["--latency", str(req.latency_ms)]
+                cmd += ["--latency", req.latency_ms]
             for s in req.strategies:
                 cmd += ["--strategy", s]
             log = open(root / f"run-{n:03d}.log", "wb")  # noqa: SIM115 - closed when the process ends

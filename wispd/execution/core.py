@@ -477,8 +477,10 @@ class ExecutionCore:
             order = ev.order
             sent_at = self.submitted_at.pop(order.client_id, None)
             if sent_at is not None:
-                self.reg.observe("wispd_order_to_ack_seconds", max(0.0, now_ms() - sent_at) / 1000,
-                                 account=self.account)
+                took = max(0.0, now_ms() - sent_at)
+                self.reg.observe("wispd_order_to_ack_seconds", took / 1000, account=self.account)
+                if self.mode == "live":  # what a venue really takes, for backtests to replay
+                    self.journal.record_ack(order.client_id, order.exchange, took)
             if isinstance(ev, Fill):
                 self._fill(ev)
             elif isinstance(ev, Done):

@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS marks (
     exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL, price TEXT NOT NULL, ts_ms REAL NOT NULL,
     PRIMARY KEY (exchange, market, symbol));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS acks (
+    client_id TEXT PRIMARY KEY, exchange TEXT NOT NULL, ts_ms REAL NOT NULL, latency_ms REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS funding (
     strategy TEXT NOT NULL, exchange TEXT NOT NULL, market TEXT NOT NULL, symbol TEXT NOT NULL,
     funding_ts INTEGER NOT NULL, ts_ms REAL NOT NULL, rate TEXT NOT NULL, mark TEXT NOT NULL, qty TEXT NOT NULL,
@@ -458,6 +460,16 @@ class Journal:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def record_ack(self, client_id: str, exchange: str, latency_ms: float) -> None:
+        """How long a live order took from leaving to the venue's first answer (the distribution a backtest can
+        use as its order latency: ``wispctl backtest --latency journal:FILE``)."""
+        self._write("INSERT OR IGNORE INTO acks VALUES (?,?,?,?)", (client_id, exchange, now_ms(), latency_ms))
+
+    def ack_latencies(self, exchange: str | None = None) -> list[float]:
+        self._flush_deferred()
+        sql = "SELECT latency_ms FROM acks" + (" WHERE exchange = ?" if exchange else "") + " ORDER BY ts_ms"
+        return [float(r[0]) for r in self.db.execute(sql, (exchange,) if exchange else ())]
 
     def record_funding(self, strategy: str, exchange: str, market: str, symbol: str, funding_ts: int, rate: Decimal,
                        mark: Decimal, qty: Decimal, amount: Decimal) -> bool:

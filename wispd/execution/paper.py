@@ -12,7 +12,8 @@
   a level that disappears puts us first.
 - Liquidity consumption: what our own fills took from a level is not there for the next order, until the
   data shows that level with another size (the venue's own update).
-- Orders become live ``latency_ms`` after submission.
+- Orders become live ``latency_ms`` after submission (a number, or a function of the order: a backtest
+  draws it from the live acknowledgement latencies in a journal).
 - A market buy never spends more than its reservation (``max_cost``): what the book would cost beyond it
   is not taken, so a paper balance cannot go negative.
 - A resting order can be resized in place (a bracket's take-profit follows its entry's fills).
@@ -56,7 +57,7 @@ def parse_levels(raw: Any) -> Levels:
 
 
 class PaperEngine:
-    def __init__(self, fees: FeeRates, latency_ms: float) -> None:
+    def __init__(self, fees: FeeRates, latency_ms: float | Callable[[WorkingOrder], float]) -> None:
         self.fees = fees
         self.latency_ms = latency_ms
         self.books: dict[tuple[str, str, str], Book] = {}
@@ -75,9 +76,10 @@ class PaperEngine:
 
     # ------------------------------------------------------------------ order entry
     def submit(self, order: WorkingOrder, now_ms: float, expires_ms: float | None = None) -> list[Event]:
-        order.active_at = now_ms + self.latency_ms
+        latency = self.latency_ms(order) if callable(self.latency_ms) else self.latency_ms
+        order.active_at = now_ms + latency
         self.orders[order.client_id] = order
-        return self._activate(order) if self.latency_ms <= 0 else []
+        return self._activate(order) if latency <= 0 else []
 
     def resize(self, client_id: str, qty: Decimal) -> None:
         """Change a resting order's total quantity (never below what it has filled)."""
