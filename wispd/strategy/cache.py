@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from wispd.protocol import Topic, to_decimal
-from wispd.strategy.types import Funding, Kline, Level, Order, OrderBook, Pair, Position, Ticker, Trade
+from wispd.strategy.types import Funding, Kline, Levels, Order, OrderBook, Pair, Position, Ticker, Trade
 
 KLINES_KEPT = 1500
 TRADES_KEPT = 1000
@@ -144,14 +144,9 @@ class MarketCache:
         if cached is not None and cached.seq == seq and cached.stale == stale:
             return cached
 
-        def levels(side: str) -> tuple[Level, ...]:
-            out = []
-            for lv in body.get(side) or []:
-                if type(lv) is list and len(lv) == 2:
-                    px, sz = to_decimal(lv[0]), to_decimal(lv[1])
-                    if px is not None and sz is not None:
-                        out.append(Level(px, sz))
-            return tuple(out)
+        def levels(side: str) -> Levels:
+            raw = body.get(side)
+            return Levels(raw if type(raw) is list else [])
 
         book = OrderBook(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
         self._books[key] = book
