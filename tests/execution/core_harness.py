@@ -16,7 +16,7 @@ from wispd.execution.funds import Allocation
 from wispd.execution.journal import Journal
 from wispd.execution.paper import PaperEngine
 from wispd.execution.reconcile import reconcile_paper
-from wispd.execution.snapshots import Formats, row_doc, state_doc
+from wispd.execution.snapshots import settle, state_doc
 from wispd.logs import get_logger
 
 SPOT = ("sim", "spot", "BTC-USDT")
@@ -70,14 +70,7 @@ class Harness:
     # ------------------------------------------------------------------ driving it like the executor loop
     def settle(self) -> None:
         """commit -> send -> commit -> reports, as the executor's pass does (until nothing is left)."""
-        for _ in range(5):
-            self.core.commit()
-            if not self.core.outbox:
-                break
-            self.core.apply_events(self.core.send())
-        self.core.commit()
-        formats = Formats(self.core)
-        self.core.flush_reports(lambda row: row_doc(formats, row))
+        settle(self.core)
 
     def signal(self, strategy: str, *actions: dict[str, Any], sid: str | None = None) -> str:
         sid = sid or uuid.uuid4().hex

@@ -24,7 +24,7 @@ from wispd.execution.market import parse_frames
 from wispd.execution.paper import PaperEngine
 from wispd.execution.reconcile import reconcile_paper
 from wispd.execution.reports import report_frame
-from wispd.execution.snapshots import Formats, row_doc, state_doc
+from wispd.execution.snapshots import settle, state_doc
 
 Deliver = Callable[[str, bytes], None]  # (strategy, report frame): the replayer schedules its arrival
 
@@ -122,16 +122,8 @@ class Account:
             self.raw_books[key] = frame
             return
         self._materialize()
-        books, trades, marks, funding, _ = parse_frames([frame])
         now = clock.now_ms()
-        for key, batch in trades:
-            self.core.on_trades(key, batch, now)
-        for key, (bids, asks) in books.items():
-            self.core.on_book(key, bids, asks, now)
-        for key, mark in marks.items():
-            self.core.on_mark(key, mark)
-        for key, (rate, next_ts, mark) in funding.items():
-            self.core.on_funding(key, rate, next_ts, mark)
+        self.core.on_market(parse_frames([frame]), now)
         self.core.tick(now)
         self.settle()
 
@@ -141,15 +133,7 @@ class Account:
         self.settle()
 
     def settle(self) -> None:
-        """The executor loop's order of work: commit (intents durable), send, commit what came back, report."""
-        self.core.commit()
-        for _ in range(10):  # fills can fire triggers, whose orders are sent in turn
-            if not self.core.outbox:
-                break
-            self.core.apply_events(self.core.send())
-            self.core.commit()
-        formats = Formats(self.core)
-        self.core.flush_reports(lambda row: row_doc(formats, row))
+        settle(self.core)
 
     def periodic(self) -> None:
         """Once a second of virtual time, as the live executor does: kill switches, then each strategy's state."""

@@ -92,14 +92,10 @@ def _parity(journals: dict[str, Path], out: Path, doc: dict, ns: argparse.Namesp
 
 def main(ns: argparse.Namespace) -> int:
     from wispd.backtest import run
-    from wispd.config import ConfigError, load_config
+    from wispd.cli import load_config_or_say
 
-    path = getattr(ns, "bt_config", None) or getattr(ns, "config", None)
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"config error: {issue}", file=sys.stderr)
+    config = load_config_or_say(getattr(ns, "bt_config", None) or getattr(ns, "config", None))
+    if config is None:
         return EX_CONFIG
     if ns.action == "list":
         runs = run.list_runs(config.daemon.state_dir / "backtests")

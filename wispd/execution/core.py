@@ -731,6 +731,18 @@ class ExecutionCore:
         self.perp_marks.add(key)
         self.on_trigger_price(key, mark)
 
+    def on_market(self, parsed: Any, now: float) -> None:
+        """A parsed batch of market data (``market.parse_frames``), in the one order that is the same live and
+        in a backtest: trades, then books, then marks, then funding."""
+        for key, batch in parsed.trades:
+            self.on_trades(key, batch, now)
+        for key, (bids, asks) in parsed.books.items():
+            self.on_book(key, bids, asks, now)
+        for key, mark in parsed.marks.items():
+            self.on_mark(key, mark)
+        for key, (rate, next_ts, mark) in parsed.funding.items():
+            self.on_funding(key, rate, next_ts, mark)
+
     def on_funding(self, key: MarketKey, rate: Decimal, next_ts: int, mark: Decimal) -> None:
         """A perp's funding stream. In paper mode, when a funding time passes (the stream moves on to the next
         one), every position in the market pays ``qty x mark x rate`` at the rate and mark last stated for it

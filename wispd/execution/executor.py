@@ -287,16 +287,7 @@ class Executor:
         self.core.outbox = []
 
     def _market_data(self, sock: zmq.Socket) -> None:
-        books, trades, marks, funding, _ = self.feed.drain(sock)
-        now = now_ms()
-        for key, batch in trades:
-            self.core.on_trades(key, batch, now)
-        for key, (bids, asks) in books.items():
-            self.core.on_book(key, bids, asks, now)
-        for key, mark in marks.items():
-            self.core.on_mark(key, mark)
-        for key, (rate, next_ts, mark) in funding.items():
-            self.core.on_funding(key, rate, next_ts, mark)
+        self.core.on_market(self.feed.drain(sock), now_ms())
 
     def _commit(self) -> None:
         was = self.journal.fault

@@ -169,3 +169,17 @@ def metric_series(core: ExecutionCore, full: dict[str, Any], open_orders: int, b
     for name, value in (gauges or {}).items():
         reg.set(name, value, account=account)
     return reg.snapshot()
+
+
+def settle(core: ExecutionCore) -> None:
+    """The executor loop's order of work in one call, for what drives a paper core outside the executor
+    process (a backtest's accounts, tests): commit (intents durable), send, commit what came back (fills can
+    fire triggers, whose orders are sent in turn), then the reports of what was committed."""
+    core.commit()
+    for _ in range(10):
+        if not core.outbox:
+            break
+        core.apply_events(core.send())
+        core.commit()
+    formats = Formats(core)
+    core.flush_reports(lambda row: row_doc(formats, row))

@@ -52,12 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
-def _config(ns: argparse.Namespace) -> Any:
-    from wispd.config import load_config
-
-    return load_config(getattr(ns, "data_config", None) or getattr(ns, "config", None))
-
-
 def _root(ns: argparse.Namespace, config: Any) -> Path:
     from wispd.backtest.run import default_data_dir
 
@@ -86,14 +80,11 @@ def _when(text: str | None, what: str, default: int) -> int:
 
 def run_local(ns: argparse.Namespace) -> int:
     from wispd.backtest.run import BacktestError
-    from wispd.config import ConfigError
+    from wispd.cli import load_config_or_say
     from wispd.data.importers import ImportError_
 
-    try:
-        config = _config(ns)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"config error: {issue}", file=sys.stderr)
+    config = load_config_or_say(getattr(ns, "data_config", None) or getattr(ns, "config", None))
+    if config is None:
         return EX_CONFIG
     root = _root(ns, config)
     try:
