@@ -42,7 +42,8 @@ from wispd.data.segments import Record
 from wispd.ingest.sim import market_rules, symbol_sizes
 
 RUN_AHEAD = struct.Struct(">qI")  # a run-ahead frame: receive time (us), length, then the frame
-AHEAD_MAX = 2000  # frames handed over ahead of time in one step
+AHEAD_MAX = 2000  # frames handed over ahead of time in one step (at most)
+AHEAD_MIN = 16
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
@@ -74,6 +75,7 @@ class Lane:
     status: dict[str, Any] = field(default_factory=dict)
     ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
     ahead_steps: int = 0
+    ahead_size: int = AHEAD_MIN
 
 
 @dataclass
@@ -492,7 +494,7 @@ class Replayer:
         frames: list[bytes] = []
         ordinals: list[int] = []
         i = 0
-        while len(frames) < AHEAD_MAX:
+        while len(ordinals) < lane.ahead_size:
             rec = self.cursor.peek(i)
             if rec is None or rec.recv_us >= cut:
                 break
@@ -537,6 +539,9 @@ class Replayer:
         applied is replayed (accounts, other strategies) as if stepped one by one; what it gave back is
         handed over again in order later."""
         held, lane.ahead = lane.ahead, []
+        # hand over about twice what it used last time: a strategy that acts every 50 updates gets ~100, not
+        # thousands it would give back
+        lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, 2 * consumed))
         if consumed <= 0:
             return
         last = held[min(consumed, len(held)) - 1]

@@ -126,6 +126,8 @@ class VirtualTime:
         self.link, self.receiver, self.on_stop = link, receiver, on_stop
         self.local: deque[tuple[int, bytes]] = deque()  # frames handed over ahead of time (run-ahead)
         self.consumed = 0  # of them, applied since the replayer last heard from us
+        self._wake_key: tuple[str, ...] = ()
+        self._wake_names: set[bytes] = set()
         link.before = self._before
         counter = itertools.count(1)
         # The same run makes the same signal ids (and so the same client order ids).
@@ -147,8 +149,10 @@ class VirtualTime:
         """Apply frames handed over ahead of time, one by one at their own instants, up to the first one
         that ends the wait (True) — exactly what a step per frame would have done, without the round trips."""
         vc = clock.virtual()
-        wake_any = "*" in wake
-        names = {w.encode() for w in wake}
+        key = tuple(wake)
+        if key != self._wake_key:  # the same wait, frame after frame: its topic set is built once
+            self._wake_key, self._wake_names = key, {w.encode() for w in wake}
+        wake_any, names = "*" in key, self._wake_names
         while self.local:
             t_us, frame = self.local.popleft()
             self.consumed += 1
