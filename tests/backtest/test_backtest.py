@@ -285,11 +285,14 @@ def test_bad_requests_are_refused_before_anything_starts(short_tmp: Path, mark: 
         (["--param", "period=7,14"], "say whose parameter it is"),
         (["--param", "ghost.period=7"], "'ghost' is not a strategy"),
         (["--warmup", "forever"], "expected a duration"),
+        (["--journal", "/tmp/x.sqlite"], "--journal do(es) not apply here (without --parity)"),
     ]
     for args, expected in cases:
         done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), *args)
         assert done.returncode == 64, (args, done.stdout, done.stderr)
         assert expected in done.stderr, (args, done.stderr)
+    done = wispctl(mark, "backtest", "list", "--config", str(cfg), "--from", "2025-12-01")
+    assert done.returncode == 64 and "--from do(es) not apply here (list)" in done.stderr
     empty = short_tmp / "empty"
     empty.mkdir()
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(empty))

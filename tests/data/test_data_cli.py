@@ -81,6 +81,11 @@ def test_tardis_book_and_trades_import_into_frames_a_strategy_would_have_seen(sh
     bad.write_text("exchange,symbol,timestamp\nbinance,BTCUSDT,1\n")
     done = wispctl(short_tmp, mark, "data", "import", "tardis-book", str(bad))
     assert done.returncode == 65 and "bad.csv:2: missing" in done.stderr
+    # an option the format does not use is refused, not ignored
+    done = wispctl(short_tmp, mark, "data", "import", "tardis-trades", str(trades), "--interval", "1m")
+    assert done.returncode == 64 and "--interval do(es) not apply to `data import tardis-trades`" in done.stderr
+    done = wispctl(short_tmp, mark, "data", "list", "--pairs", "BTC-USDT")
+    assert done.returncode == 64 and "--pairs" in done.stderr
 
 
 def test_ohlcv_files_in_each_format_import_and_a_backtest_fills_on_the_bars(short_tmp: Path, mark: str):

@@ -90,10 +90,31 @@ def _parity(journals: dict[str, Path], out: Path, doc: dict, ns: argparse.Namesp
     return 0 if result["identical"] else 1
 
 
+RUN_ONLY = {"t_from": ("--from", None), "t_to": ("--to", None), "data": ("--data", None), "out": ("--out", None),
+            "strategy": ("--strategy", []), "warmup": ("--warmup", "0s"), "param": ("--param", []),
+            "entry_latency": ("--entry-latency", 0.0), "response_latency": ("--response-latency", 0.0),
+            "latency": ("--latency", None), "parity": ("--parity", False), "journal": ("--journal", None),
+            "label": ("--label", ""), "no_run_ahead": ("--no-run-ahead", False)}
+
+
+def refused_options(ns: argparse.Namespace) -> list[str]:
+    """Options given that this request would not use: refused, never silently ignored."""
+    if ns.action == "list":
+        return [flag for key, (flag, default) in RUN_ONLY.items() if getattr(ns, key, default) != default]
+    if ns.journal and not ns.parity:
+        return ["--journal"]
+    return []
+
+
 def main(ns: argparse.Namespace) -> int:
     from wispd.backtest import run
     from wispd.cli import load_config_or_say
 
+    unused = refused_options(ns)
+    if unused:
+        print(f"backtest: {', '.join(unused)} do(es) not apply here ({'list' if ns.action == 'list' else 'without --parity'})",
+              file=sys.stderr)
+        return EX_USAGE
     config = load_config_or_say(getattr(ns, "bt_config", None) or getattr(ns, "config", None))
     if config is None:
         return EX_CONFIG

@@ -78,11 +78,40 @@ def _when(text: str | None, what: str, default: int) -> int:
     return parse_time(text, what) if text else default
 
 
+# Which options each action reads; any other given is refused (an option silently ignored is a surprise).
+USES = {
+    "list": set(),
+    "import": {"exchange", "market", "symbol", "interval", "depth", "tick", "step", "maker_fee", "taker_fee"},
+    "download": {"interval", "pairs", "trades", "t_from", "t_to"},
+    "export": {"t_from", "t_to", "out", "topic"},
+    "generate": {"pairs", "t_from", "t_to"},
+}
+DEFAULTS = {"exchange": None, "market": "spot", "symbol": None, "interval": None, "pairs": [], "trades": False,
+            "t_from": None, "t_to": None, "depth": 20, "tick": None, "step": None, "maker_fee": "0.0002",
+            "taker_fee": "0.0005", "out": None, "topic": []}
+FLAGS = {"t_from": "--from", "t_to": "--to"}
+
+
+def refused_options(ns: argparse.Namespace) -> list[str]:
+    uses = set(USES[ns.action])
+    if ns.action == "import" and ns.items and ns.items[0] != "tardis-book":
+        uses = uses - {"depth"}
+    if ns.action == "import" and ns.items and ns.items[0] != "ohlcv":
+        uses = uses - {"interval"}
+    return [FLAGS.get(k, "--" + k.replace("_", "-")) for k, default in DEFAULTS.items()
+            if k not in uses and getattr(ns, k, default) != default]
+
+
 def run_local(ns: argparse.Namespace) -> int:
     from wispd.backtest.run import BacktestError
     from wispd.cli import load_config_or_say
     from wispd.data.importers import ImportError_
 
+    unused = refused_options(ns)
+    if unused:
+        what = f"{ns.action} {ns.items[0]}" if ns.action == "import" and ns.items else ns.action
+        print(f"data {ns.action}: {', '.join(unused)} do(es) not apply to `data {what}`", file=sys.stderr)
+        return EX_USAGE
     config = load_config_or_say(getattr(ns, "data_config", None) or getattr(ns, "config", None))
     if config is None:
         return EX_CONFIG
