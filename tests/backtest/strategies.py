@@ -89,3 +89,21 @@ class Holder(Strategy):
         h.wait(10)
         while not ctx.sleep(60):
             pass
+
+
+class Garbler(Strategy):
+    """Sends garbage on its replayer link before behaving: the replay must answer, count and go on."""
+
+    def run(self, ctx):
+        sock = ctx._rt.vt.link.sock  # the strategy's own socket to the replayer (test-only access)
+        junk = [b"\xff\x00", b"[]", b"{}", b'{"op": 7}',
+                b'{"op":"history","topic":"md.sim.spot.BTC-USDT.kline.1m","limit":"x"}',
+                b'{"op":"sub","prefixes":"md."}', b'{"op":"snap","topic":{"a":1}}',
+                b'{"op":"signal","frame":12}', b'{"op":"hello","consumed":"many"}']
+        for frame in junk:
+            sock.send(frame)
+            sock.recv_multipart()
+        sock.send_multipart([b"two", b"parts"])
+        sock.recv_multipart()
+        for _ in ctx.every(10):
+            pass

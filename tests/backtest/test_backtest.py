@@ -275,6 +275,29 @@ def test_a_sweep_runs_every_combination_in_its_own_process(short_tmp: Path, mark
     assert "parameter 'qty'" in bad.stdout
 
 
+def test_a_strategy_sending_garbage_on_its_replay_link_does_not_stop_the_backtest(short_tmp: Path, mark: str,
+                                                                                  sim_data: Path):
+    cfg = project(short_tmp, """
+[strategies.garbler]
+module = "tests.backtest.strategies"
+class = "Garbler"
+allocation = { USDT = "1000" }
+[strategies.stepper]
+module = "tests.backtest.strategies"
+class = "Stepper"
+params = { exchange = "sim", pair = "BTC-USDT", every = 10 }
+allocation = { USDT = "50000" }
+""")
+    out = short_tmp / "run"
+    done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:03",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stderr + done.stdout
+    lanes = orjson.loads((out / "result.json").read_bytes())["lanes"]
+    assert lanes["garbler"]["exit_code"] == 0 and lanes["garbler"]["bad_requests"] >= 3, lanes["garbler"]
+    assert lanes["stepper"]["exit_code"] == 0
+    assert orjson.loads((out / "report.json").read_bytes())["strategies"]["stepper"]["fills"] > 10
+
+
 def test_bad_requests_are_refused_before_anything_starts(short_tmp: Path, mark: str, sim_data: Path):
     cfg = project(short_tmp, EXAMPLES)
     cases = [

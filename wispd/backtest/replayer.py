@@ -76,6 +76,7 @@ class Lane:
     ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
     ahead_steps: int = 0
     ahead_size: int = AHEAD_MIN
+    bad_requests: int = 0
 
 
 @dataclass
@@ -396,12 +397,12 @@ class Replayer:
     def _drain_router(self) -> None:
         while True:
             try:
-                ident, payload = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            other = self.lanes.get(ident.decode(errors="replace"))
-            if other is not None:
-                other.inbox.append(payload)
+            other = self.lanes.get(parts[0].decode(errors="replace"))
+            if other is not None:  # a request is one part; anything else is answered as a bad request
+                other.inbox.append(parts[1] if len(parts) == 2 else b"")
 
     def _reply(self, lane: Lane, doc: dict[str, Any]) -> None:
         self.router.send_multipart([lane.name.encode(), orjson.dumps(doc)])
@@ -421,59 +422,73 @@ class Replayer:
             (lane.reports and lane.buffered_report)
 
     def _serve(self, lane: Lane) -> None:
-        """Answer ``lane`` until it waits again (or exits): one strategy at a time."""
+        """Answer ``lane`` until it waits again (or exits): one strategy at a time. A request that cannot be
+        carried out (a strategy sending garbage on its link) is answered with the reason and counted; the
+        replay goes on."""
         while True:
             msg = self._recv(lane)
             if msg is None:
                 return
-            op = msg.get("op")
-            if lane.ahead:
-                self._commit_ahead(lane, int(msg.get("consumed") or 0))
-            now_us = int(clock.now() * 1e6)
-            if op == "hello":
-                self._reply(lane, {"t": round(clock.now() * 1000, 3)})
-                acct = self.accounts.get(lane.account or "")
-                if acct is not None and lane.name in acct.strategies:
-                    acct.publish_state(lane.name)  # its state first, as a live executor sends on subscription
-            elif op in ("sub", "unsub"):
-                prefixes = [p.encode() for p in msg.get("prefixes") or [] if isinstance(p, str)]
-                if op == "sub":
-                    lane.prefixes += [p for p in prefixes if p not in lane.prefixes]
-                else:
-                    lane.prefixes = [p for p in lane.prefixes if p not in prefixes]
-                self.routes.clear()
-                self._reply(lane, {"ok": True})
-            elif op == "snap":
-                self._reply(lane, self._snap(str(msg.get("topic"))))
-            elif op == "history":
-                self._reply(lane, self._history(str(msg.get("topic")), int(msg.get("limit") or 200)))
-            elif op == "signal":
-                self._reply(lane, {"ok": True})
-                self._signal(lane, msg.get("frame"), now_us)
-            elif op == "idle":
-                until = msg.get("until")
-                lane.until_us = int(float(until) * 1000) if isinstance(until, int | float) else None
-                wake = [w for w in msg.get("wake") or [] if isinstance(w, str)]
-                lane.wake_any = "*" in wake
-                lane.wake = frozenset(w.encode() for w in wake if w != "*")
-                lane.reports = bool(msg.get("reports"))
-                lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
-                                         for f in lane.buffer if f[:1] == b"m")
-                if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
-                                                         not lane.wake and not lane.reports):
-                    frames, lane.buffer = lane.buffer, []
-                    lane.buffered_report = lane.buffered_wake = False
-                    lane.steps += 1
-                    self.delivered += len(frames)
-                    self.router.send_multipart([lane.name.encode(), orjson.dumps(
-                        {"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
-                    continue
-                if self._hand_ahead(lane, now_us):
-                    continue
-                lane.state = "idle"
-                return
+            try:
+                if self._handle(lane, msg):
+                    return
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeError) as exc:
+                lane.bad_requests += 1
+                self.log.warning("backtest_bad_request", strategy=lane.name, error=f"{type(exc).__name__}: {exc}")
+                self._reply(lane, {"ok": False, "error": f"bad request: {type(exc).__name__}"})
+
+    def _handle(self, lane: Lane, msg: dict[str, Any]) -> bool:
+        """One request of ``lane``; True once it waits (idle)."""
+        op = msg.get("op")
+        if lane.ahead:
+            self._commit_ahead(lane, _count(msg.get("consumed"), 0))
+        now_us = int(clock.now() * 1e6)
+        if op == "hello":
+            self._reply(lane, {"t": round(clock.now() * 1000, 3)})
+            acct = self.accounts.get(lane.account or "")
+            if acct is not None and lane.name in acct.strategies:
+                acct.publish_state(lane.name)  # its state first, as a live executor sends on subscription
+        elif op in ("sub", "unsub"):
+            prefixes = [p.encode() for p in _list(msg.get("prefixes")) if isinstance(p, str)]
+            if op == "sub":
+                lane.prefixes += [p for p in prefixes if p not in lane.prefixes]
             else:
-                self._reply(lane, {"ok": False, "error": f"unknown request {op!r}"})
+                lane.prefixes = [p for p in lane.prefixes if p not in prefixes]
+            self.routes.clear()
+            self._reply(lane, {"ok": True})
+        elif op == "snap":
+            self._reply(lane, self._snap(str(msg.get("topic"))))
+        elif op == "history":
+            self._reply(lane, self._history(str(msg.get("topic")), _count(msg.get("limit"), 200)))
+        elif op == "signal":
+            self._reply(lane, {"ok": True})
+            self._signal(lane, msg.get("frame"), now_us)
+        elif op == "idle":
+            until = msg.get("until")
+            lane.until_us = int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None
+            wake = [w for w in _list(msg.get("wake")) if isinstance(w, str)]
+            lane.wake_any = "*" in wake
+            lane.wake = frozenset(w.encode() for w in wake if w != "*")
+            lane.reports = bool(msg.get("reports"))
+            lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
+                                     for f in lane.buffer if f[:1] == b"m")
+            if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
+                                                     not lane.wake and not lane.reports):
+                frames, lane.buffer = lane.buffer, []
+                lane.buffered_report = lane.buffered_wake = False
+                lane.steps += 1
+                self.delivered += len(frames)
+                self.router.send_multipart([lane.name.encode(), orjson.dumps(
+                    {"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
+                return False
+            if self._hand_ahead(lane, now_us):
+                return False
+            lane.state = "idle"
+            return True
+        else:
+            lane.bad_requests += 1
+            self._reply(lane, {"ok": False, "error": f"unknown request {str(op)[:40]!r}"})
+        return False
 
     # ------------------------------------------------------------------ running ahead
     def _hand_ahead(self, lane: Lane, now_us: int) -> bool:
@@ -633,7 +648,8 @@ class Replayer:
                         events_to_strategies=self.delivered, samples=self.samples)
         for lane in self.lanes.values():
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
-                                       "steps": lane.steps, "ahead_steps": lane.ahead_steps, "account": lane.account, "ready": lane.ready,
+                                       "steps": lane.steps, "ahead_steps": lane.ahead_steps,
+                                       "bad_requests": lane.bad_requests, "account": lane.account, "ready": lane.ready,
                                        "status": lane.status}
         return result
 
@@ -681,6 +697,14 @@ class Replayer:
             acct.settle()
         self.next_sample_us = 0
         self._sample()  # the final state, whatever the sampling period
+
+
+def _count(value: Any, default: int) -> int:
+    return value if type(value) is int and 0 <= value < 1 << 31 else default
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _rejection(strategy: str, signal_id: Any, why: str) -> bytes:
