@@ -1,6 +1,6 @@
 """Parity: a real paper session on the sim, recorded by a recorder child, replayed through the same code,
-comes out with the same orders and fills as the session's own journal; a changed strategy is caught at its
-first divergent order."""
+comes out with the same orders and fills as the session's own journal, for a strategy deciding on data and
+one on its own timer; a changed strategy is caught at its first divergent order."""
 
 from __future__ import annotations
 
@@ -33,16 +33,22 @@ module = "tests.backtest.strategies"
 class = "Stepper"
 autostart = false
 params = { exchange = "sim", pair = "BTC-USDT", every = 5 }
-allocation = { USDT = "50000" }
+allocation = { USDT = "40000" }
+[strategies.maker]
+file = "{root}/strategies/market_maker.py"
+autostart = false
+params = {{ exchange = "sim", base = "BTC", quote = "USDT", qty = "0.01", tick_seconds = 1.0, requote_bps = "0.5" }}
+allocation = {{ USDT = "40000" }}
 """
 
 
 def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
-    d = daemon(BODY)
+    d = daemon(BODY.replace("{root}", str(ROOT)).replace("{{", "{").replace("}}", "}"))
     root = d.tmp / "state" / "data"
     wait_for(lambda: store.open_parts(root / "sim") or None, 20, what="the recorder recording")
     time.sleep(1.0)
     assert d.ctl("start", "stepper").returncode == 0
+    assert d.ctl("start", "maker").returncode == 0  # on its own timer (every second), not on data
     journal = d.tmp / "state" / "journal-paper.sqlite"
 
     def fills() -> int:
@@ -56,6 +62,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
 
     wait_for(lambda: fills() >= 16, 60, what="the session trading")
     assert d.ctl("stop", "stepper").returncode == 0
+    assert d.ctl("stop", "maker").returncode == 0
     time.sleep(1.5)  # the recorder gets the last frames
     assert d.stop() == 0
     env = {**d.env(), MARK_ENV: d.mark, "PYTHONPATH": str(ROOT)}
@@ -66,6 +73,9 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
     assert done.returncode == 0 and doc["identical"], orjson.dumps(s, option=orjson.OPT_INDENT_2).decode()
     assert s["fills"]["live"] >= 16 and s["fills"]["matched"] == s["fills"]["live"]
     assert s["fills"]["mean_price_error"] == 0.0
+    # the timer-driven maker too: each replayed strategy starts when its live one took its first decision
+    m = doc["accounts"]["paper"]["strategies"]["maker"]
+    assert m["identical"] and m["orders"]["live"] >= 5, m
     # today's code differs (every 4th book instead of every 5th): the first divergent order is named
     body = d.config.read_text().replace("every = 5", "every = 4")
     d.config.write_text(body)

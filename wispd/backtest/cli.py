@@ -161,6 +161,11 @@ def main(ns: argparse.Namespace) -> int:
                                         "signal: nothing to compare")
             req.t_from = req.t_from or str(min(w[0] for w in windows) / 1e6)
             req.t_to = req.t_to or str(max(w[1] for w in windows) / 1e6)
+        if journals:
+            from wispd.backtest.parity import starts
+
+            for journal in journals.values():
+                req.starts.update(starts(journal))
         if journals and req.warmup == "0s":
             req.warmup = "60s"  # the replayed strategy starts with the feed's state, as the live one did
         out, doc = run.run(req, config)

@@ -31,6 +31,7 @@ def _rows(path: Path, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
 
 
 EDGE_US = 5_000  # the window opens just before the session's first signal and closes just after its last
+START_LEAD_US = 100  # a replayed strategy starts this long before the instant its first live signal was built
 
 
 def session_window(journal: Path) -> tuple[int, int] | None:
@@ -43,6 +44,25 @@ def session_window(journal: Path) -> tuple[int, int] | None:
     if not rows or rows[0]["a"] is None:
         return None
     return int(rows[0]["a"] * 1000) - EDGE_US, int(rows[0]["b"] * 1000) + EDGE_US
+
+
+def starts(journal: Path) -> dict[str, int]:
+    """When each strategy's first decision of the session was taken (us): the ``ts`` its first signal carries
+    (its own clock when it built it), a hair earlier. Replayed, each strategy starts then, so a strategy on
+    timers (``ctx.every``) ticks at the instants the live one did, not at the window's start."""
+    import orjson
+
+    out: dict[str, int] = {}
+    for row in _rows(journal, "SELECT strategy, payload FROM signals ORDER BY received_ms", ()):
+        if row["strategy"] in out or row["payload"] is None:
+            continue
+        try:
+            ts = orjson.loads(row["payload"]).get("ts")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(ts, int | float):
+            out[row["strategy"]] = int(ts * 1000) - START_LEAD_US
+    return out
 
 
 def records(journal: Path, strategy: str, t_from_us: int, t_to_us: int) -> dict[str, list[dict[str, Any]]]:

@@ -72,6 +72,7 @@ class Lane:
     signals: int = 0
     steps: int = 0
     ready: bool = False
+    start_us: int = 0  # when its first answer (its start, in virtual time) is given
     status: dict[str, Any] = field(default_factory=dict)
     ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
     ahead_steps: int = 0
@@ -125,8 +126,9 @@ class Replayer:
                  warmup_us: int = 0, entry_ms: float = 0.0, response_ms: float = 0.0,
                  paper_latency_ms: Any = None, strategies: list[str] | None = None,
                  params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0,
-                 run_ahead: bool = True) -> None:
+                 run_ahead: bool = True, starts: dict[str, int] | None = None) -> None:
         self.run_ahead = run_ahead
+        self.starts = dict(starts or {})  # strategy -> when it starts (us); default the window's start
         self.config, self.root, self.log = config, data_root, log
         self.t_from_us, self.t_to_us, self.warmup_us = t_from_us, t_to_us, warmup_us
         self.out_dir = out_dir
@@ -157,6 +159,7 @@ class Replayer:
                 spec = ChildSpec(**{**spec.__dict__, "args": {**spec.args, "params": {**(spec.args.get("params") or {}),
                                                                                        **params[name]}}})
             self.lanes[name] = Lane(name, spec, spec.args.get("account"))
+            self.lanes[name].start_us = max(t_from_us, int(self.starts.get(name, t_from_us)))
         self.paper_latency_ms = paper_latency_ms
         self.log_stderr = False  # the strategies' logs go to <out>/logs (the terminal shows the summary)
         self.accounts: dict[str, Account] = {}
@@ -623,7 +626,8 @@ class Replayer:
             self.push(self.t_from_us + self.state_us, EV_PERIODIC, None)
             self.cursor = Cursor(data, pending)
             for lane in self.lanes.values():
-                self._serve(lane)
+                if lane.start_us <= self.t_from_us:
+                    self._serve(lane)
             self._loop()
             self._finish()
         finally:
@@ -661,6 +665,7 @@ class Replayer:
             t_data = nxt.recv_us if nxt is not None and nxt.recv_us < self.t_to_us else None
             t_event = self.heap[0][0] if self.heap else None
             waits = [lane.until_us for lane in self.lanes.values() if lane.state == "idle" and lane.until_us is not None]
+            waits += [lane.start_us for lane in self.lanes.values() if lane.state == "new"]
             t_wake = min(waits) if waits else None
             candidates = [t for t in (t_data, t_event, t_wake) if t is not None]
             if not candidates:
@@ -678,6 +683,8 @@ class Replayer:
             for lane in self.lanes.values():
                 if lane.state == "idle" and self._ready_to_wake(lane, t):
                     self._step(lane)
+                elif lane.state == "new" and lane.start_us <= t:
+                    self._serve(lane)  # a strategy that starts later (parity: when the live one did)
 
     def _finish(self) -> None:
         """The data is over (or the window ends): each strategy is told to stop, runs on_stop, exits; what it
@@ -685,6 +692,8 @@ class Replayer:
         vc = clock.virtual()
         assert vc is not None
         for lane in self.lanes.values():
+            if lane.state == "new":  # it would have started after the window: it starts and stops at once
+                self._serve(lane)
             if lane.state == "idle":
                 self._step(lane, stop=True)
         while self.heap:
