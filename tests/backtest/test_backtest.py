@@ -99,6 +99,12 @@ def sim_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def section(name: str, cls: str, params: str = "", usdt: str = "50000") -> str:
+    """A ``[strategies.NAME]`` section running a class of ``tests/backtest/strategies.py`` (params: TOML inline)."""
+    return (f'\n[strategies.{name}]\nmodule = "tests.backtest.strategies"\nclass = "{cls}"\n'
+            f'params = {{ {params} }}\nallocation = {{ USDT = "{usdt}" }}\n')
+
+
 def project(tmp: Path, body: str) -> Path:
     cfg = tmp / "wispd.toml"
     cfg.write_text(base_config(tmp, EXCHANGES + body))
@@ -197,13 +203,7 @@ def _assert_not_blank(png: Path) -> None:
 def test_nothing_a_strategy_sees_is_newer_than_its_clock_and_fills_use_seen_books(short_tmp: Path, mark: str,
                                                                                   sim_data: Path):
     seen = short_tmp / "peeker.json"
-    cfg = project(short_tmp, f"""
-[strategies.peeker]
-module = "tests.backtest.strategies"
-class = "Peeker"
-params = {{ exchange = "sim", pair = "BTC-USDT", out = "{seen}" }}
-allocation = {{ USDT = "50000" }}
-""")
+    cfg = project(short_tmp, section("peeker", "Peeker", f'exchange = "sim", pair = "BTC-USDT", out = "{seen}"'))
     out = short_tmp / "run"
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:05",
                    "--out", str(out), "--latency", "0")
@@ -236,13 +236,7 @@ allocation = {{ USDT = "50000" }}
 
 def test_a_strategy_waiting_on_time_gets_its_data_in_batches_and_the_same_fills(short_tmp: Path, mark: str,
                                                                                 sim_data: Path):
-    cfg = project(short_tmp, """
-[strategies.sleeper]
-module = "tests.backtest.strategies"
-class = "Sleeper"
-params = { exchange = "sim", pair = "BTC-USDT", period = 30.0 }
-allocation = { USDT = "50000" }
-""")
+    cfg = project(short_tmp, section("sleeper", "Sleeper", 'exchange = "sim", pair = "BTC-USDT", period = 30.0'))
     out = short_tmp / "run"
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--out", str(out), "--json")
     assert done.returncode == 0, done.stderr + done.stdout
@@ -277,17 +271,8 @@ def test_a_sweep_runs_every_combination_in_its_own_process(short_tmp: Path, mark
 
 def test_a_strategy_sending_garbage_on_its_replay_link_does_not_stop_the_backtest(short_tmp: Path, mark: str,
                                                                                   sim_data: Path):
-    cfg = project(short_tmp, """
-[strategies.garbler]
-module = "tests.backtest.strategies"
-class = "Garbler"
-allocation = { USDT = "1000" }
-[strategies.stepper]
-module = "tests.backtest.strategies"
-class = "Stepper"
-params = { exchange = "sim", pair = "BTC-USDT", every = 10 }
-allocation = { USDT = "50000" }
-""")
+    cfg = project(short_tmp, section("garbler", "Garbler", usdt="1000")
+                  + section("stepper", "Stepper", 'exchange = "sim", pair = "BTC-USDT", every = 10'))
     out = short_tmp / "run"
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:03",
                    "--out", str(out))
@@ -325,18 +310,8 @@ def test_bad_requests_are_refused_before_anything_starts(short_tmp: Path, mark: 
 def test_running_ahead_gives_exactly_what_stepping_frame_by_frame_gives(short_tmp: Path, mark: str, sim_data: Path):
     """Strategies waiting on data are handed the coming frames in one step and apply them one by one; that is
     only an optimisation if it changes nothing: the journals with and without it are identical."""
-    cfg = project(short_tmp, EXAMPLES + f"""
-[strategies.peeker]
-module = "tests.backtest.strategies"
-class = "Peeker"
-params = {{ exchange = "sim", pair = "BTC-USDT", out = "{short_tmp}/peek.json" }}
-allocation = {{ USDT = "10000" }}
-[strategies.stepper]
-module = "tests.backtest.strategies"
-class = "Stepper"
-params = {{ exchange = "sim", pair = "ETH-USDT", every = 25 }}
-allocation = {{ USDT = "10000" }}
-""")
+    cfg = project(short_tmp, EXAMPLES + section("stepper", "Stepper", 'exchange = "sim", pair = "ETH-USDT", every = 25',
+                                                usdt="10000"))
     dumps, lanes = [], []
     for flag in ([], ["--no-run-ahead"]):
         out = short_tmp / f"run{len(dumps)}"
@@ -362,13 +337,7 @@ def test_order_latency_can_be_drawn_from_a_live_journals_acknowledgements(short_
         j.record_ack(f"wd{n:030d}", "sim", ms)
     j.commit()
     j.close()
-    cfg = project(short_tmp, """
-[strategies.stepper]
-module = "tests.backtest.strategies"
-class = "Stepper"
-params = { exchange = "sim", pair = "BTC-USDT", every = 10 }
-allocation = { USDT = "50000" }
-""")
+    cfg = project(short_tmp, section("stepper", "Stepper", 'exchange = "sim", pair = "BTC-USDT", every = 10'))
     out = short_tmp / "run"
     done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:05",
                    "--out", str(out), "--latency", f"journal:{live}")

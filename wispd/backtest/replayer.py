@@ -263,7 +263,7 @@ class Replayer:
                                           if any(probe.startswith(p) for p in lane.prefixes)]
         return lanes
 
-    def _frame(self, rec: Record, ordinal: int = -1, holder: Lane | None = None) -> None:
+    def _frame(self, rec: Record, holder: Lane | None = None) -> None:
         topic = self._observe(rec)
         if topic is None:
             return
@@ -570,7 +570,7 @@ class Replayer:
             n = self.cursor.n
             rec = self.cursor.pop()
             vc.advance_to(rec.recv_us / 1e6)
-            self._frame(rec, n, lane if n in given else None)
+            self._frame(rec, lane if n in given else None)
 
     def _signal(self, lane: Lane, frame: Any, now_us: int) -> None:
         lane.signals += 1
@@ -675,8 +675,7 @@ class Replayer:
                 return
             vc.advance_to(t / 1e6)
             if t_data == t:
-                n = self.cursor.n
-                self._frame(self.cursor.pop(), n)
+                self._frame(self.cursor.pop())
             elif t_event == t:
                 _, kind, _, payload = heapq.heappop(self.heap)
                 self._event(kind, payload)
