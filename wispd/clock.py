@@ -12,6 +12,7 @@ backtest whose strategy hangs must still be seen to hang.
 
 from __future__ import annotations
 
+import math
 import time
 
 
@@ -47,6 +48,12 @@ def now_ms() -> float:
 def monotonic() -> float:
     """For intervals and deadlines of strategy and executor logic (virtual in a backtest)."""
     return _virtual.t if _virtual is not None else time.monotonic()
+
+
+def us_not_before(t_ms: float) -> int:
+    """The first whole microsecond at or after ``t_ms``: when a backtest wakes for an instant given in float
+    milliseconds (a paper order going live), never a hair early."""
+    return math.ceil(t_ms * 1000)
 
 
 def install(clock: VirtualClock | None) -> None:

@@ -324,6 +324,7 @@ def test_running_ahead_gives_exactly_what_stepping_frame_by_frame_gives(short_tm
     assert dumps[0] == dumps[1]
     assert sum(1 for line in dumps[0] if line.startswith('INSERT INTO "fills"')) > 20
     assert lanes[0]["stepper"]["ahead_steps"] > 0 and lanes[1]["stepper"]["ahead_steps"] == 0
+    assert all(lane["late_wakes"] == 0 for run_lanes in lanes for lane in run_lanes.values())
     assert lanes[0]["stepper"]["steps"] < lanes[1]["stepper"]["steps"]
 
 
@@ -353,3 +354,40 @@ def test_order_latency_can_be_drawn_from_a_live_journals_acknowledgements(short_
     assert result["latency"]["paper_ms"]["acks"] == 4
     bad = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--latency", "soon")
     assert bad.returncode == 64 and "milliseconds" in bad.stderr
+
+
+START_LATER = """
+import sys
+from pathlib import Path
+from wispd.backtest import run
+from wispd.config import load_config
+cfg, data, out, start = sys.argv[1:5]
+req = run.Request(Path(cfg), t_from="2025-12-01T00:00", t_to="2025-12-01T00:05", data=data, out=out,
+                  strategies=["stepper", "sleeper"], starts={"sleeper": int(start)})
+run.run(req, load_config(Path(cfg)))
+"""
+
+
+def test_a_strategy_starting_later_starts_on_time_while_another_runs_ahead(short_tmp: Path, mark: str,
+                                                                         sim_data: Path):
+    """Every strategy wakes exactly when it asked to (its start, its timers), however far another one was
+    handed data ahead: here a data-driven stepper runs ahead across the instant a timer-driven sleeper starts
+    (as parity starts each strategy when its live one took its first decision)."""
+    cfg = project(short_tmp, section("stepper", "Stepper", 'exchange = "sim", pair = "ETH-USDT", every = 25')
+                  + section("sleeper", "Sleeper", 'exchange = "sim", pair = "BTC-USDT", period = 7.0'))
+    start_us = T0 + 95_500_123  # between two frames, long after the stepper began running ahead
+    out = short_tmp / "run"
+    env = {**os.environ, MARK_ENV: mark, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([str(BIN / "python"), "-c", START_LATER, str(cfg), str(sim_data), str(out), str(start_us)],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr + done.stdout
+    lanes = orjson.loads((out / "result.json").read_bytes())["lanes"]
+    assert lanes["stepper"]["ahead_steps"] > 0
+    assert {name: lane["late_wakes"] for name, lane in lanes.items()} == {"stepper": 0, "sleeper": 0}
+    db = sqlite3.connect(out / "journal-paper.sqlite")
+    try:
+        ts = [orjson.loads(p)["ts"] for (p,) in db.execute(
+            "SELECT payload FROM signals WHERE strategy='sleeper' ORDER BY received_ms")]
+    finally:
+        db.close()
+    assert ts and ts[0] == pytest.approx(start_us / 1000, abs=0.002)  # its first tick is its start, to the us

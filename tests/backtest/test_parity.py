@@ -76,6 +76,8 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
     # the timer-driven maker too: each replayed strategy starts when its live one took its first decision
     m = doc["accounts"]["paper"]["strategies"]["maker"]
     assert m["identical"] and m["orders"]["live"] >= 5, m
+    lanes = orjson.loads((d.tmp / "parity" / "result.json").read_bytes())["lanes"]
+    assert {name: lane["late_wakes"] for name, lane in lanes.items()} == {"stepper": 0, "maker": 0}
     # today's code differs (every 4th book instead of every 5th): the first divergent order is named
     body = d.config.read_text().replace("every = 5", "every = 4")
     d.config.write_text(body)

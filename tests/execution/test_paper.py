@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wispd import clock
+from wispd.clock import VirtualClock
 from wispd.execution.orders import Done, Fill, WorkingOrder
 from wispd.execution.paper import PaperEngine
 
@@ -128,3 +133,16 @@ def test_amend_replaces_a_resting_order_and_the_new_one_can_cross():
         ("old", "cancelled", "replaced by new"), ("new", "open", "")]
     assert fills(ev) == [(D("101"), D("1"), D("0.202"), "taker")]  # the new price takes the 101 ask
     assert set(e.orders) == {"new"} and e.orders["new"].remaining == D("0.5")
+
+
+@settings(max_examples=300, deadline=None)
+@given(now_ms=st.floats(1.7e12, 2.1e12), latency=st.floats(0.5, 500))
+def test_an_order_is_live_at_the_microsecond_a_backtest_wakes_for_it(now_ms: float, latency: float):
+    """The replayer wakes an account at the first whole microsecond of an order's activation and the virtual
+    clock hands that instant back as float ms: the order must be live then (float ms near 2e12 carry a
+    quarter-microsecond error), and not three microseconds earlier."""
+    e = engine(latency=latency)
+    assert e.submit(order("buy", "1"), now_ms) == []
+    at_us = clock.us_not_before(e.next_activation())
+    assert e.tick(VirtualClock((at_us - 3) / 1e6).t * 1000.0) == []
+    assert e.tick(VirtualClock(at_us / 1e6).t * 1000.0)[-1].status == "filled"

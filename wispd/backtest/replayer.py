@@ -46,6 +46,7 @@ AHEAD_MAX = 2000  # frames handed over ahead of time in one step (at most)
 AHEAD_MIN = 16
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
+SETTLE_US = 10_000_000  # after the window: data read on for the signals and orders still in flight at its end
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
 
 
@@ -78,6 +79,7 @@ class Lane:
     ahead_steps: int = 0
     ahead_size: int = AHEAD_MIN
     bad_requests: int = 0
+    late_wakes: int = 0  # woken (or started) after the instant it asked for: a replay defect, counted and logged
 
 
 @dataclass
@@ -228,7 +230,7 @@ class Replayer:
         due = acct.engine.next_activation()
         if due is None:
             return
-        at = math.ceil(due * 1000)
+        at = clock.us_not_before(due)
         if at != acct.tick_at:
             acct.tick_at = at
             self.push(at, EV_TICK, acct)
@@ -410,7 +412,17 @@ class Replayer:
     def _reply(self, lane: Lane, doc: dict[str, Any]) -> None:
         self.router.send_multipart([lane.name.encode(), orjson.dumps(doc)])
 
+    def _late(self, lane: Lane, due_us: int, what: str) -> None:
+        """A strategy must wake exactly when it asked to: anything later means it decides on data it would
+        not yet have had live, or misses data it would have had. Counted per strategy and logged."""
+        now_us = int(clock.now() * 1e6)
+        if now_us > due_us:
+            lane.late_wakes += 1
+            self.log.warning("backtest_late_wake", strategy=lane.name, what=what, late_us=now_us - due_us)
+
     def _step(self, lane: Lane, stop: bool = False) -> None:
+        if not stop and lane.until_us is not None:
+            self._late(lane, lane.until_us, "timer")
         frames, lane.buffer = lane.buffer, []
         lane.buffered_report = lane.buffered_wake = False
         lane.steps += 1
@@ -447,6 +459,7 @@ class Replayer:
             self._commit_ahead(lane, _count(msg.get("consumed"), 0))
         now_us = int(clock.now() * 1e6)
         if op == "hello":
+            self._late(lane, lane.start_us, "start")
             self._reply(lane, {"t": round(clock.now() * 1000, 3)})
             acct = self.accounts.get(lane.account or "")
             if acct is not None and lane.name in acct.strategies:
@@ -507,6 +520,8 @@ class Replayer:
         for other in self.lanes.values():
             if other.state == "idle" and other.until_us is not None and other is not lane:
                 cut = min(cut, other.until_us)
+            elif other.state == "new":  # a strategy starting later (parity) starts on time
+                cut = min(cut, other.start_us)
         if lane.until_us is not None:
             cut = min(cut, lane.until_us)
         frames: list[bytes] = []
@@ -586,7 +601,7 @@ class Replayer:
 
     # ------------------------------------------------------------------ the run
     def _data(self) -> Iterator[Record]:
-        return store.replay(self.root, self.t_from_us - self.warmup_us, self.t_to_us)
+        return store.replay(self.root, self.t_from_us - self.warmup_us, self.t_to_us + SETTLE_US)
 
     def run(self) -> Result:
         from wispd.supervisor.launcher import Launcher
@@ -653,7 +668,8 @@ class Replayer:
         for lane in self.lanes.values():
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
                                        "steps": lane.steps, "ahead_steps": lane.ahead_steps,
-                                       "bad_requests": lane.bad_requests, "account": lane.account, "ready": lane.ready,
+                                       "bad_requests": lane.bad_requests,
+                                       "late_wakes": lane.late_wakes, "account": lane.account, "ready": lane.ready,
                                        "status": lane.status}
         return result
 
@@ -695,10 +711,16 @@ class Replayer:
                 self._serve(lane)
             if lane.state == "idle":
                 self._step(lane, stop=True)
+        # What was in flight at the window's end (a signal on its way, an order inside its latency) completes
+        # as it would have live: against the data that followed (to the accounts only; the strategies are
+        # gone), up to the last such event and at most SETTLE_US on.
         while self.heap:
             t, kind, _, payload = heapq.heappop(self.heap)
             if kind == EV_PERIODIC:
                 continue
+            while (nxt := self.cursor.peek()) is not None and nxt.recv_us < min(t, self.t_to_us + SETTLE_US):
+                vc.advance_to(nxt.recv_us / 1e6)
+                self._frame(self.cursor.pop())
             vc.advance_to(t / 1e6)
             self._event(kind, payload)
         for acct in self.accounts.values():

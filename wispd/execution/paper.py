@@ -31,6 +31,7 @@ from wispd.execution.orders import Done, Event, Fill, WorkingOrder
 from wispd.protocol import to_decimal
 
 ZERO = Decimal(0)
+ACTIVATION_SLACK_MS = 0.001  # an order is live at its instant to the microsecond (float ms carry ~0.25 us error)
 RECENT_BOOKS = 16  # per market: enough to find the book of any instant within a busy loop's lag
 Levels = list[tuple[Decimal, Decimal]]
 
@@ -111,7 +112,7 @@ class PaperEngine:
             return []
         events: list[Event] = []
         for order in list(self.orders.values()):
-            if order.status == "pending" and order.active_at <= now_ms:
+            if order.status == "pending" and order.active_at <= now_ms + ACTIVATION_SLACK_MS:
                 events += self._activate(order)
         return events
 
