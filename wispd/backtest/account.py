@@ -26,6 +26,7 @@ from wispd.execution.reconcile import reconcile_paper
 from wispd.execution.reports import report_frame
 from wispd.execution.snapshots import settle, state_doc
 
+HELD_WRITES = 50_000  # journal writes per transaction in a backtest (nothing reads the file until the end)
 Deliver = Callable[[str, bytes], None]  # (strategy, report frame): the replayer schedules its arrival
 
 
@@ -48,7 +49,7 @@ class Account:
             float(paper.get("latency_ms", 20.0)) if latency_ms is None else latency_ms
         for suffix in ("", "-wal", "-shm"):
             Path(f"{journal_path}{suffix}").unlink(missing_ok=True)  # every run starts from nothing
-        self.journal = Journal(journal_path, power_safe=False)
+        self.journal = Journal(journal_path, power_safe=False, hold_commits=HELD_WRITES)
         self.engine = PaperEngine(lambda ex, sym: self.core.fees(ex, sym), self.latency_ms)
         self._rules, self._latest_book = rules, latest_book
         self.followed: set[MarketKey] = set()

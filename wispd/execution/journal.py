@@ -123,10 +123,13 @@ def lock_journal(path: Path) -> int:
 
 
 class Journal:
-    def __init__(self, path: Path, power_safe: bool = True) -> None:
+    def __init__(self, path: Path, power_safe: bool = True, hold_commits: int = 0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.power_safe = power_safe  # False in a backtest: nothing there is real money, so no fsync
+        # A backtest's journal is only read once the run is over: its commits are held until this many
+        # writes are waiting (or it is closed), the same rows in a few large transactions. 0: every commit.
+        self.hold_commits = hold_commits
         self._lock_fd = lock_journal(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -157,6 +160,7 @@ class Journal:
         self._deferred: dict[tuple[Any, ...], tuple[str, Any]] = {}  # key -> (sql, params) or ("order", fields)
         self._deferred_undo: list[tuple[tuple[Any, ...], tuple[str, Any] | None]] | None = None
         self._unsynced = False  # a commit since the last fsync of the WAL
+        self._closing = False
         self._wal_fd: int | None = None
 
     def children(self, parent: str) -> list[dict[str, Any]]:
@@ -249,6 +253,8 @@ class Journal:
             return self._replay()
         if not self._in_tx:
             return self._sync() if durable and self._unsynced and self.power_safe else 0.0
+        if self.hold_commits and len(self._ops) < self.hold_commits and not self._closing:
+            return 0.0
         t0 = time.perf_counter()
         try:
             self.db.execute("COMMIT")
@@ -364,6 +370,7 @@ class Journal:
         self._deferred_undo = None
 
     def close(self) -> None:
+        self._closing = True
         if self._in_tx or self.fault is not None:
             self._next_retry = 0.0
             self.commit()

@@ -22,18 +22,18 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder
-from wispd.protocol import to_decimal
+from wispd.levels import Levels as WireLevels
 
 ZERO = Decimal(0)
 ACTIVATION_SLACK_MS = 0.001  # an order is live at its instant to the microsecond (float ms carry ~0.25 us error)
 RECENT_BOOKS = 16  # per market: enough to find the book of any instant within a busy loop's lag
-Levels = list[tuple[Decimal, Decimal]]
+Levels = Sequence[tuple[Decimal, Decimal]]  # one side, best first (``wispd.levels.Levels`` from the wire)
 
 
 FeeRates = Callable[[str, str], tuple[Decimal, Decimal]]  # (exchange, symbol) -> (maker, taker)
@@ -46,15 +46,20 @@ class Book:
 
 
 def parse_levels(raw: Any) -> Levels:
-    """Book levels from the wire: bounded decimals (``protocol.to_decimal``), positive, anything else skipped."""
-    out = []
-    for lv in raw if isinstance(raw, list) else []:
-        if not isinstance(lv, list | tuple) or len(lv) < 2:
-            continue
-        px, size = to_decimal(lv[0]), to_decimal(lv[1])
-        if px is not None and size is not None and px > 0 and size > 0:
-            out.append((px, size))
-    return out
+    """Book levels from the wire: bounded decimals (``protocol.to_decimal``), positive, anything else skipped;
+    converted as far as matching reads them (a market order walks two levels of twenty)."""
+    return WireLevels(raw if isinstance(raw, list) else [])
+
+
+def size_at(levels: Levels, side: str, price: Decimal) -> Decimal | None:
+    """The size of the level at ``price`` on a side kept best first (bids falling, asks rising), reading no
+    further than that price."""
+    for p, s in levels:
+        if p == price:
+            return s
+        if (p < price) if side == "bids" else (p > price):
+            return None
+    return None
 
 
 class PaperEngine:
@@ -211,11 +216,9 @@ class PaperEngine:
 
     def _refresh(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
         """A new book: consumption is forgotten where the level changed; queues shrink with their level."""
-        if self.consumed:
-            sizes = {("bids", p): s for p, s in bids} | {("asks", p): s for p, s in asks}
-            for k, (_, level) in list(self.consumed.items()):
-                if k[0] == key and sizes.get((k[1], k[2])) != level:
-                    del self.consumed[k]
+        for k, (_, level) in list(self.consumed.items()):
+            if k[0] == key and size_at(bids if k[1] == "bids" else asks, k[1], k[2]) != level:
+                del self.consumed[k]
         for cid, ahead in list(self.ahead.items()):
             order = self.orders.get(cid)
             if order is None:
@@ -223,8 +226,9 @@ class PaperEngine:
                 continue
             if order.book_key != key or not ahead:
                 continue
-            same = bids if order.side == "buy" else asks
-            level = next((size for price, size in same if price == order.price), ZERO)
+            assert order.price is not None  # only resting limits queue
+            side = "bids" if order.side == "buy" else "asks"
+            level = size_at(bids if side == "bids" else asks, side, order.price) or ZERO
             if level < ahead:
                 self.ahead[cid] = level
 

@@ -13,8 +13,9 @@ from collections import Counter, deque
 from decimal import Decimal
 from typing import Any
 
+from wispd.levels import Levels
 from wispd.protocol import Topic, to_decimal
-from wispd.strategy.types import Funding, Kline, Levels, Order, OrderBook, Pair, Position, Ticker, Trade
+from wispd.strategy.types import Funding, Kline, Order, OrderBook, Pair, Position, Ticker, Trade
 
 KLINES_KEPT = 1500
 TRADES_KEPT = 1000

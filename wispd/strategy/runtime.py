@@ -72,6 +72,7 @@ class Runtime:
         self.emitted = 0
         self._next_metrics = 0.0
         self._serviced = 0.0
+        self._wake: tuple[frozenset[bytes], list[str]] = (frozenset(), [])  # backtest: the wake topics, named
         self.domains = {"spot": Domain(self, "spot"), "perp": Domain(self, "perp")}
 
     def start(self) -> None:
@@ -151,7 +152,13 @@ class Runtime:
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         if self.vt is not None:
-            wake = topic_names(self.cache.wake_keys) if event is self.cache.changed else ["*"]
+            if event is self.cache.changed:
+                keys, wake = self._wake
+                if keys != self.cache.wake_keys:  # named once per change of what is waited on, not per update
+                    keys = frozenset(self.cache.wake_keys)
+                    self._wake = (keys, (wake := topic_names(keys)))
+            else:
+                wake = ["*"]
             self.vt.wait_for(event.is_set, clock.now() + timeout, self.stopping, wake, False)
             return event.is_set()
         end = time.monotonic() + timeout

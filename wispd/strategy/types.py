@@ -6,11 +6,12 @@ wire. All types are immutable, so the receiver thread can replace them while str
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
+from wispd.levels import Level
 from wispd.protocol import to_decimal
 
 ZERO = Decimal(0)
@@ -77,69 +78,6 @@ def asset(symbol: str) -> Asset:
 def pair(base: str | Asset, quote: str | Asset) -> Pair:
     """A pair from its base and quote (``pair("BTC", "USDT")`` is ``BTC-USDT``)."""
     return Pair(base if isinstance(base, Asset) else Asset(base), quote if isinstance(quote, Asset) else Asset(quote))
-
-
-class Level(NamedTuple):
-    """One price level of a book. (A named tuple: a book is built from tens of them on every update.)"""
-
-    price: Decimal
-    size: Decimal
-
-
-class Levels(Sequence[Level]):
-    """One side of a book, read like a tuple of ``Level``. Converted from the wire only as far as it is read:
-    a strategy looking at the top of book on every update converts one level a side, not twenty. (Malformed
-    levels are skipped, as a full conversion would.)"""
-
-    __slots__ = ("_raw", "_done", "_pos")
-
-    def __init__(self, raw: list[Any]) -> None:
-        self._raw, self._done, self._pos = raw, [], 0
-
-    def _upto(self, n: int) -> None:
-        raw, done, pos = self._raw, self._done, self._pos
-        while len(done) <= n and pos < len(raw):
-            lv = raw[pos]
-            pos += 1
-            if type(lv) is list and len(lv) == 2:
-                px, sz = to_decimal(lv[0]), to_decimal(lv[1])
-                if px is not None and sz is not None:
-                    done.append(Level(px, sz))
-        self._pos = pos
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice) or i < 0:
-            return tuple(self)[i]
-        self._upto(i)
-        return self._done[i]
-
-    def __len__(self) -> int:
-        self._upto(len(self._raw))
-        return len(self._done)
-
-    def __iter__(self) -> Iterator[Level]:
-        i = 0
-        while True:
-            self._upto(i)
-            if i >= len(self._done):
-                return
-            yield self._done[i]
-            i += 1
-
-    def __bool__(self) -> bool:
-        self._upto(0)
-        return bool(self._done)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Levels | tuple | list):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
 
 
 @dataclass(frozen=True)
