@@ -40,10 +40,12 @@ class Levels(Sequence[Level]):
         self._pos = pos
 
     def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice) or i < 0:
-            return tuple(self)[i]
-        self._upto(i)
-        return self._done[i]
+        done = self._done
+        if type(i) is int and i >= 0:
+            if i >= len(done):  # the common case (the top of book, read again) skips this
+                self._upto(i)
+            return done[i]
+        return tuple(self)[i]
 
     def __len__(self) -> int:
         self._upto(len(self._raw))
@@ -59,7 +61,8 @@ class Levels(Sequence[Level]):
             i += 1
 
     def __bool__(self) -> bool:
-        self._upto(0)
+        if not self._done:
+            self._upto(0)
         return bool(self._done)
 
     def __eq__(self, other: object) -> bool:

@@ -187,9 +187,12 @@ def to_decimal(value: Any) -> Decimal | None:
     """Decimal from a wire string (or int); None for floats, NaN, infinities, garbage and numbers no market
     has (more than 40 digits, or beyond 1e+/-30): the one parser every plane uses at its edge, so a value
     like "1E+100000" is refused where it enters and never reaches arithmetic."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if type(value) is str:  # the wire's case, checked first: this runs for every price and size read
+        if len(value) > 64:
+            return None
+    elif isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    if isinstance(value, str) and len(value) > 64:
+    elif isinstance(value, str) and len(value) > 64:
         return None
     try:
         d = Decimal(value)

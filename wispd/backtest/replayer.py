@@ -450,7 +450,8 @@ class Replayer:
             except (ValueError, TypeError, KeyError, AttributeError, OverflowError, UnicodeError) as exc:
                 lane.bad_requests += 1
                 self.log.warning("backtest_bad_request", strategy=lane.name, error=f"{type(exc).__name__}: {exc}")
-                self._reply(lane, {"ok": False, "error": f"bad request: {type(exc).__name__}"})
+                if msg.get("op") != "signal":  # a signal is never answered (the strategy does not wait for it)
+                    self._reply(lane, {"ok": False, "error": f"bad request: {type(exc).__name__}"})
 
     def _handle(self, lane: Lane, msg: dict[str, Any]) -> bool:
         """One request of ``lane``; True once it waits (idle)."""
@@ -476,8 +477,7 @@ class Replayer:
             self._reply(lane, self._snap(str(msg.get("topic"))))
         elif op == "history":
             self._reply(lane, self._history(str(msg.get("topic")), _count(msg.get("limit"), 200)))
-        elif op == "signal":
-            self._reply(lane, {"ok": True})
+        elif op == "signal":  # not answered: its outcome comes as reports, in virtual time
             self._signal(lane, msg.get("frame"), now_us)
         elif op == "idle":
             until = msg.get("until")

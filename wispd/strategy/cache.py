@@ -105,7 +105,7 @@ class MarketCache:
                 self.trades_received += len(trades)
         elif kind == "book":
             self.raw_books[key] = (body, ts, env["seq"])
-            if key in self.wake_keys:
+            if key in self.wake_keys and not self.changed.is_set():
                 self.changed.set()
         elif kind == "ticker":
             self.tickers[key] = Ticker(_d(body.get("bid")), _d(body.get("ask")), _d(body.get("last")),

@@ -95,12 +95,18 @@ class OrderBook:
     @property
     def best_bid(self) -> Level | None:
         """The highest bid (price and size), None on an empty side."""
-        return self.bids[0] if self.bids else None
+        try:
+            return self.bids[0]
+        except IndexError:
+            return None
 
     @property
     def best_ask(self) -> Level | None:
         """The lowest ask (price and size), None on an empty side."""
-        return self.asks[0] if self.asks else None
+        try:
+            return self.asks[0]
+        except IndexError:
+            return None
 
     @property
     def mid(self) -> Decimal | None:

@@ -65,6 +65,10 @@ class VirtualLink:
                 raise ReplayerGone(f"the backtest replayer did not answer {op} for {STEP_TIMEOUT_S:.0f} s")
         return self.sock.recv_multipart()
 
+    def tell(self, op: str, **fields: Any) -> None:
+        """A message the replayer does not answer (a signal): one round trip fewer per order."""
+        self.sock.send(orjson.dumps({"op": op, **fields, **self.before()}))
+
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         reply = orjson.loads(self.call(op, **fields)[0])
         return reply if isinstance(reply, dict) else {}
@@ -200,7 +204,7 @@ class VirtualTime:
             self.step(end_s, wake, reports)
 
     def signal(self, frame: bytes) -> None:
-        self.link.request("signal", frame=frame.decode())
+        self.link.tell("signal", frame=frame.decode())
 
 
 def topic_names(keys: set[bytes]) -> list[str]:
