@@ -95,16 +95,22 @@ class Garbler(Strategy):
     """Sends garbage on its replayer link before behaving: the replay must answer, count and go on."""
 
     def run(self, ctx):
-        sock = ctx._rt.vt.link.sock  # the strategy's own socket to the replayer (test-only access)
+        sock = ctx._rt.vt.link.sock  # the strategy's own link to the replayer (test-only access)
+
+        def answer():
+            while (reply := sock.recv(1.0)) is None:
+                pass
+            return reply
+
         junk = [b"\xff\x00", b"[]", b"{}", b'{"op": 7}',
                 b'{"op":"history","topic":"md.sim.spot.BTC-USDT.kline.1m","limit":"x"}',
                 b'{"op":"sub","prefixes":"md."}', b'{"op":"snap","topic":{"a":1}}',
                 b'{"op":"signal","frame":12}', b'{"op":"hello","consumed":"many"}']
         for frame in junk:
-            sock.send(frame)
+            sock.send([frame])
             if b'"signal"' not in frame:  # signals are not answered, garbled or not
-                sock.recv_multipart()
-        sock.send_multipart([b"two", b"parts"])
-        sock.recv_multipart()
+                answer()
+        sock.send([b"two", b"parts"])
+        answer()
         for _ in ctx.every(10):
             pass

@@ -76,7 +76,7 @@ def _parity(journals: dict[str, Path], out: Path, doc: dict, ns: argparse.Namesp
     result: dict = {"accounts": {}, "identical": True}  # type: ignore[type-arg]
     for account, journal in journals.items():
         names = [n for n, s in doc["strategies"].items() if s["account"] == account]
-        cmp = parity.compare(journal, out / f"journal-{account}.sqlite", names, t_from, t_to)
+        cmp = parity.compare(journal, out / f"journal-{account}.sqlite", names, t_from, t_to, parity.ends(journal))
         result["accounts"][account] = cmp
         result["identical"] &= cmp["identical"]
     (out / "parity.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
@@ -162,10 +162,11 @@ def main(ns: argparse.Namespace) -> int:
             req.t_from = req.t_from or str(min(w[0] for w in windows) / 1e6)
             req.t_to = req.t_to or str(max(w[1] for w in windows) / 1e6)
         if journals:
-            from wispd.backtest.parity import starts
+            from wispd.backtest.parity import ends, starts
 
             for journal in journals.values():
                 req.starts.update(starts(journal))
+                req.stops.update(ends(journal))
         if journals and req.warmup == "0s":
             req.warmup = "60s"  # the replayed strategy starts with the feed's state, as the live one did
         out, doc = run.run(req, config)

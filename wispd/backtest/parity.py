@@ -65,6 +65,15 @@ def starts(journal: Path) -> dict[str, int]:
     return out
 
 
+def ends(journal: Path) -> dict[str, int]:
+    """When each strategy's live session ended, as far as the journal can tell (us): just after its last
+    signal. A strategy stopped while others went on must not be asked, replayed, for decisions it never took
+    live: the replay stops it then, and its comparison window closes then."""
+    return {row["strategy"]: int(row["b"] * 1000) + EDGE_US
+            for row in _rows(journal, "SELECT strategy, MAX(received_ms) AS b FROM signals GROUP BY strategy", ())
+            if row["b"] is not None}
+
+
 def records(journal: Path, strategy: str, t_from_us: int, t_to_us: int) -> dict[str, list[dict[str, Any]]]:
     lo, hi = t_from_us / 1000, t_to_us / 1000
     orders = _rows(journal, "SELECT * FROM orders WHERE strategy=? AND created_ms>=? AND created_ms<? "
@@ -101,12 +110,14 @@ def _diff(kind: str, live: list[dict[str, Any]], replay: list[dict[str, Any]], f
     return out
 
 
-def compare(live: Path, replay: Path, strategies: list[str], t_from_us: int, t_to_us: int) -> dict[str, Any]:
+def compare(live: Path, replay: Path, strategies: list[str], t_from_us: int, t_to_us: int,
+            stops: dict[str, int] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"live_journal": str(live), "backtest_journal": str(replay), "strategies": {}}
     identical = True
     for strategy in strategies:
-        a = records(live, strategy, t_from_us, t_to_us)
-        b = records(replay, strategy, t_from_us, t_to_us)
+        end = min(t_to_us, (stops or {}).get(strategy, t_to_us))  # its own session's end
+        a = records(live, strategy, t_from_us, end)
+        b = records(replay, strategy, t_from_us, end)
         doc = {"orders": _diff("orders", a["orders"], b["orders"], ORDER_FIELDS, "created_ms"),
                "fills": _diff("fills", a["fills"], b["fills"], FILL_FIELDS, "ts_ms")}
         doc["identical"] = doc["orders"]["first_divergence"] is None and doc["fills"]["first_divergence"] is None

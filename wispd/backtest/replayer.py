@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import zmq
 
-from wispd import clock, protocol
+from wispd import clock, framing, protocol
 from wispd.backtest.account import Account
 from wispd.config.model import ChildSpec, Config
 from wispd.data import segments, store
@@ -67,13 +67,14 @@ class Lane:
     buffer: list[bytes] = field(default_factory=list)
     buffered_report: bool = False
     buffered_wake: bool = False
-    inbox: deque[bytes] = field(default_factory=deque)
+    conn: framing.Link | None = None  # its replay link, once it connected and said its name
     exit_code: int | None = None
     error: str = ""
     signals: int = 0
     steps: int = 0
     ready: bool = False
     start_us: int = 0  # when its first answer (its start, in virtual time) is given
+    stop_us: int | None = None  # when it is asked to stop, if before the window's end (parity: as live did)
     status: dict[str, Any] = field(default_factory=dict)
     ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
     ahead_steps: int = 0
@@ -128,7 +129,8 @@ class Replayer:
                  warmup_us: int = 0, entry_ms: float = 0.0, response_ms: float = 0.0,
                  paper_latency_ms: Any = None, strategies: list[str] | None = None,
                  params: dict[str, dict[str, Any]] | None = None, state_interval_s: float = 1.0,
-                 run_ahead: bool = True, starts: dict[str, int] | None = None) -> None:
+                 run_ahead: bool = True, starts: dict[str, int] | None = None,
+                 stops: dict[str, int] | None = None) -> None:
         self.run_ahead = run_ahead
         self.starts = dict(starts or {})  # strategy -> when it starts (us); default the window's start
         self.config, self.root, self.log = config, data_root, log
@@ -141,7 +143,6 @@ class Replayer:
         self.latest: dict[bytes, bytes] = {}
         self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
         self.routes: dict[bytes, list[Lane]] = {}
-        self.pollers: dict[str, zmq.Poller] = {}
         self.keys: dict[bytes, tuple[str, str, str]] = {}
         self.markets = store.markets(data_root, t_to_us)
         self.known: set[str] = set()
@@ -162,6 +163,8 @@ class Replayer:
                                                                                        **params[name]}}})
             self.lanes[name] = Lane(name, spec, spec.args.get("account"))
             self.lanes[name].start_us = max(t_from_us, int(self.starts.get(name, t_from_us)))
+            if name in (stops or {}):
+                self.lanes[name].stop_us = int(stops[name])  # type: ignore[index]
         self.paper_latency_ms = paper_latency_ms
         self.log_stderr = False  # the strategies' logs go to <out>/logs (the terminal shows the summary)
         self.accounts: dict[str, Account] = {}
@@ -368,11 +371,15 @@ class Replayer:
         return True
 
     def _recv(self, lane: Lane) -> dict[str, Any] | None:
-        """The next request of ``lane`` (others' are kept for later); None once its process is gone."""
+        """The next request of ``lane`` (others wait in their own sockets); None once its process is gone."""
         end = 0.0
-        while not lane.inbox:
-            if self.router.poll(0 if end else 50):  # the common case: the answer is already here
-                self._drain_router()
+        while True:
+            parts = self._take(lane)
+            if parts is not None:
+                break
+            conn = lane.conn
+            if conn is not None and not conn.closed and not end and conn.readable(0.05):
+                conn.fill()  # the common case: the answer is here within microseconds
                 continue
             if not end:
                 end = time.monotonic() + REAL_TIMEOUT_S
@@ -382,35 +389,63 @@ class Replayer:
                 lane.error = f"hung: computed for {REAL_TIMEOUT_S:.0f} s of real time without waiting"
                 lane.proc.signal_group(9)
                 continue
-            poller = self.pollers.get(lane.name)
-            if poller is None:
-                poller = self.pollers[lane.name] = zmq.Poller()
-                poller.register(self.router, zmq.POLLIN)
-                poller.register(self.link, zmq.POLLIN)
-                poller.register(lane.proc.sentinel, zmq.POLLIN)
+            waiting_on = conn.fileno() if conn is not None and not conn.closed else self.listener.fileno()
+            poller = zmq.Poller()
+            for fd in (waiting_on, self.link, lane.proc.sentinel):
+                poller.register(fd, zmq.POLLIN)
             events = dict(poller.poll(200))
             if self.link in events:
                 self._link_messages()
-            if self.router in events:
-                self._drain_router()
+            if waiting_on in events:
+                if conn is None or conn.closed:
+                    self._accept()
+                else:
+                    conn.fill()
+        if len(parts) != 1:  # a request is one part; anything else is answered as a bad request
+            return {"op": "bad"}
         try:
-            msg = orjson.loads(lane.inbox.popleft())
+            msg = orjson.loads(parts[0])
         except orjson.JSONDecodeError:
             return {"op": "bad"}
         return msg if isinstance(msg, dict) else {"op": "bad"}
 
-    def _drain_router(self) -> None:
-        while True:
-            try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            other = self.lanes.get(parts[0].decode(errors="replace"))
-            if other is not None:  # a request is one part; anything else is answered as a bad request
-                other.inbox.append(parts[1] if len(parts) == 2 else b"")
+    def _take(self, lane: Lane) -> list[bytes] | None:
+        if lane.conn is None:
+            return None
+        try:
+            return lane.conn.take()
+        except framing.BadFrame as exc:  # not this link's framing: the strategy is cut off (and then exits)
+            lane.bad_requests += 1
+            self.log.warning("backtest_bad_link", strategy=lane.name, error=str(exc))
+            lane.conn.close()
+            return None
+
+    def _accept(self) -> None:
+        """A strategy process connecting: its first message is its name."""
+        sock, _ = self.listener.accept()
+        conn = framing.Link(sock)
+        deadline = time.monotonic() + 10.0
+        try:
+            while (hello := conn.recv(0.2)) is None and not conn.closed and time.monotonic() < deadline:
+                pass
+        except framing.BadFrame:
+            hello = None
+        lane = self.lanes.get(hello[0].decode(errors="replace")) if hello and len(hello) == 1 else None
+        if lane is None or lane.conn is not None:
+            conn.close()
+            return
+        lane.conn = conn
+
+    def _send(self, lane: Lane, parts: list[bytes]) -> None:
+        if lane.conn is None or lane.conn.closed:
+            return
+        try:
+            lane.conn.send(parts)
+        except OSError:  # it is gone: its exit is noticed where it is waited for
+            lane.conn.close()
 
     def _reply(self, lane: Lane, doc: dict[str, Any]) -> None:
-        self.router.send_multipart([lane.name.encode(), orjson.dumps(doc)])
+        self._send(lane, [orjson.dumps(doc)])
 
     def _late(self, lane: Lane, due_us: int, what: str) -> None:
         """A strategy must wake exactly when it asked to: anything later means it decides on data it would
@@ -428,7 +463,7 @@ class Replayer:
         lane.steps += 1
         self.delivered += len(frames)
         head = orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": stop})
-        self.router.send_multipart([lane.name.encode(), head, *frames])
+        self._send(lane, [head, *frames])
         lane.state = "running"
         self._serve(lane)
 
@@ -494,8 +529,7 @@ class Replayer:
                 lane.buffered_report = lane.buffered_wake = False
                 lane.steps += 1
                 self.delivered += len(frames)
-                self.router.send_multipart([lane.name.encode(), orjson.dumps(
-                    {"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
+                self._send(lane, [orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
                 return False
             if self._hand_ahead(lane, now_us):
                 return False
@@ -522,6 +556,8 @@ class Replayer:
                 cut = min(cut, other.until_us)
             elif other.state == "new":  # a strategy starting later (parity) starts on time
                 cut = min(cut, other.start_us)
+            if other.stop_us is not None and other.state != "done":  # ... and one stopping earlier stops on time
+                cut = min(cut, other.stop_us)
         if lane.until_us is not None:
             cut = min(cut, lane.until_us)
         frames: list[bytes] = []
@@ -546,8 +582,8 @@ class Replayer:
         lane.ahead_steps += 1
         lane.steps += 1
         self.delivered += len(ordinals)
-        self.router.send_multipart([lane.name.encode(), orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False,
-                                                                       "ahead": True}), b"".join(frames)])
+        self._send(lane, [orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False, "ahead": True}),
+                          b"".join(frames)])
         lane.state = "running"
         return True
 
@@ -628,10 +664,9 @@ class Replayer:
             self.accounts[account] = Account(args, self.out_dir / f"journal-{account}.sqlite", self.rules,
                                              self.latest_book, self.deliver_report, self.log, self.paper_latency_ms)
         zctx = zmq.Context()
-        endpoint, link = f"ipc://{self.out_dir}/replay.sock", f"ipc://{self.out_dir}/link.sock"
-        self.router = zctx.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.bind(endpoint)
+        endpoint, link = str(self.out_dir / "replay.sock"), f"ipc://{self.out_dir}/link.sock"
+        (self.out_dir / "replay.sock").unlink(missing_ok=True)
+        self.listener = framing.listen(endpoint)
         self.link = zctx.socket(zmq.ROUTER)
         self.link.bind(link)
         launcher = Launcher()
@@ -656,7 +691,10 @@ class Replayer:
             launcher.close()
             for acct in self.accounts.values():
                 acct.close()
-            self.router.close(0)
+            for lane in self.lanes.values():
+                if lane.conn is not None:
+                    lane.conn.close()
+            self.listener.close()
             self.link.close(0)
             zctx.term()
             for name in ("replay.sock", "link.sock"):
@@ -682,6 +720,7 @@ class Replayer:
             t_event = self.heap[0][0] if self.heap else None
             waits = [lane.until_us for lane in self.lanes.values() if lane.state == "idle" and lane.until_us is not None]
             waits += [lane.start_us for lane in self.lanes.values() if lane.state == "new"]
+            waits += [lane.stop_us for lane in self.lanes.values() if lane.state == "idle" and lane.stop_us is not None]
             t_wake = min(waits) if waits else None
             candidates = [t for t in (t_data, t_event, t_wake) if t is not None]
             if not candidates:
@@ -696,7 +735,9 @@ class Replayer:
                 _, kind, _, payload = heapq.heappop(self.heap)
                 self._event(kind, payload)
             for lane in self.lanes.values():
-                if lane.state == "idle" and self._ready_to_wake(lane, t):
+                if lane.state == "idle" and lane.stop_us is not None and lane.stop_us <= t:
+                    self._step(lane, stop=True)  # its live session ended here (parity)
+                elif lane.state == "idle" and self._ready_to_wake(lane, t):
                     self._step(lane)
                 elif lane.state == "new" and lane.start_us <= t:
                     self._serve(lane)  # a strategy that starts later (parity: when the live one did)

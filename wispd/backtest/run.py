@@ -141,6 +141,7 @@ class Request:
     label: str = ""
     run_ahead: bool = True  # False: one step per frame (slower; the same result, which a test proves)
     starts: dict[str, int] = field(default_factory=dict)  # parity: each strategy's live start (us)
+    stops: dict[str, int] = field(default_factory=dict)  # parity: ... and the end of its live session (us)
 
 
 def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
@@ -183,7 +184,8 @@ def run(req: Request, config: Config) -> tuple[Path, dict[str, Any]]:
     try:
         replayer = Replayer(config, data, t_from, t_to, out, log, warmup_us=warmup, entry_ms=req.entry_ms,
                             response_ms=req.response_ms, paper_latency_ms=latency, strategies=strategies,
-                            params=req.params, run_ahead=req.run_ahead, starts=req.starts)
+                            params=req.params, run_ahead=req.run_ahead, starts=req.starts,
+                            stops=req.stops)
     except ReplayError as exc:
         raise BacktestError(str(exc)) from exc
     capital: dict[str, dict[str, float]] = {}

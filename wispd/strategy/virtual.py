@@ -1,7 +1,7 @@
 """A strategy process in virtual time: what stands in for the receiver thread and the signal socket.
 
 In a backtest the same strategy process runs the same code; only where its time and its data come from
-changes. One DEALER socket to the backtest's replayer carries everything, in order: market data, the
+changes. One framed Unix socket to the backtest's replayer (``wispd.framing``) carries everything, in order: market data, the
 executor's reports, signals, subscriptions and requests. Nothing runs on a side thread, and the strategy's
 clock (``wispd.clock``) moves only when the replayer says so. So every run of the same backtest sees the
 same frames at the same virtual instants and makes the same decisions.
@@ -30,9 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import zmq
 
-from wispd import clock
+from wispd import clock, framing
 from wispd.strategy import signals
 from wispd.strategy.receiver import Receiver
 
@@ -47,27 +46,27 @@ class ReplayerGone(RuntimeError):
 class VirtualLink:
     """The strategy's one socket to the replayer (main thread only)."""
 
-    def __init__(self, zctx: zmq.Context, endpoint: str, name: str, beat: Callable[[], None]) -> None:
-        self.sock = zctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, name.encode())
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
+    def __init__(self, path: str, name: str, beat: Callable[[], None]) -> None:
+        self.sock = framing.connect(path)
+        self.sock.send([name.encode()])  # who this link is: the replayer's first read
         self.beat = beat
         self.stop = False
         self.before: Callable[[], dict[str, Any]] = dict  # what every request says first (VirtualTime's run-ahead)
 
     def call(self, op: str, **fields: Any) -> list[bytes]:
-        self.sock.send(orjson.dumps({"op": op, **fields, **self.before()}))
+        self.sock.send([orjson.dumps({"op": op, **fields, **self.before()})])
         end = time.monotonic() + STEP_TIMEOUT_S
-        while not self.sock.poll(250):
+        while (reply := self.sock.recv(0.25)) is None:
+            if self.sock.closed:
+                raise ReplayerGone("the backtest replayer closed the replay link")
             self.beat()
             if time.monotonic() > end:
                 raise ReplayerGone(f"the backtest replayer did not answer {op} for {STEP_TIMEOUT_S:.0f} s")
-        return self.sock.recv_multipart()
+        return reply
 
     def tell(self, op: str, **fields: Any) -> None:
         """A message the replayer does not answer (a signal): one round trip fewer per order."""
-        self.sock.send(orjson.dumps({"op": op, **fields, **self.before()}))
+        self.sock.send([orjson.dumps({"op": op, **fields, **self.before()})])
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         reply = orjson.loads(self.call(op, **fields)[0])
