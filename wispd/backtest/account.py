@@ -94,7 +94,8 @@ class Account:
         return key in self.followed
 
     def _working_on(self, key: MarketKey) -> bool:
-        return any(o.book_key == key for o in self.core.orders.values())
+        orders = self.core.orders
+        return bool(orders) and any(o.book_key == key for o in orders.values())
 
     def _materialize(self) -> None:
         """Apply the books kept raw (see ``market_frame``) before anything reads books or marks."""

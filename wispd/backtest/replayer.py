@@ -143,6 +143,7 @@ class Replayer:
         self.latest: dict[bytes, bytes] = {}
         self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
         self.routes: dict[bytes, list[Lane]] = {}
+        self.channels: dict[bytes, tuple[tuple[str, str, str], bytes] | None] = {}  # topic -> (market, channel)
         self.keys: dict[bytes, tuple[str, str, str]] = {}
         self.markets = store.markets(data_root, t_to_us)
         self.known: set[str] = set()
@@ -273,14 +274,16 @@ class Replayer:
         if topic is None:
             return
         self.records += 1
-        parts = topic.split(b".")
-        if len(parts) >= 5:
-            mkey = self.keys.get(topic)
-            if mkey is None:
-                mkey = self.keys[topic] = (parts[1].decode(), parts[2].decode(), parts[3].decode())
+        info = self.channels.get(topic)
+        if info is None:
+            parts = topic.split(b".")
+            info = self.channels[topic] = ((parts[1].decode(), parts[2].decode(), parts[3].decode()), parts[4]) \
+                if len(parts) >= 5 else None
+        if info is not None:
+            mkey, channel = info
             for acct in self.accounts.values():
                 if acct.follows(mkey):
-                    acct.market_frame(rec.data, mkey, parts[4])
+                    acct.market_frame(rec.data, mkey, channel)
                     self._schedule_tick(acct)  # a trigger that fired sends an order, which goes live later
         for lane in self._route(topic):
             if lane.state == "done" or lane is holder:
@@ -562,19 +565,26 @@ class Replayer:
             cut = min(cut, lane.until_us)
         frames: list[bytes] = []
         ordinals: list[int] = []
-        i = 0
-        while len(ordinals) < lane.ahead_size:
-            rec = self.cursor.peek(i)
+        # Nothing that decides whether a frame matters or reaches this strategy changes during the scan
+        # (no frame is replayed yet): decided once per topic, not once per frame.
+        verdict: dict[bytes, int] = {}  # topic -> 0: skip it, 1: hand it over, 2: stop before it
+        i, n0, want, peek, pack = 0, self.cursor.n, lane.ahead_size, self.cursor.peek, RUN_AHEAD.pack
+        while len(ordinals) < want:
+            rec = peek(i)
             if rec is None or rec.recv_us >= cut:
                 break
             if rec.type == segments.T_FRAME:
-                topic = rec.data[:rec.data.find(b" ")]
-                if self._matters(topic, lane):
+                data = rec.data
+                topic = data[:data.find(b" ")]
+                v = verdict.get(topic)
+                if v is None:
+                    v = verdict[topic] = 2 if self._matters(topic, lane) else 1 if lane in self._route(topic) else 0
+                if v == 2:
                     break
-                if lane in self._route(topic):
-                    frames.append(RUN_AHEAD.pack(rec.recv_us, len(rec.data)))
-                    frames.append(rec.data)
-                    ordinals.append(self.cursor.n + i)
+                if v:
+                    frames.append(pack(rec.recv_us, len(data)))
+                    frames.append(data)
+                    ordinals.append(n0 + i)
             i += 1
         if len(ordinals) < 2:
             return False
@@ -608,9 +618,11 @@ class Replayer:
         applied is replayed (accounts, other strategies) as if stepped one by one; what it gave back is
         handed over again in order later."""
         held, lane.ahead = lane.ahead, []
-        # hand over about twice what it used last time: a strategy that acts every 50 updates gets ~100, not
-        # thousands it would give back
-        lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, 2 * consumed))
+        # Size the next hand-over by this one: all of it used, twice as many; stopped part-way (it acted), a
+        # little more than it used (a strategy acting every 50 updates gets ~80, not thousands it gives back;
+        # what it gives back is scanned again)
+        grow = 2 * consumed if consumed >= len(held) else consumed + consumed // 4 + AHEAD_MIN
+        lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, grow))
         if consumed <= 0:
             return
         last = held[min(consumed, len(held)) - 1]

@@ -83,7 +83,8 @@ def replay(root: Path, t_from_us: int | None = None, t_to_us: int | None = None,
     order, so the merge is the same on every machine)."""
     segs = segments_of(root, t_from_us, t_to_us)
     streams = [segments.read_records(s.path, t_from_us, t_to_us) for s in segs]
-    for rec in heapq.merge(*streams, key=lambda r: r.recv_us):
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda r: r.recv_us)
+    for rec in merged:
         if topics is None or rec.type != segments.T_FRAME or rec.topic in topics:
             yield rec
 
