@@ -52,7 +52,9 @@ def run(n: int, seconds: float) -> dict:
     body = ('[exchanges.sim]\ndriver = "sim"\npairs = ["BTC-USDT"]\n[exchanges.sim.sim]\nupdate_hz = 10.0\n'
             'prices = { BTC-USDT = 60000.0 }\n[executors.paper]\nexchanges = ["sim"]\n')
     body += "".join(f'[strategies.s{i}]\nmodule = "bench.strategies"\nclass = "WatchOne"\n' for i in range(n))
-    d = Daemon(tmp, body, uuid.uuid4().hex, heartbeat_timeout=30.0)
+    # the daemon's own defaults for the rates that cost the supervisor per child (the test settings beat and
+    # sample five times a second, which no deployment does)
+    d = Daemon(tmp, body, uuid.uuid4().hex, heartbeat_interval=1.0, heartbeat_timeout=10.0, sample_interval=1.0)
     t0 = time.perf_counter()
     d.start(wait_ready=False)
     try:

@@ -36,6 +36,7 @@ Health = Callable[[bool], tuple[int, dict[str, Any]]]  # (strict) -> (HTTP statu
 
 MAX_CONNECTIONS = 1024  # (wispd raises its fd limit at start; never more than half of it)
 REQUEST_TIMEOUT = 5.0
+FRESH_WAIT_S = 1.0  # how long a scrape waits for the supervisor to build fresh series
 MAX_REQUEST = 8192
 BACKLOG = 1024
 
@@ -103,8 +104,14 @@ class Auth:
 
 
 class MetricsServer:
-    def __init__(self, host: str, port: int, health: Health, auth: Auth | None = None) -> None:
+    def __init__(self, host: str, port: int, health: Health, auth: Auth | None = None,
+                 on_want: Callable[[], None] | None = None) -> None:
         self.collector = SnapshotCollector()
+        # A scrape asks for fresh series (``on_want`` wakes the supervisor's loop, which builds them on its
+        # next pass and ``publish``es); it waits at most FRESH_WAIT_S, then serves the last snapshot.
+        self.on_want = on_want
+        self.wanted = False
+        self._waiters: list[asyncio.Future[None]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)  # type: ignore[arg-type]
         self.health = health
@@ -146,8 +153,34 @@ class MetricsServer:
         self.sock.close()
 
     def publish(self, series: Series) -> None:
+        """From the supervisor's loop: new series; scrapes waiting for them go on."""
         self.collector.series = series
         self._rendered = None
+        self.wanted = False
+        if self.thread.is_alive():
+            try:
+                self.loop.call_soon_threadsafe(self._release)
+            except RuntimeError:  # the loop is closed (shutting down)
+                pass
+
+    def _release(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _fresh(self) -> None:
+        if self.on_want is None:
+            return
+        fut = self.loop.create_future()
+        self._waiters.append(fut)
+        if not self.wanted:
+            self.wanted = True
+            self.on_want()
+        try:
+            await asyncio.wait_for(fut, FRESH_WAIT_S)
+        except TimeoutError:
+            pass
 
     # ------------------------------------------------------------------ serving
     def _admit(self, key: int, writer: asyncio.StreamWriter) -> bool:
@@ -177,6 +210,9 @@ class MetricsServer:
                 return
             self.conns[key] = (writer, True)
             status, ctype, body = self._route(head)
+            if body is None:  # the exposition: built for this scrape
+                await self._fresh()
+                body = self.render()
             await self._respond(writer, status, ctype, body, head_only=head.startswith(b"HEAD "))
         except ConnectionError:
             pass
@@ -184,7 +220,8 @@ class MetricsServer:
             self.conns.pop(key, None)
             writer.transport.abort() if writer.transport.is_closing() else writer.close()
 
-    def _route(self, head: bytes) -> tuple[int, bytes, bytes]:
+    def _route(self, head: bytes) -> tuple[int, bytes, bytes | None]:
+        """(status, content type, body); body None for the metrics exposition (rendered once it is fresh)."""
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
@@ -198,7 +235,7 @@ class MetricsServer:
         if path == b"/health":
             status, doc = self.health(b"strict" in query.split(b"&") or query.startswith(b"strict="))
             return status, b"application/json", orjson.dumps(doc)
-        return 200, b"text/plain; version=0.0.4; charset=utf-8", self.render()
+        return 200, b"text/plain; version=0.0.4; charset=utf-8", None
 
     def render(self) -> bytes:
         """The exposition text of the current snapshot, rendered once per snapshot."""

@@ -45,6 +45,7 @@ class Usage:
     rss_bytes: int = 0
     uss_bytes: int = 0
     uss_at: float = 0.0  # when USS was last read (it costs a walk of /proc/<pid>/smaps)
+    read_at: float = 0.0  # when CPU and RSS were last read (/proc/<pid>/stat)
     mem_over_since: float | None = None
 
 

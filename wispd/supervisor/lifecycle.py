@@ -26,7 +26,8 @@ from wispd.supervisor.policy import ExitInfo
 from wispd.supervisor.states import State
 
 USS_PER_SECOND = 10  # USS reads per second across all children, at most
-USS_EVERY = 15.0  # seconds between USS reads of one child (a gauge for people; RSS drives the limit)
+USS_EVERY = 60.0  # seconds between USS reads of one child (a gauge for people; RSS drives the limit)
+UNLIMITED_EVERY = 5.0  # seconds between CPU/RSS reads of a child with no memory limit (for people only)
 KILL_WAIT = 5.0  # after SIGKILL, how long before we log that the process is stuck (D state)
 MAX_DRAIN_EXTENSION = 120.0  # a child may ask for at most this much extra drain time in total
 
@@ -245,10 +246,13 @@ class Lifecycle:
         pid = child.pid
         if pid is None or not child.state.alive:
             return
+        now = time.monotonic()
+        if not child.spec.limits.memory_mb and child.usage.rss_bytes and now - child.usage.read_at < UNLIMITED_EVERY:
+            return  # nothing enforces its RSS: status and metrics can wait a few seconds (100 children: 100 reads/s)
         stat = proc_stat(pid)
         if stat is not None:
+            child.usage.read_at = now
             child.usage.cpu_s, child.usage.rss_bytes = stat  # RSS is what the memory limit checks, every sample
-        now = time.monotonic()
         if now - child.usage.uss_at < USS_EVERY and child.usage.uss_bytes:
             return
         second = int(now)

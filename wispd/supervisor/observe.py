@@ -1,7 +1,10 @@
 """What the supervisor exposes about itself and its children: metric series and the health verdict.
 
-Built in the main loop once per sample interval from state only the loop touches, then handed whole to
-the metrics HTTP thread (see ``wispd/metrics/exposition.py``).
+Built in the main loop from state only the loop touches: the health verdict once per sample interval
+(systemd's status line, ``/health``, ``wispctl health``), the metric series only when a scrape asks for them
+(the HTTP thread asks, the loop builds on its next pass and hands them over whole; see
+``wispd/metrics/exposition.py``). With 100 children the series are most of what the supervisor computes
+each second, and a scraper asks every 15 s or so, so they are built for it, not on a clock.
 """
 
 from __future__ import annotations
@@ -17,7 +20,23 @@ if TYPE_CHECKING:
     from wispd.supervisor.supervisor import Supervisor
 
 
-def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
+def health(sup: Supervisor) -> dict[str, Any]:
+    return verdict(sup, stale_feeds(sup))
+
+
+def stale_feeds(sup: Supervisor) -> dict[str, float]:
+    """Feeds an ingestor flags silent (its ``wispd_md_stale_streams`` gauge), by ``exchange:channel``."""
+    stale: dict[str, float] = {}
+    for child in sup.children.values():
+        for name, labels, value in child.series.current.get("g", []):
+            if name == "wispd_md_stale_streams" and isinstance(value, int | float) and value > 0 \
+                    and isinstance(labels, dict):
+                stale[f"{labels.get('exchange')}:{labels.get('channel')}"] = float(value)
+    return stale
+
+
+def series(sup: Supervisor) -> dict[str, Any]:
+    """Every series wispd exposes, from the supervisor's own state and each child's latest snapshot."""
     now = time.monotonic()
     c: dict[Any, float] = {}
     g: dict[Any, float] = {}
@@ -33,7 +52,6 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
         c[("wispd_control_commands_total", labels_key({"verb": verb, "result": result}))] = float(n)
     for name, n in sup.link_bad.items():
         c[("wispd_link_bad_messages_total", labels_key({"child": name}))] = float(n)
-    stale: dict[str, float] = {}
     for child in sup.children.values():
         who = _who(child.name, child.kind)  # the child's label sets, made once (100 children: every second)
         g[("wispd_child_state", who)] = float(STATE_CODES[child.state])
@@ -53,9 +71,6 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
             c[key] = c.get(key, 0.0) + value
         for key, value in child.series.gauges().items():
             g[key] = value
-            if key[0] == "wispd_md_stale_streams" and value > 0:
-                labels = dict(key[1])
-                stale[f"{labels.get('exchange')}:{labels.get('channel')}"] = value
         for key, value in child.series.histograms().items():
             have = h.get(key)
             if have is None or have[0] != value[0]:
@@ -63,9 +78,8 @@ def build(sup: Supervisor) -> tuple[dict[str, Any], dict[str, Any]]:
             else:  # the same series from several processes (e.g. lag seen by every strategy): add up
                 h[key] = [have[0], [a + b for a, b in zip(have[1], value[1], strict=False)], have[2] + value[2],
                           have[3] + value[3]]
-    health = verdict(sup, stale)
-    gauge("wispd_health", HEALTH_CODES[health["status"]])
-    return {"c": c, "g": g, "h": h}, health
+    gauge("wispd_health", HEALTH_CODES[health(sup)["status"]])
+    return {"c": c, "g": g, "h": h}
 
 
 HEALTH_CODES = {"ok": 0, "degraded": 1, "failing": 2}

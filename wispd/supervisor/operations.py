@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Operations:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
+        self.queued = False  # some child has an operation waiting (advance has work)
 
     @staticmethod
     def _start_gate(child: Child, batch: list[Child]) -> Callable[[], bool]:
@@ -55,15 +56,20 @@ class Operations:
         for child in targets:
             gate = self._stop_gate(child, targets) if verb in ("stop", "remove") else self._start_gate(child, targets)
             child.ops.append(Operation(verb, finished(child.name), gate, persist))
+        self.queued = True
         self.advance()
 
     def advance(self) -> None:
+        """Move every queued operation as far as it can go (called every pass: with nothing queued, at once)."""
+        if not self.queued:
+            return
         progress = True
         while progress:
             progress = False
             for child in list(self.sup.children.values()):
                 if child.ops and self._step(child):
                     progress = True
+        self.queued = any(child.ops for child in self.sup.children.values())
 
     def _step(self, child: Child) -> bool:
         op, now = child.ops[0], time.monotonic()

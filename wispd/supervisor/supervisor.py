@@ -66,6 +66,8 @@ class Supervisor:
         self._signals: list[int] = []
         self._fds: dict[int, tuple[Child, ChildProcess]] = {}
         self._next_sample = 0.0
+        self._soonest = 0.0  # the nearest child deadline, as the last poll timeout saw it
+        self._idents: dict[bytes, tuple[str, int, str]] = {}  # link identities seen (name, generation, nonce)
         self._next_extend = 0.0
         self._boot_pending = 0
         self.control_counts: Counter[tuple[str, str]] = Counter()
@@ -209,6 +211,8 @@ class Supervisor:
 
     def _handle_link(self, now: float) -> None:
         for _ in range(1000):
+            if not self.link.get(zmq.EVENTS) & zmq.POLLIN:  # drained (cheaper than an Again raised per pass)
+                return
             try:
                 frames = self.link.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -216,7 +220,11 @@ class Supervisor:
             if len(frames) != 2:
                 self._bad_link(None, "not one frame after the identity")
                 continue
-            ident = protocol.parse_link_identity(frames[0])
+            ident = self._idents.get(frames[0])
+            if ident is None:
+                ident = protocol.parse_link_identity(frames[0])
+                if ident is not None and len(self._idents) < 10_000:  # a child's identity, parsed once
+                    self._idents[frames[0]] = ident
             child = self.children.get(ident[0]) if ident else None
             if child is None or ident[1] != child.generation or ident[2] != child.nonce or not child.state.alive:
                 continue  # a previous incarnation, a removed child, an impostor, or garbage
@@ -328,7 +336,8 @@ class Supervisor:
         auth = Auth(self.secrets.take(bearer_env) if bearer_env else None,
                     self.secrets.take(basic_env) if basic_env else None)
         try:
-            self.metrics_server = MetricsServer(host.strip("[]"), int(port), self._health_http, auth)
+            self.metrics_server = MetricsServer(host.strip("[]"), int(port), self._health_http, auth,
+                                                on_want=self._want_metrics)
         except OSError as exc:
             self.log.error("metrics_bind_failed", bind=self.daemon.metrics_bind, error=str(exc))
             raise StartError(f"cannot serve /metrics on {self.daemon.metrics_bind}: {exc.strerror or exc} "
@@ -363,9 +372,14 @@ class Supervisor:
         return f"http://{host}:{self.metrics_server.port}/metrics"
 
     def _observe(self) -> None:
-        series, self.health_doc = observe.build(self)
-        if self.metrics_server is not None:
-            self.metrics_server.publish(series)
+        self.health_doc = observe.health(self)
+
+    def _want_metrics(self) -> None:
+        """From the metrics thread: a scrape waits for fresh series; wake the loop to build them."""
+        try:
+            self._wake_w.send(b"m")
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ status, reload, shutdown
     def status_doc(self, names: list[str] | None = None, history: bool = True) -> dict[str, Any]:
@@ -443,6 +457,7 @@ class Supervisor:
 
     def _timeout_ms(self, now: float) -> int:
         deadlines = [c.deadline for c in self.children.values() if c.deadline is not None]
+        self._soonest = min(deadlines) if deadlines else math.inf
         deadlines.append(self._next_sample)
         if self.stacks.pending:
             deadlines.append(self.stacks.next_due() or now)
@@ -488,8 +503,9 @@ class Supervisor:
             self.lifecycle.on_exit(child, proc, now)
         if self.control in events:
             self._handle_control()
-        for child in list(self.children.values()):
-            self.lifecycle.on_deadline(child, now)
+        if now >= self._soonest:  # deadlines set during this pass are due later: the next poll's timeout has them
+            for child in list(self.children.values()):
+                self.lifecycle.on_deadline(child, now)
         self.stacks.collect(now)
         if now >= self._next_sample:
             self._next_sample = now + self.daemon.sample_interval
@@ -497,6 +513,8 @@ class Supervisor:
                 self.lifecycle.sample(child)
                 self.lifecycle.check_health(child, now)
             self._observe()
+        if self.metrics_server is not None and self.metrics_server.wanted:
+            self.metrics_server.publish(observe.series(self))
         self._advance()
         self._systemd(now)
         if self.halting and not any(c.state.alive or c.ops for c in self.children.values()):
