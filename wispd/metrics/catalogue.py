@@ -131,7 +131,10 @@ def markdown() -> str:
              "`/health` (200 when every wanted child runs and every feed is fresh, 503 otherwise; `wispctl health`",
              "says the same). Children report to wispd over the supervisor link; wispd adds the counts of a",
              "child's earlier processes, so counters never go backwards when a child restarts, and the gauges of a",
-             "process that ended disappear with it. This file is generated from `wispd/metrics/catalogue.py`.", "",
+             "process that ended disappear with it. A scrape is answered with series built for it (wispd's own",
+             "state as of the scrape); children send their snapshots every few seconds (strategies every 5 s,",
+             "executors and ingestors every second), and wispd reads CPU and RSS of children without a memory",
+             "limit every 5 s, USS every 60 s. This file is generated from `wispd/metrics/catalogue.py`.", "",
              "| metric | type | labels | produced by | meaning |", "| --- | --- | --- | --- | --- |"]
     for name, m in CATALOGUE.items():
         lines.append(f"| `{name}` | {m.type} | {', '.join(m.labels) or '-'} | {m.source} | {m.help} |")
