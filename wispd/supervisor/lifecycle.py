@@ -247,12 +247,13 @@ class Lifecycle:
         if pid is None or not child.state.alive:
             return
         now = time.monotonic()
-        if not child.spec.limits.memory_mb and child.usage.rss_bytes and now - child.usage.read_at < UNLIMITED_EVERY:
-            return  # nothing enforces its RSS: status and metrics can wait a few seconds (100 children: 100 reads/s)
-        stat = proc_stat(pid)
-        if stat is not None:
-            child.usage.read_at = now
-            child.usage.cpu_s, child.usage.rss_bytes = stat  # RSS is what the memory limit checks, every sample
+        # Nothing enforces the RSS of a child without a memory limit: status and metrics can wait a few
+        # seconds for it (100 children: 100 reads a second otherwise).
+        if child.spec.limits.memory_mb or not child.usage.rss_bytes or now - child.usage.read_at >= UNLIMITED_EVERY:
+            stat = proc_stat(pid)
+            if stat is not None:
+                child.usage.read_at = now
+                child.usage.cpu_s, child.usage.rss_bytes = stat  # RSS is what the memory limit checks
         if now - child.usage.uss_at < USS_EVERY and child.usage.uss_bytes:
             return
         second = int(now)
