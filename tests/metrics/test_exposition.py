@@ -8,6 +8,9 @@ import threading
 import time
 import urllib.request
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from wispd.metrics import exposition
 from wispd.metrics.exposition import MetricsServer
 
@@ -59,3 +62,62 @@ def test_a_daemons_scrape_shows_a_state_change_at_once(daemon):
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     up = [line for line in text.splitlines() if line.startswith("wispd_child_up{") and 'child="p"' in line]
     assert up and up[0].endswith(" 0.0"), up
+
+
+def _reference(series: dict) -> bytes:
+    """prometheus_client's own rendering of the same snapshot (what wispd used before its own renderer)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+    from wispd.metrics.catalogue import CATALOGUE
+
+    class Collector:
+        def collect(self):
+            fams = {}
+            for name, meta in CATALOGUE.items():
+                cls = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}.get(meta.type, HistogramMetricFamily)
+                fams[name] = cls(name[:-6] if meta.type == "counter" else name, meta.help, labels=meta.labels)
+
+            def values(name, labels):
+                return [dict(labels).get(label, "") for label in CATALOGUE[name].labels]
+
+            for kind, want in (("c", "counter"), ("g", "gauge")):
+                for (name, labels), value in series[kind].items():
+                    if name in CATALOGUE and CATALOGUE[name].type == want:
+                        fams[name].add_metric(values(name, labels), value)
+            for (name, labels), (bounds, counts, total, _n) in series["h"].items():
+                if name in CATALOGUE and CATALOGUE[name].type == "histogram":
+                    acc, cumulative = 0, []
+                    for bound, n in zip([*map(str, bounds), "+Inf"], counts, strict=False):
+                        acc += n
+                        cumulative.append((bound, acc))
+                    fams[name].add_metric(values(name, labels), cumulative, total)
+            return [f for f in fams.values() if f.samples]
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(Collector())
+    return generate_latest(reg)
+
+
+LABEL_TEXT = st.sampled_from(['plain', 'a"quote', 'back\\slash', 'new\nline', '', 'ünïcode', 'x' * 30])
+NUMBER = st.one_of(st.floats(allow_nan=False), st.integers(-10**6, 10**18).map(float))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_exposition_is_what_prometheus_client_would_write(data: st.DataObject):
+    from wispd.metrics.catalogue import CATALOGUE
+    from wispd.metrics.registry import labels_key
+
+    series: dict = {"c": {}, "g": {}, "h": {}}
+    for name in data.draw(st.lists(st.sampled_from(sorted(CATALOGUE)), max_size=25)):
+        meta = CATALOGUE[name]
+        labels = {label: data.draw(LABEL_TEXT) for label in meta.labels if data.draw(st.booleans())}
+        key = (name, labels_key(labels))
+        if meta.type == "histogram":
+            bounds = sorted(data.draw(st.sets(st.floats(1e-4, 10), min_size=1, max_size=5)))
+            counts = data.draw(st.lists(st.integers(0, 100), min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+            series["h"][key] = [bounds, counts, data.draw(st.floats(0, 1e6)), sum(counts)]
+        else:
+            series["c" if meta.type == "counter" else "g"][key] = data.draw(NUMBER)
+    assert exposition.render(series) == _reference(series)
