@@ -391,3 +391,48 @@ def test_a_strategy_starting_later_starts_on_time_while_another_runs_ahead(short
     finally:
         db.close()
     assert ts and ts[0] == pytest.approx(start_us / 1000, abs=0.002)  # its first tick is its start, to the us
+
+
+def test_garbage_on_the_replay_socket_changes_nothing(short_tmp: Path, mark: str, sim_data: Path):
+    """The replayer listens on a Unix socket its strategies connect to; whatever else connects (garbage
+    bytes, a header no replay message has, an unknown name, a strategy's name without its token, a connection
+    that says nothing) is
+    cut off, and the backtest's journal is exactly that of an undisturbed run."""
+    import socket
+    import struct
+    import time
+
+    cfg = project(short_tmp, section("stepper", "Stepper", 'exchange = "sim", pair = "ETH-USDT", every = 25'))
+    args = ["backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:05"]
+    clean = wispctl(mark, *args, "--out", str(short_tmp / "clean"))
+    assert clean.returncode == 0, clean.stderr + clean.stdout
+    out = short_tmp / "fuzzed"
+    env = {**os.environ, MARK_ENV: mark, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([str(BIN / "wispctl"), *args, "--out", str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    path, deadline, sent = out / "replay.sock", time.monotonic() + 60, 0
+    u32 = struct.Struct(">I").pack
+    junk = [b"\xff" * 64, u32(1 << 31), u32(1) + u32(1 << 30), u32(1) + u32(7) + b"nobody!", u32(1) + u32(7) + b"stepper",
+            u32(2) + u32(7) + b"stepper" + u32(4) + b"nope",
+            b"", u32(2)]
+    try:
+        while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        for payload in junk:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(path))
+                s.sendall(payload)
+                sent += 1
+            except OSError:
+                pass  # the run may be over already: nothing to disturb
+            finally:
+                time.sleep(0.05)
+                s.close()
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr + stdout
+    assert sent >= 1
+    assert dump(out / "journal-paper.sqlite") == dump(short_tmp / "clean" / "journal-paper.sqlite")

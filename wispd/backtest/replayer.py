@@ -19,6 +19,7 @@ virtual time has reached its receive time; snapshots and history answer from wha
 from __future__ import annotations
 
 import heapq
+import hmac
 import itertools
 import math
 import os
@@ -46,6 +47,7 @@ AHEAD_MAX = 2000  # frames handed over ahead of time in one step (at most)
 AHEAD_MIN = 16
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
+HELLO_S = 2.0  # a connection to the replay socket must say whose it is within this (strategies do at once)
 SETTLE_US = 10_000_000  # after the window: data read on for the signals and orders still in flight at its end
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
 
@@ -67,7 +69,8 @@ class Lane:
     buffer: list[bytes] = field(default_factory=list)
     buffered_report: bool = False
     buffered_wake: bool = False
-    conn: framing.Link | None = None  # its replay link, once it connected and said its name
+    conn: framing.Link | None = None  # its replay link, once it connected and said its name and token
+    token: str = field(default_factory=lambda: secrets.token_hex(16))  # what proves a connection is its own
     exit_code: int | None = None
     error: str = ""
     signals: int = 0
@@ -332,7 +335,7 @@ class Replayer:
     # ------------------------------------------------------------------ strategy processes
     def _boot(self, lane: Lane, endpoint: str, link: str) -> dict[str, Any]:
         d = self.config.daemon
-        args = {**lane.spec.args, "virtual": {"endpoint": endpoint}, "state_wait": 3600.0}
+        args = {**lane.spec.args, "virtual": {"endpoint": endpoint, "token": lane.token}, "state_wait": 3600.0}
         return {"name": lane.name, "kind": "strategy", "gen": 1, "nonce": secrets.token_hex(8),
                 "supervisor_pid": os.getpid(), "supervisor_start": None, "entry": lane.spec.entry, "args": args,
                 "link_endpoint": link, "config_path": str(d.config_path), "run_dir": str(self.out_dir),
@@ -427,14 +430,17 @@ class Replayer:
         """A strategy process connecting: its first message is its name."""
         sock, _ = self.listener.accept()
         conn = framing.Link(sock)
-        deadline = time.monotonic() + 10.0
+        deadline = time.monotonic() + HELLO_S
         try:
             while (hello := conn.recv(0.2)) is None and not conn.closed and time.monotonic() < deadline:
                 pass
         except framing.BadFrame:
             hello = None
-        lane = self.lanes.get(hello[0].decode(errors="replace")) if hello and len(hello) == 1 else None
+        lane = self.lanes.get(hello[0].decode(errors="replace")) if hello and len(hello) == 2 else None
+        if lane is not None and not hmac.compare_digest(hello[1], lane.token.encode()):  # type: ignore[index]
+            lane = None  # its name, not its token: not its process
         if lane is None or lane.conn is not None:
+            self.log.warning("backtest_link_refused", said=repr(hello[0][:40]) if hello else None)
             conn.close()
             return
         lane.conn = conn

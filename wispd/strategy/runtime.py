@@ -56,7 +56,7 @@ class Runtime:
         self.push: zmq.Socket | None = None
         self.vt: VirtualTime | None = None  # set in a backtest: time and data come from the replayer
         if args.get("virtual"):
-            link = VirtualLink(args["virtual"]["endpoint"], self.name, self._beat)
+            link = VirtualLink(args["virtual"]["endpoint"], self.name, str(args["virtual"]["token"]), self._beat)
             self.receiver: Receiver = VirtualReceiver(self.name, self.exchanges, None, self.cache, self.log,
                                                       child.credentials, link=link)
             self.vt = VirtualTime(link, self.receiver, self._backtest_over)  # type: ignore[arg-type]

@@ -46,9 +46,9 @@ class ReplayerGone(RuntimeError):
 class VirtualLink:
     """The strategy's one socket to the replayer (main thread only)."""
 
-    def __init__(self, path: str, name: str, beat: Callable[[], None]) -> None:
+    def __init__(self, path: str, name: str, token: str, beat: Callable[[], None]) -> None:
         self.sock = framing.connect(path)
-        self.sock.send([name.encode()])  # who this link is: the replayer's first read
+        self.sock.send([name.encode(), token.encode()])  # whose link this is: the replayer's first read
         self.beat = beat
         self.stop = False
         self.before: Callable[[], dict[str, Any]] = dict  # what every request says first (VirtualTime's run-ahead)
