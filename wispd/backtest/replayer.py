@@ -427,7 +427,7 @@ class Replayer:
             return None
 
     def _accept(self) -> None:
-        """A strategy process connecting: its first message is its name."""
+        """A strategy process connecting: its first message is its name and the token it was launched with."""
         sock, _ = self.listener.accept()
         conn = framing.Link(sock)
         deadline = time.monotonic() + HELLO_S
