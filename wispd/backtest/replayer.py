@@ -147,7 +147,6 @@ class Replayer:
         self.klines: dict[bytes, dict[int, dict[str, Any]]] = {}
         self.routes: dict[bytes, list[Lane]] = {}
         self.channels: dict[bytes, tuple[tuple[str, str, str], bytes] | None] = {}  # topic -> (market, channel)
-        self.keys: dict[bytes, tuple[str, str, str]] = {}
         self.markets = store.markets(data_root, t_to_us)
         self.known: set[str] = set()
         for seg in store.segments_of(data_root, t_from_us - warmup_us, t_to_us):
@@ -277,11 +276,7 @@ class Replayer:
         if topic is None:
             return
         self.records += 1
-        info = self.channels.get(topic)
-        if info is None:
-            parts = topic.split(b".")
-            info = self.channels[topic] = ((parts[1].decode(), parts[2].decode(), parts[3].decode()), parts[4]) \
-                if len(parts) >= 5 else None
+        info = self._channel(topic)
         if info is not None:
             mkey, channel = info
             for acct in self.accounts.values():
@@ -603,14 +598,22 @@ class Replayer:
         lane.state = "running"
         return True
 
+    def _channel(self, topic: bytes) -> tuple[tuple[str, str, str], bytes] | None:
+        """A market-data topic's market key and channel, parsed once (None for what is not md.EX.MKT.SYM.CH)."""
+        try:
+            return self.channels[topic]
+        except KeyError:
+            parts = topic.split(b".")
+            info = self.channels[topic] = ((parts[1].decode(), parts[2].decode(), parts[3].decode()), parts[4]) \
+                if len(parts) >= 5 else None
+            return info
+
     def _matters(self, topic: bytes, lane: Lane) -> bool:
         """Would this frame, replayed one by one, wake another strategy or move an account?"""
-        key = self.keys.get(topic)
-        if key is None:
-            parts = topic.split(b".")
-            if len(parts) < 5:
-                return False
-            key = self.keys[topic] = (parts[1].decode(), parts[2].decode(), parts[3].decode())
+        info = self._channel(topic)
+        if info is None:
+            return False
+        key = info[0]
         for acct in self.accounts.values():
             if acct.follows(key) and acct._working_on(key):
                 return True

@@ -6,12 +6,13 @@ executor's reports, signals, subscriptions and requests. Nothing runs on a side 
 clock (``wispd.clock``) moves only when the replayer says so. So every run of the same backtest sees the
 same frames at the same virtual instants and makes the same decisions.
 
-The protocol (every message is one JSON request and one reply; the replayer serves one strategy at a
-time, so the order of work is fixed):
+The protocol (every message is one JSON request and, except ``signal``, one reply; the replayer serves
+one strategy at a time, so the order of work is fixed):
 
 - ``hello`` -> ``{t}``: the start time;
 - ``sub`` / ``unsub`` ``{prefixes}``; ``snap {topic}`` -> the newest envelope at this instant;
-  ``history {topic, limit}`` -> closed candles so far; ``signal {frame}``;
+  ``history {topic, limit}`` -> closed candles so far; ``signal {frame}`` (not answered: its outcome
+  arrives as reports, in virtual time);
 - ``idle {until, wake, reports}``: the strategy waits (``ctx.sleep``, ``every``, ``updates``, a handle's
   ``wait``) until the virtual time ``until`` (ms, or null), or until a frame of a topic in ``wake`` (``["*"]``:
   any) or a report arrives. The reply is a step: a header ``{t, stop}`` and the frames delivered, each
