@@ -101,7 +101,7 @@ def test_logs_verb(daemon):
     raw = d.ctl("logs", "wispd", "--json", "-n", "3")
     assert all(orjson.loads(line)["child"] == "wispd" for line in raw.stdout.splitlines())
     assert d.ctl("logs", "nope").returncode == 4
-    follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", "0"],
+    follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", "0", "--json"],
                               env=d.env(), stdout=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.append(follow.stdout.readline()), daemon=True)
@@ -113,7 +113,36 @@ def test_logs_verb(daemon):
             if lines:
                 break
         assert lines, "logs -f printed nothing across ten restarts"
-        assert "alpha" in lines[0] or "drain" in lines[0] or "child" in lines[0]
+        # whichever line of alpha's log came first (the supervisor's child_start, the child's own "ready"):
+        # it is a whole JSON line from alpha's log, not from another child's or the daemon's
+        assert orjson.loads(lines[0])["child"] == "alpha", lines[0]
+    finally:
+        follow.send_signal(signal.SIGINT)
+        follow.wait(5)
+
+
+def test_logs_follow_prints_a_line_only_once_it_is_whole(daemon):
+    """A writer's line can reach the file in two writes; the follower must not print the first half as a
+    line of its own (the pretty printer would print the raw half, then the rest as a second line)."""
+    d = daemon(BODY)
+    d.wait_state("alpha", "RUNNING")
+    assert d.ctl("shutdown", "--wait").returncode == 0 and d.proc.wait(10) == 0
+    log = d.tmp / "log" / "alpha.log"
+    follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", "0"],
+                              env=d.env(), stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(follow.stdout.readline()), daemon=True)
+    reader.start()
+    try:
+        time.sleep(1.0)  # the follower is at the end of the file
+        record = orjson.dumps({"ts": "t", "level": "info", "child": "alpha", "pid": 1, "event": "split"}).decode()
+        with open(log, "a") as fh:
+            fh.write(record[:20])
+            fh.flush()
+            time.sleep(0.6)  # the follower polls every 0.2 s: it sees the half line, more than once
+            fh.write(record[20:] + "\n")
+        reader.join(5)
+        assert lines and lines[0].split() == ["t", "INFO", "split"], lines
     finally:
         follow.send_signal(signal.SIGINT)
         follow.wait(5)

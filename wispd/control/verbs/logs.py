@@ -76,11 +76,16 @@ def show(path: Path, ns: argparse.Namespace) -> int:
         if not ns.follow:
             return EXIT_OK
         inode = os.fstat(fh.fileno()).st_ino
+        partial = ""  # a line the writer has not finished yet: printed only once its newline arrives
         try:
             while True:
                 line = fh.readline()
                 if line:
-                    _emit(line, ns)
+                    if not line.endswith("\n"):
+                        partial += line
+                        continue
+                    _emit(partial + line, ns)
+                    partial = ""
                     continue
                 time.sleep(0.2)
                 try:
@@ -90,6 +95,7 @@ def show(path: Path, ns: argparse.Namespace) -> int:
                 if st.st_ino != inode or st.st_size < fh.tell():  # rotated or truncated: reopen
                     fh.close()
                     fh = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+                    partial = ""
                     inode = os.fstat(fh.fileno()).st_ino
         except KeyboardInterrupt:
             return EXIT_OK
