@@ -142,9 +142,9 @@ def write_wispd_data(root: Path, updates: list) -> None:
     write_segment(store.segment_path(root, "bench", T0_US, "bench"), recs)
 
 
-def run_wispd(tmp: Path, n: int) -> dict:
+def run_wispd(tmp: Path, n: int, every: int = EVERY) -> dict:
     (tmp / "bench_top.py").write_text(STRATEGY)
-    (tmp / "wispd.toml").write_text(CONFIG.format(tmp=tmp, root=ROOT, every=EVERY))
+    (tmp / "wispd.toml").write_text(CONFIG.format(tmp=tmp, root=ROOT, every=every))
     write_wispd_data(tmp / "data", synthetic(n))
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "wispd.cli.daemon", "backtest", "--config", str(tmp / "wispd.toml"),
@@ -267,17 +267,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--nautilus-python", default="")
+    ap.add_argument("--every", type=int, default=EVERY, help="updates per market order (wispd only: the "
+                    "published comparison uses the default)")
     ap.add_argument("--write")
     ns = ap.parse_args()
     bare = run_bare(ns.events)
     print(f"bare in-process loop: {bare['rate']:,.0f} events/s")
     with tempfile.TemporaryDirectory(prefix="wbt-", dir="/tmp") as tmp:
-        w = run_wispd(Path(tmp), ns.events)
+        w = run_wispd(Path(tmp), ns.events, ns.every)
     print(f"wispd (strategy in its own process): {w['rate']:,.0f} events/s ({w['events']:,} in {w['seconds']:.2f} s "
           f"replay, {w['total_s']:.2f} s with start-up; {w['signals']} signals, {w['fills']} fills)")
     nt = run_nautilus(ns.nautilus_python, ns.events) if ns.nautilus_python else None
     if nt:
         print(f"NautilusTrader (in-process): {nt['rate']:,.0f} events/s ({nt['orders']} orders)")
+    if ns.write and ns.every != EVERY:
+        raise SystemExit("--write publishes the like-for-like comparison: use the default --every")
     if ns.write:
         rows = ["| engine | events | seconds | events/s | vs bare | vs Nautilus |", "| --- | --- | --- | --- | --- | --- |",
                 f"| bare in-process loop (decode + top of book) | {bare['events']:,} | {bare['seconds']:.2f} | "

@@ -105,10 +105,12 @@ class Garbler(Strategy):
         junk = [b"\xff\x00", b"[]", b"{}", b'{"op": 7}',
                 b'{"op":"history","topic":"md.sim.spot.BTC-USDT.kline.1m","limit":"x"}',
                 b'{"op":"sub","prefixes":"md."}', b'{"op":"snap","topic":{"a":1}}',
-                b'{"op":"signal","frame":12}', b'{"op":"hello","consumed":"many"}']
+                b'{"op":"flush","signals":[12,"{not json",null]}',
+                b'{"op":"snap","topic":"md.sim.spot.BTC-USDT.book","signals":{"a":1}}',
+                b'{"op":"signal","frame":"{}"}', b'{"op":"hello","consumed":"many"}']
         for frame in junk:
             sock.send([frame])
-            if b'"signal"' not in frame:  # signals are not answered, garbled or not
+            if b'"flush"' not in frame:  # a flush is not answered, garbled or not
                 answer()
         sock.send([b"two", b"parts"])
         answer()

@@ -462,14 +462,24 @@ class Replayer:
     def _step(self, lane: Lane, stop: bool = False) -> None:
         if not stop and lane.until_us is not None:
             self._late(lane, lane.until_us, "timer")
+        self._wake(lane, stop)
+        self._serve(lane)
+
+    def _wake(self, lane: Lane, stop: bool = False) -> None:
+        """Send ``lane`` what it was given while it waited (its step); when it waited on data, the frames
+        after it too, ahead of time (``_ahead``): the step and the next run ahead in one message."""
         frames, lane.buffer = lane.buffer, []
         lane.buffered_report = lane.buffered_wake = False
         lane.steps += 1
         self.delivered += len(frames)
-        head = orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": stop})
-        self._send(lane, [head, *frames])
+        head: dict[str, Any] = {"t": round(clock.now() * 1000, 3), "stop": stop}
+        blob = None if stop or not self._may_run_ahead(lane) else self._ahead(lane, int(clock.now() * 1e6))
+        if blob is None:
+            self._send(lane, [orjson.dumps(head), *frames])
+        else:
+            head.update(ahead=True, lead=len(frames))
+            self._send(lane, [orjson.dumps(head), *frames, blob])
         lane.state = "running"
-        self._serve(lane)
 
     def _ready_to_wake(self, lane: Lane, now_us: int) -> bool:
         return (lane.until_us is not None and lane.until_us <= now_us) or lane.buffered_wake or \
@@ -498,6 +508,8 @@ class Replayer:
         if lane.ahead:
             self._commit_ahead(lane, _count(msg.get("consumed"), 0))
         now_us = int(clock.now() * 1e6)
+        for frame in _list(msg.get("signals")):  # emitted before this request, at this instant: carried out first
+            self._signal(lane, frame, now_us)
         if op == "hello":
             self._late(lane, lane.start_us, "start")
             self._reply(lane, {"t": round(clock.now() * 1000, 3)})
@@ -516,8 +528,8 @@ class Replayer:
             self._reply(lane, self._snap(str(msg.get("topic"))))
         elif op == "history":
             self._reply(lane, self._history(str(msg.get("topic")), _count(msg.get("limit"), 200)))
-        elif op == "signal":  # not answered: its outcome comes as reports, in virtual time
-            self._signal(lane, msg.get("frame"), now_us)
+        elif op == "flush":  # not answered: it only carried signals (a strategy's last ones, on its way out)
+            pass
         elif op == "idle":
             until = msg.get("until")
             lane.until_us = int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None
@@ -529,14 +541,16 @@ class Replayer:
                                      for f in lane.buffer if f[:1] == b"m")
             if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
                                                      not lane.wake and not lane.reports):
-                frames, lane.buffer = lane.buffer, []
-                lane.buffered_report = lane.buffered_wake = False
-                lane.steps += 1
-                self.delivered += len(frames)
-                self._send(lane, [orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False}), *frames])
+                self._wake(lane)
                 return False
-            if self._hand_ahead(lane, now_us):
-                return False
+            if not lane.buffer and self._may_run_ahead(lane):
+                blob = self._ahead(lane, now_us)
+                if blob is not None:
+                    lane.steps += 1
+                    self._send(lane, [orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False, "ahead": True}),
+                                      blob])
+                    lane.state = "running"
+                    return False
             lane.state = "idle"
             return True
         else:
@@ -545,17 +559,22 @@ class Replayer:
         return False
 
     # ------------------------------------------------------------------ running ahead
-    def _hand_ahead(self, lane: Lane, now_us: int) -> bool:
-        """A strategy waiting on data only, with nothing else due before: hand it the coming frames at once
-        (it applies them one by one at their own instants, up to the one that ends its wait). The data stops
-        before anything that could matter to the order of events: the next timer or report, another strategy's
-        wake, a frame of a market where an account has a working order, the window's end."""
-        if not self.run_ahead or lane.buffer or lane.reports or not (lane.wake or lane.wake_any):
-            return False
+    def _may_run_ahead(self, lane: Lane) -> bool:
+        """Its (last) wait was on data only: frames handed over ahead are what it is waiting for."""
+        return self.run_ahead and not lane.reports and bool(lane.wake or lane.wake_any)
+
+    def _ahead(self, lane: Lane, now_us: int) -> bytes | None:
+        """The coming frames for ``lane``, to apply one by one at their own instants up to the one that ends
+        its wait (packed; None when fewer than two). The data stops before anything that could matter to the
+        order of events: the next timer or report, another strategy's wake (or one due now), a frame of a
+        market where an account has a working order, the window's end. The strategy itself stops at its own
+        timer and gives back what it did not apply; an emit gives back the rest."""
         cut = self.t_to_us
         if self.heap:
             cut = min(cut, self.heap[0][0])
         for other in self.lanes.values():
+            if other is not lane and other.state == "idle" and self._ready_to_wake(other, now_us):
+                return None  # another strategy is due now: it is stepped first, at this instant
             if other.state == "idle" and other.until_us is not None and other is not lane:
                 cut = min(cut, other.until_us)
             elif other.state == "new":  # a strategy starting later (parity) starts on time
@@ -588,15 +607,11 @@ class Replayer:
                     ordinals.append(n0 + i)
             i += 1
         if len(ordinals) < 2:
-            return False
+            return None
         lane.ahead = ordinals
         lane.ahead_steps += 1
-        lane.steps += 1
         self.delivered += len(ordinals)
-        self._send(lane, [orjson.dumps({"t": round(clock.now() * 1000, 3), "stop": False, "ahead": True}),
-                          b"".join(frames)])
-        lane.state = "running"
-        return True
+        return b"".join(frames)
 
     def _channel(self, topic: bytes) -> tuple[tuple[str, str, str], bytes] | None:
         """A market-data topic's market key and channel, parsed once (None for what is not md.EX.MKT.SYM.CH)."""

@@ -11,14 +11,25 @@ one strategy at a time, so the order of work is fixed):
 
 - ``hello`` -> ``{t}``: the start time;
 - ``sub`` / ``unsub`` ``{prefixes}``; ``snap {topic}`` -> the newest envelope at this instant;
-  ``history {topic, limit}`` -> closed candles so far; ``signal {frame}`` (not answered: its outcome
-  arrives as reports, in virtual time);
+  ``history {topic, limit}`` -> closed candles so far; ``flush`` (not answered: it only carries what
+  every request carries, below, when the strategy has nothing else to say: its last signals on the way out);
 - ``idle {until, wake, reports}``: the strategy waits (``ctx.sleep``, ``every``, ``updates``, a handle's
   ``wait``) until the virtual time ``until`` (ms, or null), or until a frame of a topic in ``wake`` (``["*"]``:
   any) or a report arrives. The reply is a step: a header ``{t, stop}`` and the frames delivered, each
   prefixed ``m`` (market data) or ``r`` (a report). The strategy applies them with the live receiver's own
   decoding (``Receiver.ingest`` and its report handling), moves its clock to ``t`` and checks whether its
   wait is over; if not, it says ``idle`` again.
+
+Every request also carries ``consumed`` (run-ahead frames applied since the last request) and ``signals``
+(the frames the strategy emitted since then, in order). A signal is not a request of its own: nothing can
+happen in virtual time between an emit and the strategy's next request (its clock moves only when a reply
+says so, and the frames it was handed ahead are given back at the emit), so it rides on that request and
+the replayer carries it out first, at the instant it was emitted; one message fewer per order.
+
+Run ahead: an ``idle`` reply may instead hand over the coming frames (``{t, ahead, lead}``, then ``lead``
+step frames, then the frames ahead, packed with their receive times). The strategy applies the step frames
+at once, then the frames ahead one by one at their own instants, each time checking whether its wait is
+over, never past its own timer; whatever it has not applied when it next talks is given back.
 """
 
 from __future__ import annotations
@@ -53,9 +64,16 @@ class VirtualLink:
         self.beat = beat
         self.stop = False
         self.before: Callable[[], dict[str, Any]] = dict  # what every request says first (VirtualTime's run-ahead)
+        self.signals: list[str] = []  # emitted since the last request: they ride on the next one
+
+    def _message(self, op: str, fields: dict[str, Any]) -> list[bytes]:
+        doc = {"op": op, **fields, **self.before()}
+        if self.signals:
+            doc["signals"], self.signals = self.signals, []
+        return [orjson.dumps(doc)]
 
     def call(self, op: str, **fields: Any) -> list[bytes]:
-        self.sock.send([orjson.dumps({"op": op, **fields, **self.before()})])
+        self.sock.send(self._message(op, fields))
         end = time.monotonic() + STEP_TIMEOUT_S
         while (reply := self.sock.recv(0.25)) is None:
             if self.sock.closed:
@@ -66,14 +84,19 @@ class VirtualLink:
         return reply
 
     def tell(self, op: str, **fields: Any) -> None:
-        """A message the replayer does not answer (a signal): one round trip fewer per order."""
-        self.sock.send([orjson.dumps({"op": op, **fields, **self.before()})])
+        """A message the replayer does not answer."""
+        self.sock.send(self._message(op, fields))
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         reply = orjson.loads(self.call(op, **fields)[0])
         return reply if isinstance(reply, dict) else {}
 
     def close(self) -> None:
+        if self.signals and not self.sock.closed:  # emitted on the way out (on_stop): carried out, as live
+            try:
+                self.tell("flush")
+            except OSError:
+                pass
         self.sock.close()
 
 
@@ -130,6 +153,7 @@ class VirtualTime:
         self.link, self.receiver, self.on_stop = link, receiver, on_stop
         self.local: deque[tuple[int, bytes]] = deque()  # frames handed over ahead of time (run-ahead)
         self.consumed = 0  # of them, applied since the replayer last heard from us
+        self.given_back = 0  # ... and handed back unapplied (an emit ends a run ahead)
         self._wake_key: tuple[str, ...] = ()
         self._wake_names: set[bytes] = set()
         link.before = self._before
@@ -144,21 +168,26 @@ class VirtualTime:
     def _before(self) -> dict[str, Any]:
         """Every request first says how many run-ahead frames were applied; frames not yet applied are given
         back (the replayer hands them over again after whatever this request causes)."""
-        out = {"consumed": self.consumed, "dropped": len(self.local)}
-        self.consumed = 0
+        out = {"consumed": self.consumed, "dropped": self.given_back + len(self.local)}
+        self.consumed = self.given_back = 0
         self.local.clear()
         return out
 
-    def _run_ahead(self, wake: list[str]) -> bool:
+    def _run_ahead(self, wake: list[str], until_s: float | None) -> bool:
         """Apply frames handed over ahead of time, one by one at their own instants, up to the first one
-        that ends the wait (True) — exactly what a step per frame would have done, without the round trips."""
+        that ends the wait (True) — exactly what a step per frame would have done, without the round trips.
+        It stops before a frame past its own timer (False): that wait is the replayer's to end."""
         vc = clock.virtual()
         key = tuple(wake)
         if key != self._wake_key:  # the same wait, frame after frame: its topic set is built once
             self._wake_key, self._wake_names = key, {w.encode() for w in wake}
         wake_any, names = "*" in key, self._wake_names
-        while self.local:
-            t_us, frame = self.local.popleft()
+        until_us = None if until_s is None else int(round(until_s * 1000, 3) * 1000)  # as the replayer reads it
+        local = self.local
+        while local:
+            if until_us is not None and local[0][0] >= until_us:
+                return False
+            t_us, frame = local.popleft()
             self.consumed += 1
             if vc is not None:
                 vc.advance_to(t_us / 1e6)
@@ -170,21 +199,25 @@ class VirtualTime:
     def step(self, until_s: float | None, wake: list[str] | None = None, reports: bool = False) -> bool:
         """Wait for one step; True once the backtest is over (the strategy is asked to stop)."""
         wake = wake or []
-        if self.local and self._run_ahead(wake):
+        if self.local and self._run_ahead(wake, until_s):
             return False
         parts = self.link.call("idle", until=None if until_s is None else round(until_s * 1000, 3),
                                wake=wake, reports=reports)
         head = orjson.loads(parts[0])
         vc = clock.virtual()
         if head.get("ahead"):
-            blob, pos, size = parts[1], 0, RUN_AHEAD.size
+            lead = head.get("lead") or 0
+            blob, pos, size = parts[1 + lead], 0, RUN_AHEAD.size
             while pos < len(blob):
                 t_us, length = RUN_AHEAD.unpack_from(blob, pos)
                 self.local.append((t_us, blob[pos + size:pos + size + length]))
                 pos += size + length
+            if lead:  # a step (what woke it) with the frames after it: the wait is checked before those
+                self.receiver.apply(parts[1:1 + lead])
             if vc is not None:
                 vc.advance_to(float(head["t"]) / 1000)
-            self._run_ahead(wake)
+            if not lead:
+                self._run_ahead(wake, until_s)
             return False
         self.receiver.apply(parts[1:])
         if vc is not None:
@@ -204,7 +237,11 @@ class VirtualTime:
             self.step(end_s, wake, reports)
 
     def signal(self, frame: bytes) -> None:
-        self.link.tell("signal", frame=frame.decode())
+        """An emitted signal: it rides on the next request (see the module docstring); the frames handed
+        over ahead and not applied yet are given back now, so none is applied before it is carried out."""
+        self.given_back += len(self.local)
+        self.local.clear()
+        self.link.signals.append(frame.decode())
 
 
 def topic_names(keys: set[bytes]) -> list[str]:
