@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wispd import protocol as p
 
@@ -56,6 +58,19 @@ def test_decimals_on_the_wire():
     assert p.to_decimal("1.5") == Decimal("1.5") and p.to_decimal(3) == Decimal(3)
     for bad in (1.5, "nan", "inf", "abc", None, True, [1]):
         assert p.to_decimal(bad) is None
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(st.text(max_size=70), st.from_regex(r"-?[0-9]{0,45}(\.[0-9]{0,45})?([eE][+-]?[0-9]{1,6})?",
+                                                               fullmatch=True)), max_size=30))
+def test_a_remembered_decimal_is_the_verdict_a_fresh_parse_gives(values):
+    """to_decimal remembers wire strings: asked again (or after the memory starts afresh), the answer is the
+    one parsing that string gives, valid or refused."""
+    for value in values + values:
+        got, fresh = p.to_decimal(value), p._parse_decimal(value) if len(value) <= 64 else None
+        assert (got is None and fresh is None) or (got == fresh and str(got) == str(fresh)), value
+    p._DECIMALS.clear()
+    assert all((p.to_decimal(v) is None) == (p._parse_decimal(v) is None or len(v) > 64) for v in values)
 
 
 def test_control_and_link_messages():

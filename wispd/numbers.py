@@ -11,11 +11,28 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 DEFAULT_MONEY_PLACES = 8
+_PLACES: dict[Decimal, int] = {}  # a market's tick and step, asked for with every number shown: worked out once
+_PLACES_MAX = 4096
+_QUANTUM = [Decimal(1).scaleb(-n) for n in range(64)]
 
 
 def places(step: Decimal | None) -> int:
     """Decimal places of a tick or step (0.01 -> 2, 5 -> 0, 0.25 -> 2)."""
-    if step is None or not step.is_finite() or step <= 0:
+    if step is None:
+        return DEFAULT_MONEY_PLACES
+    try:
+        n = _PLACES.get(step)
+    except TypeError:  # a signalling NaN cannot be hashed
+        return DEFAULT_MONEY_PLACES
+    if n is None:
+        n = _places(step)
+        if len(_PLACES) < _PLACES_MAX:
+            _PLACES[step] = n
+    return n
+
+
+def _places(step: Decimal) -> int:
+    if not step.is_finite() or step <= 0:
         return DEFAULT_MONEY_PLACES
     exponent = step.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else DEFAULT_MONEY_PLACES
@@ -31,7 +48,8 @@ def money_places(tick: Decimal | None, step: Decimal | None) -> int:
 
 def _fixed(value: Decimal, n: int) -> str:
     try:
-        q = value.quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_EVEN) if n else value.to_integral_value()
+        q = value.quantize(_QUANTUM[n] if 0 < n < 64 else Decimal(1).scaleb(-n), rounding=ROUND_HALF_EVEN) if n \
+            else value.to_integral_value()
     except InvalidOperation:
         q = value
     text = format(q, "f")

@@ -183,17 +183,36 @@ MAX_DIGITS = 40  # significant digits of any decimal that crosses a socket
 MAX_ADJUSTED = 30  # ... and its magnitude: 1e-30 < |x| < 1e31 (or 0)
 
 
+_DECIMALS: dict[str, Decimal | None] = {}  # wire string -> its verdict: a book's prices and sizes repeat
+_DECIMALS_MAX = 1 << 16  # then it starts afresh (bounded, whatever a peer sends)
+
+
 def to_decimal(value: Any) -> Decimal | None:
     """Decimal from a wire string (or int); None for floats, NaN, infinities, garbage and numbers no market
     has (more than 40 digits, or beyond 1e+/-30): the one parser every plane uses at its edge, so a value
-    like "1E+100000" is refused where it enters and never reaches arithmetic."""
+    like "1E+100000" is refused where it enters and never reaches arithmetic.
+
+    Strings are remembered with their verdict (a Decimal is immutable, so one can be shared): a book's
+    levels arrive as the same few strings update after update, and parsing them was most of the cost of
+    reading a top of book."""
     if type(value) is str:  # the wire's case, checked first: this runs for every price and size read
-        if len(value) > 64:
-            return None
-    elif isinstance(value, bool) or not isinstance(value, str | int):
+        try:
+            return _DECIMALS[value]
+        except KeyError:
+            pass
+        d = _parse_decimal(value) if len(value) <= 64 else None
+        if len(_DECIMALS) >= _DECIMALS_MAX:
+            _DECIMALS.clear()
+        _DECIMALS[value] = d
+        return d
+    if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    elif isinstance(value, str) and len(value) > 64:
+    if isinstance(value, str) and len(value) > 64:  # a str subclass: parsed, never remembered
         return None
+    return _parse_decimal(value)
+
+
+def _parse_decimal(value: str | int) -> Decimal | None:
     try:
         d = Decimal(value)
     except (InvalidOperation, ValueError):

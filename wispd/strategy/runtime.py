@@ -26,7 +26,7 @@ from wispd.strategy.cache import MarketCache
 from wispd.strategy.receiver import Receiver
 from wispd.strategy.signals import Handle, Report, Signal, SignalBuilder
 from wispd.strategy.types import Order, Position
-from wispd.strategy.virtual import VirtualLink, VirtualReceiver, VirtualTime, topic_names
+from wispd.strategy.virtual import Flag, VirtualLink, VirtualReceiver, VirtualTime, topic_names
 
 WORKING = ("armed", "intent", "accepted", "open", "partially_filled")
 # A strategy's metrics snapshot goes to the supervisor this often (heartbeats stay at heartbeat_interval):
@@ -60,6 +60,7 @@ class Runtime:
             self.receiver: Receiver = VirtualReceiver(self.name, self.exchanges, None, self.cache, self.log,
                                                       child.credentials, link=link)
             self.vt = VirtualTime(link, self.receiver, self._backtest_over)  # type: ignore[arg-type]
+            self.cache.changed = Flag()  # type: ignore[assignment]  # one thread: no lock needed
         else:
             self.receiver = Receiver(self.name, self.exchanges, args.get("reports_endpoint"), self.cache, self.log,
                                      child.credentials)
