@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.execution.core_harness import Harness, order
+from wispd.execution.journal import Journal
 
 
 def _signal(n: int, h: Harness) -> dict[str, Any]:
@@ -57,15 +58,22 @@ def test_a_signal_failing_at_any_write_leaves_nothing_and_loses_nothing(steps, h
         h.settle()
         db = journal.db
         signals = {sid: status for sid, status in db.execute("SELECT signal_id, status FROM signals")}
-        orders = {sid: (cid, status) for sid, cid, status in db.execute("SELECT signal_id, client_id, status FROM orders")}
+        orders = {r["signal_id"]: (r["client_id"], r["status"]) for r in journal.orders()}  # (flushes held updates)
         assert set(signals) == set(ok), (signals, ok, failed)  # nothing of a failed one, all of the others
         assert all(signals[s] == "accepted" for s in ok)
         assert set(orders) == set(ok) and all(orders[s][1] == "filled" for s in ok)
         for sid in failed:  # the caches agree with the file: no row of a failed signal is remembered
             assert not any(r.get("signal_id") == sid for r in journal._rows.values())
             assert [b["code"] for b in h.sink.of(sid)] == ["internal_error"]
+        positions = journal.positions()
         for cid, status in orders.values():
             assert (journal.order(cid) or {}).get("status") == status
         fills = db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
         assert fills == len(ok)
         h.close()
+        again = Journal(Path(tmp) / "journal.sqlite")  # what was held (rows and deferred updates) is in the file
+        try:
+            assert {r["signal_id"]: (r["client_id"], r["status"]) for r in again.orders()} == orders
+            assert again.positions() == positions
+        finally:
+            again.close()

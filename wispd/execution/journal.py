@@ -134,6 +134,8 @@ class Journal:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # a durable commit fsyncs the WAL itself (see above)
+        if hold_commits:  # a held transaction stays in memory (up to 64 MB) instead of spilling pages mid-way
+            self.db.execute("PRAGMA cache_size=-65536")
         self.db.executescript(SCHEMA)
         self._migrate()
         for suffix in ("", "-wal", "-shm", ".lock"):
@@ -247,14 +249,17 @@ class Journal:
         """Commit everything written since the last commit; with ``durable`` also fsync the WAL (so it
         survives a power loss, not only a crash of this process). Returns the seconds it took.
 
-        While faulted, this is where the backlog is replayed (at most once per ``RETRY_S``)."""
+        While faulted, this is where the backlog is replayed (at most once per ``RETRY_S``). A journal that
+        holds its commits (a backtest) holds its deferred row updates too: an order's later updates, and a
+        position's or balance's, merge into one statement each (anything reading the file flushes them)."""
+        if self.hold_commits and not self._closing and self.fault is None and \
+                len(self._ops) + len(self._deferred) < self.hold_commits:
+            return 0.0
         self._flush_deferred()
         if self.fault is not None:
             return self._replay()
         if not self._in_tx:
             return self._sync() if durable and self._unsynced and self.power_safe else 0.0
-        if self.hold_commits and len(self._ops) < self.hold_commits and not self._closing:
-            return 0.0
         t0 = time.perf_counter()
         try:
             self.db.execute("COMMIT")
@@ -371,7 +376,7 @@ class Journal:
 
     def close(self) -> None:
         self._closing = True
-        if self._in_tx or self.fault is not None:
+        if self._in_tx or self._deferred or self.fault is not None:  # nothing written or deferred is lost
             self._next_retry = 0.0
             self.commit()
         self._sync()
