@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import PRODUCTION  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon, wait_for  # noqa: E402
 
@@ -56,7 +57,7 @@ max_restarts = 1000
 window = 3600
 stable_after = 0.5
 """
-    d = Daemon(tmp, body, uuid.uuid4().hex, heartbeat_timeout=10.0)
+    d = Daemon(tmp, body, uuid.uuid4().hex, **PRODUCTION)
     d.start()
     over: list[float] = []
     try:

@@ -25,6 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import PRODUCTION  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import BIN, Daemon, wait_for  # noqa: E402
 
@@ -54,7 +55,7 @@ def run(n: int, seconds: float) -> dict:
     body += "".join(f'[strategies.s{i}]\nmodule = "bench.strategies"\nclass = "WatchOne"\n' for i in range(n))
     # the daemon's own defaults for the rates that cost the supervisor per child (the test settings beat and
     # sample five times a second, which no deployment does)
-    d = Daemon(tmp, body, uuid.uuid4().hex, heartbeat_interval=1.0, heartbeat_timeout=10.0, sample_interval=1.0)
+    d = Daemon(tmp, body, uuid.uuid4().hex, **PRODUCTION)
     t0 = time.perf_counter()
     d.start(wait_ready=False)
     try:

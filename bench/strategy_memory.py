@@ -18,6 +18,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import PRODUCTION  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> None:
     ap.add_argument("--write")
     ns = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
-    d = Daemon(tmp, BODY, uuid.uuid4().hex, heartbeat_timeout=10.0)
+    d = Daemon(tmp, BODY, uuid.uuid4().hex, **PRODUCTION)
     d.start()
     try:
         time.sleep(ns.seconds)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import PRODUCTION  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon, wait_for  # noqa: E402
 
@@ -136,7 +137,7 @@ module = "bench.strategies"
 class = "TickTrader"
 params = {{ every = {EVERY}, samples = {samples} }}
 """
-    d = Daemon(tmp, body, uuid.uuid4().hex, heartbeat_timeout=10.0)
+    d = Daemon(tmp, body, uuid.uuid4().hex, **PRODUCTION)
     d.start()
     try:
         status = wait_for(lambda: d.child("tt")["status"].get("phase") == "measured" and d.child("tt")["status"],

@@ -76,7 +76,10 @@ class Ledger:
         return self.funds.account()
 
     def position(self, key: Key) -> PositionState:
-        return self.positions.setdefault(key, PositionState())
+        pos = self.positions.get(key)  # (not setdefault: that builds a PositionState on every call)
+        if pos is None:
+            pos = self.positions[key] = PositionState()
+        return pos
 
     def apply_fill(self, key: Key, side: str, qty: Decimal, price: Decimal, fee: Decimal,
                    leverage: Decimal | None = None) -> Decimal:

@@ -245,7 +245,9 @@ class PaperEngine:
 
     def on_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels, now_ms: float) -> list[Event]:
         book = self.books[key] = Book(bids, asks)
-        recent = self.recent.setdefault(key, deque(maxlen=RECENT_BOOKS))
+        recent = self.recent.get(key)
+        if recent is None:
+            recent = self.recent[key] = deque(maxlen=RECENT_BOOKS)
         recent.append((now_ms, book))
         self._refresh(key, bids, asks)
         if self.frozen:
