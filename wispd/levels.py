@@ -17,6 +17,22 @@ class Level(NamedTuple):
     size: Decimal
 
 
+_POSITIVE: dict[str, Decimal] = {}  # wire string -> its value, for the strings that are valid and positive
+_POSITIVE_MAX = 1 << 16
+
+
+def _positive(value: Any) -> Decimal | None:
+    """A price or size: a bounded decimal (``to_decimal``) above zero, else None."""
+    d = to_decimal(value)
+    if d is None or not d > 0:
+        return None
+    if type(value) is str:
+        if len(_POSITIVE) >= _POSITIVE_MAX:
+            _POSITIVE.clear()
+        _POSITIVE[value] = d
+    return d
+
+
 class Levels(Sequence[Level]):
     """One side of a book, read like a tuple of ``Level``. Converted from the wire only as far as it is read:
     a strategy looking at the top of book on every update converts one level a side, not twenty, and an
@@ -29,13 +45,19 @@ class Levels(Sequence[Level]):
         self._raw, self._done, self._pos = raw, [], 0
 
     def _upto(self, n: int) -> None:
-        raw, done, pos = self._raw, self._done, self._pos
+        raw, done, pos, known = self._raw, self._done, self._pos, _POSITIVE
         while len(done) <= n and pos < len(raw):
             lv = raw[pos]
             pos += 1
             if type(lv) in (list, tuple) and len(lv) >= 2:
-                px, sz = to_decimal(lv[0]), to_decimal(lv[1])
-                if px is not None and sz is not None and px > 0 and sz > 0:
+                a, b = lv[0], lv[1]
+                px = known.get(a) if type(a) is str else None
+                if px is None:
+                    px = _positive(a)
+                sz = known.get(b) if type(b) is str else None
+                if sz is None:
+                    sz = _positive(b)
+                if px is not None and sz is not None:
                     done.append(Level(px, sz))
         self._pos = pos
 

@@ -116,18 +116,20 @@ class Account:
             self.log.error("signal_failed", kind=type(exc).__name__, error=f"{type(exc).__name__}: {exc}")
         self.settle()
 
-    def market_frame(self, frame: bytes, key: MarketKey, kind: bytes) -> None:
-        """One frame of a followed market. A book of a market where this account has no working order cannot
-        fill or fire anything: it is kept raw and decoded only when something reads it (a signal, a second's
-        state, the next order), which is the same result for a fraction of the work."""
+    def market_frame(self, frame: bytes, key: MarketKey, kind: bytes) -> bool:
+        """One frame of a followed market; False if it was only kept. A book of a market where this account
+        has no working order cannot fill or fire anything: it is kept raw and decoded only when something
+        reads it (a signal, a second's state, the next order), which is the same result for a fraction of the
+        work (and nothing about its orders changed)."""
         if kind == b"book" and not self._working_on(key):
             self.raw_books[key] = frame
-            return
+            return False
         self._materialize()
         now = clock.now_ms()
         self.core.on_market(parse_frames([frame]), now)
         self.core.tick(now)
         self.settle()
+        return True
 
     def tick(self) -> None:
         self._materialize()

@@ -280,8 +280,7 @@ class Replayer:
         if info is not None:
             mkey, channel = info
             for acct in self.accounts.values():
-                if acct.follows(mkey):
-                    acct.market_frame(rec.data, mkey, channel)
+                if acct.follows(mkey) and acct.market_frame(rec.data, mkey, channel):
                     self._schedule_tick(acct)  # a trigger that fired sends an order, which goes live later
         for lane in self._route(topic):
             if lane.state == "done" or lane is holder:

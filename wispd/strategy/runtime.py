@@ -164,7 +164,11 @@ class Runtime:
                     self._wake = (keys, (wake := topic_names(keys)))
             else:
                 wake = ["*"]
-            self.vt.wait_for(event.is_set, clock.now() + timeout, self.stopping, wake, False)
+            end = clock.now() + timeout
+            vt = self.vt
+            if vt.local and vt._run_ahead(wake, end) and event.is_set():  # the common case, frame after frame
+                return True
+            vt.wait_for(event.is_set, end, self.stopping, wake, False)
             return event.is_set()
         end = time.monotonic() + timeout
         while not event.is_set() and not self.child.stopping:
