@@ -251,11 +251,11 @@ print(json.dumps({"events": n, "seconds": took, "rate": n / took, "orders": fill
 '''
 
 
-def run_nautilus(python: str, n: int) -> dict | None:
+def run_nautilus(python: str, n: int, every: int = EVERY) -> dict | None:
     bids, asks, stream = deltas(n)
     feed = orjson.dumps({"t0_ns": T0_US * 1000, "bids": sorted(bids.items()), "asks": sorted(asks.items()),
                          "deltas": stream})
-    done = subprocess.run([python, "-c", NAUTILUS, str(n), str(LEVELS), str(EVERY)], input=feed.decode(),
+    done = subprocess.run([python, "-c", NAUTILUS, str(n), str(LEVELS), str(every)], input=feed.decode(),
                           capture_output=True, text=True)
     if done.returncode != 0:
         print(f"nautilus failed: {done.stderr[-2000:]}", file=sys.stderr)
@@ -271,29 +271,40 @@ def main() -> None:
                     "published comparison uses the default)")
     ap.add_argument("--write")
     ns = ap.parse_args()
-    bare = run_bare(ns.events)
-    print(f"bare in-process loop: {bare['rate']:,.0f} events/s")
-    with tempfile.TemporaryDirectory(prefix="wbt-", dir="/tmp") as tmp:
-        w = run_wispd(Path(tmp), ns.events, ns.every)
-    print(f"wispd (strategy in its own process): {w['rate']:,.0f} events/s ({w['events']:,} in {w['seconds']:.2f} s "
-          f"replay, {w['total_s']:.2f} s with start-up; {w['signals']} signals, {w['fills']} fills)")
-    nt = run_nautilus(ns.nautilus_python, ns.events) if ns.nautilus_python else None
-    if nt:
-        print(f"NautilusTrader (in-process): {nt['rate']:,.0f} events/s ({nt['orders']} orders)")
     if ns.write and ns.every != EVERY:
         raise SystemExit("--write publishes the like-for-like comparison: use the default --every")
+    bare = run_bare(ns.events)
+    print(f"bare in-process loop: {bare['rate']:,.0f} events/s")
+    # The published comparison, and the same without orders (every > events): where the time goes.
+    variants = [ns.every] + ([ns.events + 1] if ns.write else [])
+    w: dict[int, dict] = {}
+    nt: dict[int, dict | None] = {}
+    for every in variants:
+        with tempfile.TemporaryDirectory(prefix="wbt-", dir="/tmp") as tmp:
+            w[every] = run_wispd(Path(tmp), ns.events, every)
+        r = w[every]
+        print(f"wispd (strategy in its own process): {r['rate']:,.0f} events/s ({r['events']:,} in {r['seconds']:.2f} s "
+              f"replay, {r['total_s']:.2f} s with start-up; {r['signals']} signals, {r['fills']} fills)")
+        nt[every] = run_nautilus(ns.nautilus_python, ns.events, every) if ns.nautilus_python else None
+        if nt[every]:
+            print(f"NautilusTrader (in-process): {nt[every]['rate']:,.0f} events/s ({nt[every]['orders']} orders)")
     if ns.write:
-        rows = ["| engine | events | seconds | events/s | vs bare | vs Nautilus |", "| --- | --- | --- | --- | --- | --- |",
-                f"| bare in-process loop (decode + top of book) | {bare['events']:,} | {bare['seconds']:.2f} | "
+        rows = ["| engine | orders | events | seconds | events/s | vs bare | vs Nautilus |",
+                "| --- | --- | --- | --- | --- | --- | --- |",
+                f"| bare in-process loop (decode + top of book) | | {bare['events']:,} | {bare['seconds']:.2f} | "
                 f"{bare['rate']:,.0f} | 1 | |"]
-        if nt:
-            rows.append(f"| NautilusTrader BacktestEngine, L2, Python strategy | {nt['events']:,} | {nt['seconds']:.2f} | "
-                        f"{nt['rate']:,.0f} | {nt['rate'] / bare['rate']:.2f} | 1 |")
-        rows.append(f"| wispd backtest, strategy in its own process | {w['events']:,} | {w['seconds']:.2f} | "
-                    f"{w['rate']:,.0f} | {w['rate'] / bare['rate']:.2f} | "
-                    f"{(w['rate'] / nt['rate']) if nt else float('nan'):.2f} |")
+        for every in variants:
+            orders = f"every {every}" if every <= ns.events else "none"
+            n, r = nt[every], w[every]
+            if n:
+                rows.append(f"| NautilusTrader BacktestEngine, L2, Python strategy | {orders} | {n['events']:,} | "
+                            f"{n['seconds']:.2f} | {n['rate']:,.0f} | {n['rate'] / bare['rate']:.2f} | 1 |")
+            ratio = f"**{r['rate'] / n['rate']:.2f}**" if n else "n/a"
+            rows.append(f"| wispd backtest, strategy in its own process | {orders} | {r['events']:,} | {r['seconds']:.2f} | "
+                        f"{r['rate']:,.0f} | {r['rate'] / bare['rate']:.2f} | {ratio} |")
         rows += ["", f"Synthetic L2 book, {LEVELS} levels a side, one update per ms; the strategy reads the top of book "
-                 f"on every update and sends a market order every {EVERY} updates. Goals (issue 13): >= 2x "
+                 f"on every update and sends a market order every {EVERY} updates (the comparison the goal is about), "
+                 "and the same without orders, to show what the order path costs. Goals (issue 13): >= 2x "
                  "NautilusTrader and >= 100k events/s with the strategy in its own process."]
         replace_section(Path(ns.write), "backtest", "\n".join(rows), "python bench/backtest.py " + " ".join(sys.argv[1:]))
 
