@@ -505,13 +505,7 @@ class Replayer:
         """One request of ``lane``; True once it waits (idle)."""
         op = msg.get("op")
         if lane.ahead:
-            consumed = _count(msg.get("consumed"), 0)
-            if op == "idle" and consumed == len(lane.ahead) and not msg.get("signals"):
-                handed = self._overlapped(lane, msg)
-                if handed is not None:
-                    return handed
-            else:
-                self._commit_ahead(lane, consumed)
+            self._commit_ahead(lane, _count(msg.get("consumed"), 0))
         now_us = int(clock.now() * 1e6)
         for frame in _list(msg.get("signals")):  # emitted before this request, at this instant: carried out first
             self._signal(lane, frame, now_us)
@@ -536,8 +530,16 @@ class Replayer:
         elif op == "flush":  # not answered: it only carried signals (a strategy's last ones, on its way out)
             pass
         elif op == "idle":
-            self._wait_of(lane, msg)
-            if self._ready_to_wake(lane, now_us) or self._waits_on_nothing(lane):
+            until = msg.get("until")
+            lane.until_us = int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None
+            wake = [w for w in _list(msg.get("wake")) if isinstance(w, str)]
+            lane.wake_any = "*" in wake
+            lane.wake = frozenset(w.encode() for w in wake if w != "*")
+            lane.reports = bool(msg.get("reports"))
+            lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
+                                     for f in lane.buffer if f[:1] == b"m")
+            if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
+                                                     not lane.wake and not lane.reports):
                 self._wake(lane)
                 return False
             if not lane.buffer and self._may_run_ahead(lane):
@@ -555,59 +557,17 @@ class Replayer:
             self._reply(lane, {"ok": False, "error": f"unknown request {str(op)[:40]!r}"})
         return False
 
-    @staticmethod
-    def _wait_of(lane: Lane, msg: dict[str, Any]) -> None:
-        """What an ``idle`` request says the strategy waits for."""
-        until = msg.get("until")
-        lane.until_us = int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None
-        wake = [w for w in _list(msg.get("wake")) if isinstance(w, str)]
-        lane.wake_any = "*" in wake
-        lane.wake = frozenset(w.encode() for w in wake if w != "*")
-        lane.reports = bool(msg.get("reports"))
-        lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
-                                 for f in lane.buffer if f[:1] == b"m")
-
-    @staticmethod
-    def _waits_on_nothing(lane: Lane) -> bool:
-        return lane.until_us is None and not lane.wake_any and not lane.wake and not lane.reports
-
     # ------------------------------------------------------------------ running ahead
-    def _overlapped(self, lane: Lane, msg: dict[str, Any]) -> bool | None:
-        """A strategy that applied every frame it was handed and waits on data again: hand it the next frames
-        first and only then catch the timeline up with the ones it applied, so the replayer does that while
-        the strategy works on the new ones (the two processes overlap instead of taking turns). Sound because
-        catching up changes nothing the next hand-over depends on: those frames move no account with a
-        working order, wake no strategy and push no event (the hand-over stopped before any that would), and
-        the strategy's next request is read only after the catching up. None: not possible here; caught up,
-        the request is handled as usual."""
-        held, lane.ahead = lane.ahead, []
-        lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, 2 * len(held)))
-        start = held[-1] + 1 - self.cursor.n  # the first record after the last one it applied
-        at_us = self.cursor.peek(start - 1).recv_us  # type: ignore[union-attr]  # (held, so still buffered)
-        self._wait_of(lane, msg)
-        blob = None
-        if not lane.buffer and self._may_run_ahead(lane) and not self._ready_to_wake(lane, at_us):
-            blob = self._ahead(lane, at_us, start)
-        if blob is not None:
-            lane.steps += 1
-            self._send(lane, [orjson.dumps({"t": round(at_us / 1000, 3), "stop": False, "ahead": True}), blob])
-            lane.state = "running"
-        self._replay_ahead(lane, held, len(held))
-        if blob is not None:  # still in the strategy's time: read (decompress, decode) what the next scan reads
-            self.cursor.peek(len(lane.ahead) + lane.ahead_size)
-        return False if blob is not None else None
-
     def _may_run_ahead(self, lane: Lane) -> bool:
         """Its (last) wait was on data only: frames handed over ahead are what it is waiting for."""
         return self.run_ahead and not lane.reports and bool(lane.wake or lane.wake_any)
 
-    def _ahead(self, lane: Lane, now_us: int, start: int = 0) -> bytes | None:
+    def _ahead(self, lane: Lane, now_us: int) -> bytes | None:
         """The coming frames for ``lane``, to apply one by one at their own instants up to the one that ends
         its wait (packed; None when fewer than two). The data stops before anything that could matter to the
         order of events: the next timer or report, another strategy's wake (or one due now), a frame of a
         market where an account has a working order, the window's end. The strategy itself stops at its own
-        timer and gives back what it did not apply; an emit gives back the rest. ``start``: the records before
-        it are replayed already, or about to be (``_overlapped``)."""
+        timer and gives back what it did not apply; an emit gives back the rest."""
         cut = self.t_to_us
         if self.heap:
             cut = min(cut, self.heap[0][0])
@@ -627,7 +587,7 @@ class Replayer:
         # Nothing that decides whether a frame matters or reaches this strategy changes during the scan
         # (no frame is replayed yet): decided once per topic, not once per frame.
         verdict: dict[bytes, int] = {}  # topic -> 0: skip it, 1: hand it over, 2: stop before it
-        i, n0, want, peek, pack = start, self.cursor.n, lane.ahead_size, self.cursor.peek, RUN_AHEAD.pack
+        i, n0, want, peek, pack = 0, self.cursor.n, lane.ahead_size, self.cursor.peek, RUN_AHEAD.pack
         while len(ordinals) < want:
             rec = peek(i)
             if rec is None or rec.recv_us >= cut:
@@ -686,10 +646,6 @@ class Replayer:
         # what it gives back is scanned again)
         grow = 2 * consumed if consumed >= len(held) else consumed + consumed // 4 + AHEAD_MIN
         lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, grow))
-        self._replay_ahead(lane, held, consumed)
-
-    def _replay_ahead(self, lane: Lane, held: list[int], consumed: int) -> None:
-        """Replay every record up to the last of ``held`` the strategy applied (the first ``consumed``)."""
         if consumed <= 0:
             return
         last = held[min(consumed, len(held)) - 1]
