@@ -80,10 +80,16 @@ class ChildSeries:
         self.base_c: dict[Key, float] = {}
         self.base_h: dict[Key, list[Any]] = {}
         self.current: dict[str, Any] = {}
+        # What a scrape reads, built once per snapshot (a child sends one every few seconds; with 200 children
+        # rebuilding every label key on every scrape was most of a scrape's time). Read-only for callers.
+        self._c: dict[Key, float] | None = None
+        self._g: dict[Key, float] | None = None
+        self._h: dict[Key, list[Any]] | None = None
 
     def update(self, snapshot: dict[str, Any]) -> None:
         if isinstance(snapshot, dict):
             self.current = snapshot
+            self._c = self._g = self._h = None
 
     def fold(self) -> None:
         """The process ended: its last counts become part of the base; its gauges go."""
@@ -100,18 +106,31 @@ class ChildSeries:
                 base[2] += total
                 base[3] += count
         self.current = {}
+        self._c = self._g = self._h = None
 
     def counters(self) -> dict[Key, float]:
+        if self._c is None:
+            self._c = self._counters()
+        return self._c
+
+    def gauges(self) -> dict[Key, float]:
+        if self._g is None:
+            self._g = {(name, labels_key(labels)): float(value) for name, labels, value in self.current.get("g", [])}
+        return self._g
+
+    def histograms(self) -> dict[Key, list[Any]]:
+        if self._h is None:
+            self._h = self._histograms()
+        return self._h
+
+    def _counters(self) -> dict[Key, float]:
         out = dict(self.base_c)
         for name, labels, value in self.current.get("c", []):
             key = (name, labels_key(labels))
             out[key] = out.get(key, 0.0) + float(value)
         return out
 
-    def gauges(self) -> dict[Key, float]:
-        return {(name, labels_key(labels)): float(value) for name, labels, value in self.current.get("g", [])}
-
-    def histograms(self) -> dict[Key, list[Any]]:
+    def _histograms(self) -> dict[Key, list[Any]]:
         out = {k: [v[0], list(v[1]), v[2], v[3]] for k, v in self.base_h.items()}
         for name, labels, bounds, counts, total, count in self.current.get("h", []):
             key = (name, labels_key(labels))
