@@ -47,6 +47,7 @@ AHEAD_MAX = 2000  # frames handed over ahead of time in one step (at most)
 AHEAD_MIN = 16
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
+EXIT_WORDS_S = 1.0  # how long a strategy that failed may take to be heard saying why (its exit came first)
 HELLO_S = 2.0  # a connection to the replay socket must say whose it is within this (strategies do at once)
 SETTLE_US = 10_000_000  # after the window: data read on for the signals and orders still in flight at its end
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
@@ -363,6 +364,12 @@ class Replayer:
         if code is None:
             return False
         self._link_messages()
+        # Its last words (why it exited) were sent before it exited, but ZeroMQ delivers them on its own
+        # thread: a failed strategy's reason must not lose the race with its exit (a loaded machine did).
+        deadline = time.monotonic() + EXIT_WORDS_S
+        while code != 0 and not lane.error and time.monotonic() < deadline:
+            if self.link.poll(50):
+                self._link_messages()
         lane.exit_code, lane.state = code, "done"
         lane.proc.close()
         if code != 0 and not lane.error:
