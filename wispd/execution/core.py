@@ -34,6 +34,7 @@ from wispd.execution.journal import FINAL_STATES, OPEN_STATES, Journal, client_o
 from wispd.execution.ledger import Ledger, PositionState, margin_key, split_symbol
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder, order_from_row, row_flags
 from wispd.execution.planner import CancelOrders, NewOrder, Plan, Planner, reserve_need
+from wispd.execution.working import WorkingOrders
 from wispd.logs import LimitedLog
 from wispd.metrics.registry import Registry
 from wispd.protocol import dec_str
@@ -102,7 +103,7 @@ class ExecutionCore:
         self.marks: dict[MarketKey, Decimal] = {}  # last known mark per market (book mid, or the journal's)
         self.trigger_px: dict[MarketKey, Decimal] = {}  # last trade (spot) / mark (perp)
         self.perp_marks: set[MarketKey] = set()  # markets with a venue mark (their trades do not trigger)
-        self.orders: dict[str, WorkingOrder] = {}  # every working order: on the venue, or armed here
+        self.orders = WorkingOrders()  # every working order: on the venue, or armed here
         self.exit_fills: dict[str, Decimal] = {}  # bracket entry -> what its exits have closed
         self.halted_account = False
         self.halted_strategies: dict[str, str] = {}  # strategy -> why (wispctl halt NAME, a kill switch)
@@ -159,7 +160,7 @@ class ExecutionCore:
         return self.orders.get(client_id)
 
     def working_of(self, strategy: str) -> list[WorkingOrder]:
-        return [o for o in self.orders.values() if o.strategy == strategy]
+        return self.orders.of_strategy(strategy)
 
     def final_status(self, client_id: str, strategy: str) -> str | None:
         row = self.journal.order(client_id)
@@ -509,8 +510,8 @@ class ExecutionCore:
             self.exit_fills[order.parent] = self._exits_filled(order.parent) + ev.qty
         self._rereserve(order)
         if order.market == "perp":  # what a perp order needs depends on the position it would reduce
-            for other in list(self.orders.values()):
-                if other is not order and other.strategy == order.strategy and other.book_key == order.book_key:
+            for other in self.orders.on_book(order.book_key):
+                if other is not order and other.strategy == order.strategy:
                     self._rereserve(other)
                     self._fit_held_reduce_only(other, pos.qty)
         if order.remaining > 0 and status == "partially_filled":
@@ -577,7 +578,7 @@ class ExecutionCore:
 
     # ------------------------------------------------------------------ brackets
     def _legs(self, entry_id: str) -> list[WorkingOrder]:
-        return [o for o in self.orders.values() if o.parent == entry_id]
+        return self.orders.legs(entry_id)
 
     def entry_of(self, entry_id: str) -> WorkingOrder | None:
         """A bracket's entry: working, or rebuilt from its (final) journal row."""
@@ -677,7 +678,7 @@ class ExecutionCore:
     def on_trigger_price(self, key: MarketKey, price: Decimal) -> None:
         """A trigger-price update: evaluate every armed order of this market (and the trailing ones follow)."""
         self.trigger_px[key] = price
-        for order in [o for o in self.orders.values() if o.status == "armed" and o.book_key == key]:
+        for order in [o for o in self.orders.on_book(key) if o.status == "armed"]:
             if order.trigger is None:
                 continue
             if order.parent is not None and order.qty - order.filled <= 0:

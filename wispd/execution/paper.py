@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from wispd.execution.orders import Done, Event, Fill, WorkingOrder
+from wispd.execution.working import WorkingOrders
 from wispd.levels import Levels as WireLevels
 
 ZERO = Decimal(0)
@@ -67,7 +68,8 @@ class PaperEngine:
         self.fees = fees
         self.latency_ms = latency_ms
         self.books: dict[tuple[str, str, str], Book] = {}
-        self.orders: dict[str, WorkingOrder] = {}  # every order not yet final
+        self.orders = WorkingOrders()  # every order not yet final
+        self.waiting: dict[str, WorkingOrder] = {}  # submitted, their latency not yet over (in submit order)
         self.frozen = False  # the journal cannot be written: books are followed, nothing is matched
         self.recent: dict[tuple[str, str, str], deque[tuple[float, Book]]] = {}  # (received ms, book), newest last
         self.ahead: dict[str, Decimal] = {}  # resting order -> size queued before it at its price
@@ -85,7 +87,13 @@ class PaperEngine:
         latency = self.latency_ms(order) if callable(self.latency_ms) else self.latency_ms
         order.active_at = now_ms + latency
         self.orders[order.client_id] = order
-        return self._activate(order) if latency <= 0 else []
+        self.waiting[order.client_id] = order
+        if latency > 0:
+            return []
+        events = self._activate(order)
+        if order.status != "pending":  # (a fired stop without a book stays pending: the next tick retries)
+            self.waiting.pop(order.client_id, None)
+        return events
 
     def resize(self, client_id: str, qty: Decimal) -> None:
         """Change a resting order's total quantity (never below what it has filled)."""
@@ -97,6 +105,7 @@ class PaperEngine:
         order = self.orders.pop(client_id, None)
         if order is None:
             return []
+        self.waiting.pop(client_id, None)
         order.status = "cancelled"
         return [Done(order, "cancelled", reason)]
 
@@ -108,7 +117,7 @@ class PaperEngine:
 
     def next_activation(self) -> float | None:
         """When the next submitted order goes live (ms), so the executor can wake for it exactly."""
-        times = [o.active_at for o in self.orders.values() if o.status == "pending"]
+        times = [o.active_at for o in self.waiting.values() if o.status == "pending"]
         return min(times) if times else None
 
     def tick(self, now_ms: float) -> list[Event]:
@@ -116,9 +125,13 @@ class PaperEngine:
         if self.frozen:
             return []
         events: list[Event] = []
-        for order in list(self.orders.values()):
-            if order.status == "pending" and order.active_at <= now_ms + ACTIVATION_SLACK_MS:
+        for cid, order in list(self.waiting.items()):
+            if order.status != "pending" or self.orders.get(cid) is not order:
+                del self.waiting[cid]  # cancelled or replaced while it waited
+            elif order.active_at <= now_ms + ACTIVATION_SLACK_MS:
                 events += self._activate(order)
+                if order.status != "pending":
+                    self.waiting.pop(cid, None)
         return events
 
     def _book_at(self, key: tuple[str, str, str], t_ms: float) -> Book | None:
@@ -236,6 +249,7 @@ class PaperEngine:
         order.status = status
         self.ahead.pop(order.client_id, None)
         self.orders.pop(order.client_id, None)
+        self.waiting.pop(order.client_id, None)
         return [Done(order, status, reason)]
 
     def set_book(self, key: tuple[str, str, str], bids: Levels, asks: Levels) -> None:
@@ -253,8 +267,8 @@ class PaperEngine:
         if self.frozen:
             return []
         events = self.tick(now_ms)
-        for order in list(self.orders.values()):
-            if order.book_key == key and order.status in ("open", "partially_filled") and order.price is not None:
+        for order in self.orders.on_book(key):
+            if order.status in ("open", "partially_filled") and order.price is not None:
                 events += self._cross(order, key, bids, asks)
         return events
 
@@ -281,8 +295,8 @@ class PaperEngine:
         if self.frozen:
             return []
         events = self.tick(now_ms)
-        for order in list(self.orders.values()):
-            if order.book_key != key or order.status not in ("open", "partially_filled") or order.price is None:
+        for order in self.orders.on_book(key):
+            if order.status not in ("open", "partially_filled") or order.price is None:
                 continue
             maker, _ = self.fees(order.exchange, order.symbol)
             for price, qty in trades:
