@@ -147,3 +147,36 @@ def test_the_sim_serves_only_its_pairs_and_says_what_was_meant(daemon):
                  what="the subscription refused")
     finally:
         sock.close()
+
+
+BUSY = SIM.replace("update_hz = 20.0", "update_hz = 400.0").replace("trade_rate = 10.0", "trade_rate = 400.0")
+
+
+def test_subscriptions_are_seen_while_the_ingestor_publishes_flat_out(daemon):
+    """The market-data socket is sent on synchronously and its subscriptions read on FD readiness; a send
+    can consume the edge that announced a subscription, so every subscribe and unsubscribe made while the
+    ingestor is busy publishing must still start and stop its stream (here: 12 watchers come and go)."""
+    d = daemon(BUSY)
+    busy = sub_socket(d, b"md.sim.spot.BTC-USDT.")  # keeps the publisher sending all the time
+    try:
+        receive(busy, 0.5)
+        for i in range(12):
+            pair = f"T{i}-USDT"
+            sock = sub_socket(d, f"md.sim.spot.{pair}.book ".encode())
+            try:
+                got = []
+                end = time.monotonic() + 10
+                while not got and time.monotonic() < end:
+                    got = [t for t, _ in receive(sock, 0.2) if t == f"md.sim.spot.{pair}.book".encode()]
+                    busy.recv_multipart(zmq.NOBLOCK) if busy.poll(0) else None
+                assert got, f"the stream of {pair} never started"
+            finally:
+                sock.close()
+
+        def stopped() -> set[str]:
+            return {e["topic"] for e in d.log_events("ingestor.sim") if e.get("event") == "stream_stop"}
+
+        wait_for(lambda: all(f"md.sim.spot.T{i}-USDT.book" in stopped() for i in range(12)), 15,
+                 what="every stream stopped after its watcher left")
+    finally:
+        busy.close()

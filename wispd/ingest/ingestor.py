@@ -59,7 +59,11 @@ class Ingestor:
         # Market data is open to any local process of this user on ipc:// (docs/security.md); tcp:// is CURVE.
         self.zap = ZapHandler(self.zctx, lambda _d, _a, mech, creds: ctx.server_keys.verify(mech, creds)) \
             if any(args[k].startswith("tcp://") for k in ("pub_endpoint", "snapshot_endpoint")) else None
-        self.pub = self.zctx.socket(zmq.XPUB)
+        # The market-data socket is a plain one on the asyncio context: a send on a zmq.asyncio socket builds
+        # a Future per frame (2.9 us against 0.45 us, a fifth of the ingestor's profile), and a send here
+        # never waits (XPUB drops per subscriber at the high-water mark). Subscriptions are read on FD
+        # readiness and on every housekeeping tick (_drain_subscriptions says why).
+        self.pub = zmq.Socket(self.zctx, zmq.XPUB)
         limits(self.pub, max_msg=SUBSCRIPTION_MAX_BYTES, sndhwm=SNDHWM)
         ctx.server_keys.server(self.pub, args["pub_endpoint"], authenticate=False)
         bind(self.pub, args["pub_endpoint"])
@@ -68,7 +72,9 @@ class Ingestor:
         ctx.server_keys.server(self.snap, args["snapshot_endpoint"], authenticate=False)
         bind(self.snap, args["snapshot_endpoint"])
         self.publisher = MdPublisher(self.pub, ctx.name, float(args.get("coalesce_ms", 0.0)),
-                                     lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
+                                     lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn),
+                                     self._sent)
+        self._check_due = False
         self.holders: dict[bytes, set[str]] = {}
         self.leases: dict[tuple[bytes, str], float] = {}  # (topic, client holder) -> when its watch ends
         self.tasks: dict[bytes, asyncio.Task[None]] = {}
@@ -193,10 +199,30 @@ class Ingestor:
                     self.started[key] = now
                     self.tasks[key] = asyncio.get_running_loop().create_task(self._stream(topic))
 
-    async def _xpub(self) -> None:
-        while True:
-            frame = await self.pub.recv()
+    def _sent(self) -> None:
+        if not self._check_due:  # once per event-loop pass with sends, not once per frame
+            self._check_due = True
+            asyncio.get_running_loop().call_soon(self._after_sends)
+
+    def _after_sends(self) -> None:
+        self._check_due = False
+        if self.pub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._drain_subscriptions()
+
+    def _drain_subscriptions(self) -> None:
+        """Read every subscription event waiting on the XPUB socket.
+
+        ZeroMQ's FD is edge-triggered and a send processes the socket's commands, so a send can consume the
+        edge that announced a subscription (it does, every time one arrives just before a send). So this
+        runs when the FD is readable, after every event-loop pass that sent (``_after_sends`` asks the
+        socket itself), and on every housekeeping tick as the last resort."""
+        for _ in range(10_000):
+            try:
+                frame = self.pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
             MdPublisher.subscription_events([frame], self._on_sub, self._on_unsub)
+        asyncio.get_running_loop().call_soon(self._drain_subscriptions)  # more: after the loop's other work
 
     # ------------------------------------------------------------------ snapshot endpoint
     async def _snapshots(self) -> None:
@@ -358,7 +384,9 @@ class Ingestor:
     async def run(self) -> int:
         connected = await self._connect()
         loop = asyncio.get_running_loop()
-        background = [loop.create_task(c) for c in (self._xpub(), self._snapshots(), self._staleness())]
+        background = [loop.create_task(c) for c in (self._snapshots(), self._staleness())]
+        loop.add_reader(self.pub.FD, self._drain_subscriptions)
+        self._drain_subscriptions()
         if self.zap is not None:
             background.append(loop.create_task(self.zap.serve()))
         try:
@@ -375,6 +403,7 @@ class Ingestor:
                     return 0
                 self.ctx.beat()
                 self.ctx.handle_link()
+                self._drain_subscriptions()
                 await asyncio.sleep(0.05)
             # Ready = serving its endpoints. Without the exchange (or without first books in time) it is
             # still ready: one unreachable venue must not hold back strategies that trade elsewhere.
@@ -396,6 +425,7 @@ class Ingestor:
                     self.ctx.status(phase, f"{len(self.tasks)} streams, {len(self.stale)} stale"
                                     + (f"; exchange unreachable: {self.connect_error}" if self.connect_error else ""),
                                     sent=self.publisher.sent, reconnects=sum(self.reconnects.values()))
+                self._drain_subscriptions()
                 await asyncio.sleep(0.1)
             self.log.info("ingestor_stop", reason=self.ctx.stop_reason)
             return 0
@@ -404,6 +434,7 @@ class Ingestor:
                 task.cancel()
             await asyncio.gather(*background, *self.tasks.values(), return_exceptions=True)
             await self.source.close()
+            loop.remove_reader(self.pub.FD)
             self.pub.close()
             self.snap.close()
             if self.zap is not None:

@@ -37,8 +37,9 @@ Schedule = Callable[[float, Callable[[], None]], object]
 
 class MdPublisher:
     def __init__(self, sock: zmq.Socket, source: str, coalesce_ms: float = 0.0,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, on_sent: Callable[[], None] | None = None) -> None:
         self.sock = sock
+        self.on_sent = on_sent  # after every send (the ingestor checks for subscriptions a send may hide)
         self.source = source
         self.window = coalesce_ms / 1000
         self.schedule = schedule  # runs flush_due after a delay (the ingestor's event loop call_later)
@@ -103,6 +104,8 @@ class MdPublisher:
             self.sock.send(frame, zmq.NOBLOCK)
         except zmq.Again:  # XPUB does not block per subscriber; Again only if the socket itself is full
             pass
+        if self.on_sent is not None:
+            self.on_sent()
         self.sent += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
         self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
