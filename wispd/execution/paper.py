@@ -127,7 +127,7 @@ class PaperEngine:
         events: list[Event] = []
         for cid, order in list(self.waiting.items()):
             if order.status != "pending" or self.orders.get(cid) is not order:
-                del self.waiting[cid]  # cancelled or replaced while it waited
+                self.waiting.pop(cid, None)  # cancelled or replaced while it waited
             elif order.active_at <= now_ms + ACTIVATION_SLACK_MS:
                 events += self._activate(order)
                 if order.status != "pending":
