@@ -175,7 +175,9 @@ _KINDS_MD = frozenset(KINDS_MD)
 
 def valid_envelope(env: Any) -> bool:
     # type() is deliberate: this runs once per message in every subscriber, and bool is not a valid seq.
-    return (type(env) is dict and env.get("v") == SCHEMA_VERSION and env.get("kind") in _KINDS_MD
+    # The kind's type is checked before the set lookup: a dict or list there is unhashable and would raise.
+    return (type(env) is dict and env.get("v") == SCHEMA_VERSION and type(env.get("kind")) is str
+            and env["kind"] in _KINDS_MD
             and type(env.get("seq")) is int and type(env.get("epoch")) is int and type(env.get("body")) is dict)
 
 

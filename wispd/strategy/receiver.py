@@ -38,6 +38,8 @@ WORKING = ("armed", "accepted", "open", "partially_filled", "intent")
 ENDED_KEPT = 1000  # finished orders kept in the cache (for lookups by client id)
 MAX_FRAME = 16 * 1024 * 1024  # from our own ingestors and executor: a bound, not a limit anyone reaches
 TOPIC_CACHE = 10_000  # parsed topics kept (a strategy watches tens; a flood of odd topics cannot grow it)
+KINDS_MD = frozenset(protocol.KINDS_MD)
+SCHEMA_VERSION = protocol.SCHEMA_VERSION
 LAG_SAMPLE_MASK = 15  # the lag histogram samples one message in 16: a distribution, not a census
 
 
@@ -241,33 +243,44 @@ class Receiver(threading.Thread):
     def ingest(self, frame: bytes, now_ms: float | None = None) -> None:
         """Decode one market-data frame into the cache (the hot path: once per message, kept lean).
 
-        The same checks as ``protocol.parse_md_frame``, inlined (a function call per check is a measurable
-        share of a frame's cost, see bench/fanout.py); a topic is parsed once and then looked up."""
+        The same checks as ``protocol.valid_envelope`` and the in-order case of ``MarketCache.sequence``,
+        inlined: each field is read once, and a function call per check was a measurable share of a frame's
+        cost (bench/fanout.py; tests/strategy/test_receiver.py holds both to their reference). A topic is
+        parsed once and then looked up."""
         key, sep, payload = frame.partition(b" ")
+        cache = self.cache
         topic = self._topics.get(key)
         if topic is None:
             topic = protocol.parse_topic(key) if sep and key.startswith(b"md.") else None
             if topic is None:
-                self.cache.dropped += 1
+                cache.dropped += 1
                 return
             if len(self._topics) < TOPIC_CACHE:
                 self._topics[key] = topic
         try:
             env = orjson.loads(payload)
         except (orjson.JSONDecodeError, TypeError, ValueError):
-            self.cache.dropped += 1
+            cache.dropped += 1
             return
-        if not protocol.valid_envelope(env):
-            self.cache.dropped += 1
+        if type(env) is not dict:
+            cache.dropped += 1
             return
-        if self.cache.sequence(key, topic.channel, env["epoch"], env["seq"]) != "ok" and \
-                topic.interval is not None and env["kind"] != "stale":
+        get = env.get
+        kind, epoch, seq = get("kind"), get("epoch"), get("seq")
+        if (get("v") != SCHEMA_VERSION or type(kind) is not str or kind not in KINDS_MD or type(seq) is not int
+                or type(epoch) is not int or type(get("body")) is not dict):
+            cache.dropped += 1
+            return
+        last = cache.last_seq.get(key)
+        if last is not None and last[1] + 1 == seq and last[0] == epoch:
+            cache.last_seq[key] = (epoch, seq)  # the next in order: what sequence() would answer "ok" to
+        elif cache.sequence(key, topic.channel, epoch, seq) != "ok" and topic.interval is not None \
+                and kind != "stale":
             self.log.info("kline_resync", topic=key.decode())
             self._history(topic.exchange, key.decode(), 500, None)
-        self.cache.apply(key, topic, env)
+        cache.apply(key, topic, env)
         self._n += 1
-        ts_ingest = env.get("ts_ingest")
-        if now_ms is not None and not self._n & LAG_SAMPLE_MASK and type(ts_ingest) is float:
+        if now_ms is not None and not self._n & LAG_SAMPLE_MASK and type(ts_ingest := get("ts_ingest")) is float:
             lag = self._lag.get(key)
             if lag is None:
                 lag = self._lag[key] = [[0] * (len(LATENCY_BUCKETS) + 1), 0.0, 0]
