@@ -9,6 +9,7 @@ re-fetches as the reference tracker.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -117,3 +118,36 @@ def test_sequence_tracking_matches_the_reference_for_any_order_of_seqs_and_epoch
         assert r.cache.gaps == ref.gaps and r.cache.resyncs == ref.resyncs
         assert r.refetched == refetched
     assert r.cache.dropped == 0
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2, 10**6), st.floats(allow_nan=False),
+              st.sampled_from(["", "1", "0.5", "1E+100000", "nan", "buy", "open", "filled", "sim", "spot", "BTC-USDT"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["client_id", "signal_id", "qty", "price", "status", "filled", "avg_price", "exchange", "market", "symbol",
+         "side", "action", "reason", "orders", "positions", "balances", "pnl", "seq", "halted", "strategy_halted",
+         "order", "avg_price", "realized_pnl", "x"]), inner, max_size=5)),
+    max_leaves=12)
+report_bodies = st.fixed_dictionaries({}, optional={
+    "signal_id": json_values, "status": json_values, "reason": json_values, "action": json_values,
+    "order": st.one_of(json_values, st.fixed_dictionaries({"client_id": json_values}, optional={
+        "qty": json_values, "price": json_values, "filled": json_values, "status": json_values})),
+    "orders": st.lists(st.one_of(json_values, st.fixed_dictionaries({"client_id": json_values})), max_size=3),
+    "positions": st.one_of(json_values, st.lists(json_values, max_size=3)),
+    "balances": json_values, "available": json_values, "reserved": json_values, "allocation": json_values,
+    "pnl": json_values, "seq": json_values, "halted": json_values, "strategy_halted": json_values})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["report", "state", "other", None]), st.one_of(report_bodies, json_values)),
+                min_size=1, max_size=6))
+def test_any_report_stream_frame_is_applied_or_counted_and_never_raises(msgs: list) -> None:
+    """The executor's report stream is trusted, but a malformed frame must cost a count, not the receiver
+    thread (its death stops the strategy)."""
+    r = RecordingReceiver()
+    for kind, body in msgs:
+        msg = {"kind": kind, "body": body} if kind is not None else body
+        r.report_frame(b"exec.t " + orjson.dumps(msg))
+        for cid, o in r.cache.orders.items():  # what the strategy reads back is typed
+            assert isinstance(cid, str) and isinstance(o.client_id, str)
+        assert all(isinstance(v, Decimal) for v in r.cache.balances.values())

@@ -339,7 +339,7 @@ class Receiver(threading.Thread):
 
     def _report(self, body: dict[str, Any]) -> None:
         order = body.get("order")
-        if isinstance(order, dict) and order.get("client_id"):
+        if isinstance(order, dict) and _client_id(order):
             self.cache.orders[order["client_id"]] = order_from(order)
         with self.handles_lock:
             handle = self.handles.get(str(body.get("signal_id")))
@@ -354,7 +354,7 @@ class Receiver(threading.Thread):
             return protocol.to_decimal(value)
 
         positions = {}
-        for p in body.get("positions") or []:
+        for p in _list(body.get("positions")):
             if not isinstance(p, dict):
                 continue
             qty, avg = dec(p.get("qty")), dec(p.get("avg_price"))
@@ -374,16 +374,28 @@ class Receiver(threading.Thread):
         self.cache.reserved, self.cache.allocation = table("reserved"), table("allocation")
         pnl = body.get("pnl") if isinstance(body.get("pnl"), dict) else {}
         self.cache.pnl = {k: dec(v) for k, v in pnl.items()}
-        self.cache.halted = body.get("strategy_halted") or (
-            "the account is halted" if body.get("halted") else None)
+        halted = body.get("strategy_halted")
+        self.cache.halted = (halted if isinstance(halted, str) and halted else "the strategy is halted" if halted
+                             else "the account is halted" if body.get("halted") else None)
         working = {}
-        for o in body.get("orders") or []:
-            if isinstance(o, dict) and o.get("client_id"):
+        for o in _list(body.get("orders")):
+            if isinstance(o, dict) and _client_id(o):
                 working[o["client_id"]] = order_from(o)
         ended = [(cid, o) for cid, o in self.cache.orders.items() if o.status not in WORKING][-ENDED_KEPT:]
         self.cache.orders = {**dict(ended), **working}
-        self.cache.state_seq = int(body.get("seq") or 0)
+        seq = body.get("seq")
+        self.cache.state_seq = seq if type(seq) is int else 0
         self.cache.state_known.set()
+
+
+def _list(value: Any) -> list[Any]:
+    return value if type(value) is list else []
+
+
+def _client_id(o: dict[str, Any]) -> bool:
+    """A report's order is kept by its client id: only a non-empty string is one (a list would not even hash)."""
+    cid = o.get("client_id")
+    return type(cid) is str and cid != ""
 
 
 def order_from(o: dict[str, Any]) -> Order:
