@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import select
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import PRODUCTION  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon  # noqa: E402
+from wispd.fdwait import readable as fd_readable  # noqa: E402
 
 BODY = """
 [exchanges.sim]
@@ -140,7 +140,7 @@ def drive(push_ep: str, sub_ep: str, rate: float, seconds: float, burst: int, cr
         """zmq's FD is edge-triggered: ask EVENTS, wait on the FD (sub-millisecond), ask again."""
         if sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return True
-        select.select([fd], [], [], timeout_s)
+        fd_readable(fd, timeout_s)
         return bool(sub.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
     n, start = 0, time.perf_counter()

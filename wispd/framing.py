@@ -12,9 +12,10 @@ A peer that sends a header no replay message has (more than ``MAX_PARTS`` parts,
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
+
+from wispd.fdwait import readable
 
 U32 = struct.Struct(">I")
 MAX_PARTS = 1 << 16  # a step holds at most a few thousand frames
@@ -84,7 +85,7 @@ class Link:
         return True
 
     def readable(self, timeout_s: float) -> bool:
-        return bool(select.select([self.sock], [], [], timeout_s)[0])
+        return readable(self.sock, timeout_s)
 
     def recv(self, timeout_s: float) -> list[bytes] | None:
         """The next message, waiting at most ``timeout_s`` for more bytes (None: not yet, or the peer is

@@ -17,13 +17,14 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
-import select
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from wispd.fdwait import readable
 
 EX_SOFTWARE = 70
 EX_CONFIG = 78
@@ -89,7 +90,7 @@ def watch_supervisor(pid: int | None, start_ticks: int | None) -> None:
         os._exit(EX_SOFTWARE)  # the pid was reused: our supervisor is gone
 
     def wait() -> None:
-        select.select([fd], [], [])
+        readable(fd, None)
         _orphaned()
 
     threading.Thread(target=wait, name="wispd-supervisor-watch", daemon=True).start()
