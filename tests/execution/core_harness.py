@@ -102,6 +102,8 @@ class Harness:
         """kill -9: the process vanishes, whatever was not committed is lost; then a new executor starts."""
         self.journal.db.close()  # no COMMIT: SQLite drops the open transaction, as after a crash
         os.close(self.journal._lock_fd)
+        if self.journal._wal_fd is not None:  # the kernel closes every descriptor of a killed process
+            os.close(self.journal._wal_fd)
         self.open()
 
     def close(self) -> None:

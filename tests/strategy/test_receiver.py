@@ -9,6 +9,7 @@ re-fetches as the reference tracker.
 
 from __future__ import annotations
 
+from contextlib import closing
 from decimal import Decimal
 from typing import Any
 
@@ -80,15 +81,15 @@ def frames(draw: st.DrawFn) -> bytes:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(frames(), min_size=1, max_size=12))
 def test_a_frame_is_dropped_exactly_when_the_reference_parser_refuses_it(batch: list[bytes]) -> None:
-    r = RecordingReceiver()
-    dropped = 0
-    for frame in batch:
-        parsed = protocol.parse_md_frame(frame)
-        if parsed is None or protocol.parse_topic(parsed[0]) is None:
-            dropped += 1
-        r.ingest(frame, 5.0)
-        assert r.cache.dropped == dropped, frame
-    assert sum(r.cache.received.values()) == len(batch) - dropped
+    with closing(RecordingReceiver()) as r:
+        dropped = 0
+        for frame in batch:
+            parsed = protocol.parse_md_frame(frame)
+            if parsed is None or protocol.parse_topic(parsed[0]) is None:
+                dropped += 1
+            r.ingest(frame, 5.0)
+            assert r.cache.dropped == dropped, frame
+        assert sum(r.cache.received.values()) == len(batch) - dropped
 
 
 steps = st.lists(st.tuples(st.sampled_from(TOPICS), st.integers(1, 3), st.integers(0, 6),
@@ -98,26 +99,26 @@ steps = st.lists(st.tuples(st.sampled_from(TOPICS), st.integers(1, 3), st.intege
 @settings(max_examples=300, deadline=None)
 @given(steps)
 def test_sequence_tracking_matches_the_reference_for_any_order_of_seqs_and_epochs(plan: list) -> None:
-    r = RecordingReceiver()
-    ref = MarketCache()
-    refetched: list[str] = []
-    seq_of: dict[tuple[bytes, int], int] = {}
-    for topic_bytes, epoch, jump, what in plan:
-        seq = seq_of.get((topic_bytes, epoch), 0) + (jump or 1) - (jump == 6) * 3  # forward, skips, repeats
-        seq_of[(topic_bytes, epoch)] = seq
-        topic = protocol.parse_topic(topic_bytes)
-        assert topic is not None
-        kind = "stale" if what == "stale" else KIND_OF[topic_bytes.rsplit(b".", 1)[-1]]
-        body = {"stale": True} if kind == "stale" else body_for(kind, seq)
-        frame = protocol.md_frame(topic_bytes, kind, "ingestor.sim", epoch, seq, 1.0, body)
-        verdict = ref.sequence(topic_bytes, topic.channel, epoch, seq)
-        if verdict != "ok" and topic.interval is not None and kind != "stale":
-            refetched.append(topic_bytes.decode())
-        r.ingest(frame, 5.0)
-        assert r.cache.last_seq == ref.last_seq
-        assert r.cache.gaps == ref.gaps and r.cache.resyncs == ref.resyncs
-        assert r.refetched == refetched
-    assert r.cache.dropped == 0
+    with closing(RecordingReceiver()) as r:
+        ref = MarketCache()
+        refetched: list[str] = []
+        seq_of: dict[tuple[bytes, int], int] = {}
+        for topic_bytes, epoch, jump, what in plan:
+            seq = seq_of.get((topic_bytes, epoch), 0) + (jump or 1) - (jump == 6) * 3  # forward, skips, repeats
+            seq_of[(topic_bytes, epoch)] = seq
+            topic = protocol.parse_topic(topic_bytes)
+            assert topic is not None
+            kind = "stale" if what == "stale" else KIND_OF[topic_bytes.rsplit(b".", 1)[-1]]
+            body = {"stale": True} if kind == "stale" else body_for(kind, seq)
+            frame = protocol.md_frame(topic_bytes, kind, "ingestor.sim", epoch, seq, 1.0, body)
+            verdict = ref.sequence(topic_bytes, topic.channel, epoch, seq)
+            if verdict != "ok" and topic.interval is not None and kind != "stale":
+                refetched.append(topic_bytes.decode())
+            r.ingest(frame, 5.0)
+            assert r.cache.last_seq == ref.last_seq
+            assert r.cache.gaps == ref.gaps and r.cache.resyncs == ref.resyncs
+            assert r.refetched == refetched
+        assert r.cache.dropped == 0
 
 
 json_values = st.recursive(
@@ -144,10 +145,10 @@ report_bodies = st.fixed_dictionaries({}, optional={
 def test_any_report_stream_frame_is_applied_or_counted_and_never_raises(msgs: list) -> None:
     """The executor's report stream is trusted, but a malformed frame must cost a count, not the receiver
     thread (its death stops the strategy)."""
-    r = RecordingReceiver()
-    for kind, body in msgs:
-        msg = {"kind": kind, "body": body} if kind is not None else body
-        r.report_frame(b"exec.t " + orjson.dumps(msg))
-        for cid, o in r.cache.orders.items():  # what the strategy reads back is typed
-            assert isinstance(cid, str) and isinstance(o.client_id, str)
-        assert all(isinstance(v, Decimal) for v in r.cache.balances.values())
+    with closing(RecordingReceiver()) as r:
+        for kind, body in msgs:
+            msg = {"kind": kind, "body": body} if kind is not None else body
+            r.report_frame(b"exec.t " + orjson.dumps(msg))
+            for cid, o in r.cache.orders.items():  # what the strategy reads back is typed
+                assert isinstance(cid, str) and isinstance(o.client_id, str)
+            assert all(isinstance(v, Decimal) for v in r.cache.balances.values())

@@ -68,6 +68,8 @@ class Receiver(threading.Thread):
     # ------------------------------------------------------------------ API for the strategy thread
     def submit(self, op: str, **args: Any) -> None:
         self.commands.put((op, args))
+        if self._wake_w < 0:
+            return  # closed: the thread is over and nothing waits to be woken
         try:
             os.write(self._wake_w, b"x")
         except BlockingIOError:
@@ -80,6 +82,16 @@ class Receiver(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.submit("noop")
+
+    def close(self) -> None:
+        """Release the wake pipe once the thread is over (or never ran). While the thread still runs it
+        stays open: a closed descriptor number can be reused by the next file, and a wake-up written there
+        would land in someone else's file."""
+        if self.is_alive() or self._wake_w < 0:
+            return
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        self._wake_r = self._wake_w = -1
 
     # ------------------------------------------------------------------ thread
     def run(self) -> None:

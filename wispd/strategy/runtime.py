@@ -100,6 +100,7 @@ class Runtime:
     def close(self) -> None:
         self.receiver.stop()
         self.receiver.join(2.0)
+        self.receiver.close()
         if self.push is not None:
             self.push.close()
         if isinstance(self.receiver, VirtualReceiver):
