@@ -70,7 +70,7 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
                            str(d.tmp / "parity"), "--json"], env=env, capture_output=True, text=True, timeout=240)
     doc = orjson.loads(done.stdout)
     s = doc["accounts"]["paper"]["strategies"]["stepper"]
-    assert done.returncode == 0 and doc["identical"], orjson.dumps(s, option=orjson.OPT_INDENT_2).decode()
+    assert done.returncode == 0 and doc["identical"], orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     assert s["fills"]["live"] >= 16 and s["fills"]["matched"] == s["fills"]["live"]
     assert s["fills"]["mean_price_error"] == 0.0
     # the timer-driven maker too: each replayed strategy starts when its live one took its first decision
