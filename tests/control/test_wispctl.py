@@ -150,6 +150,43 @@ def test_logs_follow_prints_a_line_only_once_it_is_whole(daemon):
         follow.wait(5)
 
 
+def test_logs_follow_started_mid_line_prints_that_line_whole(daemon):
+    """A follower that starts while the last line is half written (with -n 0 or any -n) holds the half
+    until the rest arrives: it once printed the rest as a line of its own."""
+    d = daemon(BODY)
+    d.wait_state("alpha", "RUNNING")
+    assert d.ctl("shutdown", "--wait").returncode == 0 and d.proc.wait(10) == 0
+    log = d.tmp / "log" / "alpha.log"
+    record = orjson.dumps({"ts": "t", "level": "info", "child": "alpha", "pid": 1, "event": "split"}).decode()
+    with open(log, "a") as fh:
+        fh.write(record[:20])
+    for n in ("0", "2"):
+        follow = subprocess.Popen([str(BIN / "wispctl"), "--config", str(d.config), "logs", "alpha", "-f", "-n", n],
+                                  env=d.env(), stdout=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        expected = max(1, int(n))
+
+        def read(out=follow.stdout, got=lines, want=expected) -> None:  # noqa: ANN001
+            while len(got) < want and (line := out.readline()):
+                got.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            if n == "0":
+                time.sleep(1.5)  # the follower has read the half line
+                with open(log, "a") as fh:
+                    fh.write(record[20:] + "\n")
+            reader.join(10)
+            assert len(lines) == expected and lines[-1].split() == ["t", "INFO", "split"], lines
+            assert all("nfo" not in line.split()[0] for line in lines), lines
+        finally:
+            follow.send_signal(signal.SIGINT)
+            follow.wait(5)
+    whole = d.ctl("logs", "alpha", "-n", "1")
+    assert whole.stdout.split() == ["t", "INFO", "split"], whole.stdout
+
+
 def test_shutdown_and_unreachable(daemon):
     d = daemon(BODY)
     out = d.ctl("shutdown", "--wait")

@@ -71,12 +71,20 @@ def show(path: Path, ns: argparse.Namespace) -> int:
         print(f"error: no log file yet at {path}", file=sys.stderr)
         return EXIT_ERROR
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in deque(fh, maxlen=max(0, ns.lines)):
+        tail: deque[str] = deque(maxlen=max(0, ns.lines))
+        partial = ""  # a line the writer has not finished yet: printed only once its newline arrives
+        for line in fh:
+            if line.endswith("\n"):
+                tail.append(line)
+            else:  # only the last can lack its newline: not a line yet, whatever -n says
+                partial = line
+        for line in tail:
             _emit(line, ns)
         if not ns.follow:
+            if partial:  # the file ends there (a writer killed mid-line): show what there is
+                _emit(partial + "\n", ns)
             return EXIT_OK
         inode = os.fstat(fh.fileno()).st_ino
-        partial = ""  # a line the writer has not finished yet: printed only once its newline arrives
         try:
             while True:
                 line = fh.readline()
