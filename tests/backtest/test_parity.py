@@ -85,3 +85,4 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
                            str(d.tmp / "parity2")], env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "stepper: DIVERGES" in done.stdout and "first divergence in orders at #" in done.stdout
+    assert "'signal_id': 'step-" in done.stdout, done.stdout  # which decision: the book it was taken on

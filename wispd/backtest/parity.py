@@ -19,6 +19,9 @@ from typing import Any
 
 ORDER_FIELDS = ("side", "symbol", "order_type", "qty", "price", "tif")
 FILL_FIELDS = ("side", "symbol", "qty", "price", "liquidity")
+# Shown beside a divergent row, never compared (a strategy's own ids differ between runs unless it names
+# its signals): with them a decision the replay skipped or added is seen at once ("step-1235" vs "step-1240").
+SHOWN = ("signal_id",)
 
 
 def _rows(path: Path, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -79,7 +82,7 @@ def records(journal: Path, strategy: str, t_from_us: int, t_to_us: int) -> dict[
     orders = _rows(journal, "SELECT * FROM orders WHERE strategy=? AND created_ms>=? AND created_ms<? "
                             "ORDER BY created_ms, client_id", (strategy, lo, hi))
     # the fills of those orders, whenever they came (the last order's fill lands after the window's end)
-    fills = _rows(journal, "SELECT f.* FROM fills f JOIN orders o ON o.client_id = f.client_id WHERE o.strategy=? "
+    fills = _rows(journal, "SELECT f.*, o.signal_id FROM fills f JOIN orders o ON o.client_id = f.client_id WHERE o.strategy=? "
                            "AND o.created_ms>=? AND o.created_ms<? ORDER BY f.ts_ms, f.id", (strategy, lo, hi))
     return {"orders": orders, "fills": fills}
 
@@ -90,14 +93,14 @@ def _diff(kind: str, live: list[dict[str, Any]], replay: list[dict[str, Any]], f
     first = None
     for a, b in zip(live, replay, strict=False):
         if any(str(a.get(f)) != str(b.get(f)) for f in fields):
-            first = {"index": matched, "live": {f: a.get(f) for f in (*fields, time_key)},
-                     "backtest": {f: b.get(f) for f in (*fields, time_key)},
+            first = {"index": matched, "live": {f: a.get(f) for f in (*fields, time_key, *SHOWN)},
+                     "backtest": {f: b.get(f) for f in (*fields, time_key, *SHOWN)},
                      "fields": [f for f in fields if str(a.get(f)) != str(b.get(f))]}
             break
         matched += 1
     if first is None and len(live) != len(replay):
         longer, name = (live, "live") if len(live) > len(replay) else (replay, "backtest")
-        first = {"index": matched, name: {f: longer[matched].get(f) for f in (*fields, time_key)},
+        first = {"index": matched, name: {f: longer[matched].get(f) for f in (*fields, time_key, *SHOWN)},
                  "fields": [f"{name} has {abs(len(live) - len(replay))} more {kind}"]}
     out: dict[str, Any] = {"live": len(live), "backtest": len(replay), "matched": matched, "first_divergence": first}
     if kind == "fills":
