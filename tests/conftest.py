@@ -41,7 +41,8 @@ def short_tmp() -> Iterator[Path]:
 
     path = Path(tempfile.mkdtemp(prefix="wt-", dir="/tmp"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if not os.environ.get("WISPD_TEST_KEEP_TMP"):  # set it to look at a failed test's state afterwards
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from wispd.sdk import D, Param, Strategy, pair, signal
 
 
@@ -147,6 +149,19 @@ class Emitter(Strategy):
                 ctx.emit_status("emitting", res.status if res else "pending",
                                 outcome=res.status if res else "pending", reason=res.reason if res else "")
             handles.append(ctx.emit(signal("e").buy(pair("BTC", "USDT"), "sim", "0.001").ttl(1)))
+
+
+class SlowDecider(Strategy):
+    """On each tick of a 0.3 s timer, takes 60 ms to decide, then buys: its signals' ``woke`` must be the
+    tick, not the build 60 ms later (a replay starts a timer-driven strategy on that schedule)."""
+
+    def run(self, ctx):
+        ticks = []
+        for n in ctx.every(0.3):
+            ticks.append(ctx.now() * 1000)
+            time.sleep(0.06)  # deciding takes a while (wall time: the build is at least 60 ms after the tick)
+            ctx.emit(signal("slow").id(f"slow-{n}").buy(pair("BTC", "USDT"), "sim", "0.001")).wait(2)
+            ctx.emit_status("deciding", f"{n + 1} decisions", ticks=ticks[-10:], n=n + 1)
 
 
 class EnterOnce(Strategy):

@@ -51,16 +51,19 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
     assert d.ctl("start", "maker").returncode == 0  # on its own timer (every second), not on data
     journal = d.tmp / "state" / "journal-paper.sqlite"
 
-    def fills() -> int:
+    def count(sql: str) -> int:
         import sqlite3
 
         db = sqlite3.connect(journal)
         try:
-            return db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+            return db.execute(sql).fetchone()[0]
         finally:
             db.close()
 
-    wait_for(lambda: fills() >= 16, 60, what="the session trading")
+    # both strategies must have traded enough to compare: under load the maker's one-second timer can have
+    # placed only four orders by the time the stepper has its fills
+    wait_for(lambda: count("SELECT COUNT(*) FROM fills JOIN orders o USING (client_id) WHERE o.strategy = 'stepper'") >= 16 and
+             count("SELECT COUNT(*) FROM orders WHERE strategy = 'maker'") >= 5, 90, what="the session trading")
     assert d.ctl("stop", "stepper").returncode == 0
     assert d.ctl("stop", "maker").returncode == 0
     time.sleep(1.5)  # the recorder gets the last frames
@@ -69,13 +72,19 @@ def test_a_recorded_paper_session_replays_to_the_same_orders_and_fills(daemon):
     done = subprocess.run([str(BIN / "wispctl"), "--config", str(d.config), "backtest", "--parity", "--out",
                            str(d.tmp / "parity"), "--json"], env=env, capture_output=True, text=True, timeout=240)
     doc = orjson.loads(done.stdout)
+    shown = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     s = doc["accounts"]["paper"]["strategies"]["stepper"]
-    assert done.returncode == 0 and doc["identical"], orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    assert done.returncode == (0 if doc["identical"] else 1), shown
+    assert s["identical"], shown  # deciding on data, it decides on the same books whatever the timing
     assert s["fills"]["live"] >= 16 and s["fills"]["matched"] == s["fills"]["live"]
     assert s["fills"]["mean_price_error"] == 0.0
-    # the timer-driven maker too: each replayed strategy starts when its live one took its first decision
+    # the timer-driven maker too: each replayed strategy starts when its live one woke for its first decision.
+    # The one thing the recording cannot settle is a tick taken while a book was in flight (published, not yet
+    # recorded: under load the recorder gets a frame milliseconds after the strategy): then parity must say so
     m = doc["accounts"]["paper"]["strategies"]["maker"]
-    assert m["identical"] and m["orders"]["live"] >= 5, m
+    first = m["orders"]["first_divergence"]
+    assert m["identical"] or (first is not None and first.get("in_flight")), shown
+    assert m["orders"]["live"] >= 5, m
     lanes = orjson.loads((d.tmp / "parity" / "result.json").read_bytes())["lanes"]
     assert {name: lane["late_wakes"] for name, lane in lanes.items()} == {"stepper": 0, "maker": 0}
     # today's code differs (every 4th book instead of every 5th): the first divergent order is named

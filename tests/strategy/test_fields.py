@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal as D
 
+import orjson
 import pytest
 
 from tests.execution.core_harness import PERP, SPOT, Harness
@@ -187,6 +188,20 @@ def s_ttl(h):
     h.core.signal(sig.wire("a"))
     h.settle()
     assert final(h.sink.of(sig.id))["code"] == "expired"
+    # woke: when the loop woke to decide (never after ts): journaled with the signal, for a replay's schedule
+    sig = signal("x").buy(BTC, "sim", "0.01").build()
+    msg = sig.wire("a", woke=sig.created - 0.5)
+    assert msg["woke"] == pytest.approx(msg["ts"] - 500)
+    h.core.signal(msg)
+    h.settle()
+    assert final(h.sink.of(sig.id))["status"] == "filled"
+    row = h.journal.db.execute("SELECT payload FROM signals WHERE signal_id=?", (sig.id,)).fetchone()
+    assert orjson.loads(row[0])["woke"] == msg["woke"]
+    assert sig.wire("a", woke=sig.created + 9)["woke"] == msg["ts"]  # a wake after the build is the build
+    late = signal("x").buy(BTC, "sim", "0.01").build()
+    h.core.signal({**late.wire("a"), "woke": late.created * 1000 + 1})
+    h.settle()
+    assert final(h.sink.of(late.id))["code"] == "bad_schema"
 
 
 def s_id(h):
@@ -210,7 +225,7 @@ SCENARIOS: dict[str, Callable[[Harness], None]] = {
 
 # Every wire field, and the scenario that shows what it does.
 FIELDS = {
-    "v": "build", "id": "id", "name": "build", "strategy": "buy", "ts": "ttl", "ttl_ms": "ttl", "actions": "build",
+    "v": "build", "id": "id", "name": "build", "strategy": "buy", "ts": "ttl", "woke": "ttl", "ttl_ms": "ttl", "actions": "build",
     "type": "build", "side": "sell", "exchange": "buy", "market": "sell_short", "symbol": "buy", "qty": "buy",
     "price": "limit", "order_type": "market", "tif": "tif", "post_only": "post_only",
     "reduce_only": "reduce_only", "short": "sell_short", "leverage": "leverage", "stop_loss": "stop_loss",

@@ -39,6 +39,28 @@ def test_every_sdk_call_works(daemon):
     assert history and history[-1]["summary"] == "done"
 
 
+def test_a_signal_says_when_its_decision_was_woken_for_not_only_when_it_was_built(daemon):
+    """``woke`` is the tick the decision was taken on: before ``ts`` by the 60 ms the strategy spent deciding,
+    and after the previous signal (never a stale instant). Parity replays start timer strategies at it."""
+    import sqlite3
+
+    d = daemon(BASE + '[strategies.slow]\nmodule = "tests.sample_strategies"\nclass = "SlowDecider"\n')
+    status = wait_for(lambda: (s := d.child("slow")["status"]).get("fields", {}).get("n", 0) >= 4 and s, 30,
+                      what="four decisions")
+    db = sqlite3.connect(d.tmp / "state" / "journal-paper.sqlite")
+    try:
+        rows = [orjson.loads(p) for (p,) in db.execute("SELECT payload FROM signals WHERE strategy='slow' "
+                                                        "ORDER BY received_ms")]
+    finally:
+        db.close()
+    assert len(rows) >= 4 and [r["id"] for r in rows[:4]] == ["slow-0", "slow-1", "slow-2", "slow-3"]
+    ticks = status["fields"]["ticks"]
+    for i, r in enumerate(rows[:4]):
+        assert r["woke"] <= ticks[i] <= r["ts"] - 60, (i, r, ticks)  # woken at the tick, built 60 ms later
+        if i:
+            assert r["woke"] > rows[i - 1]["ts"], (i, r, rows[i - 1])  # a new wake for each decision
+
+
 def test_async_run_and_clean_stop(daemon):
     d = daemon(BASE + '[strategies.asy]\nmodule = "tests.sample_strategies"\nclass = "AsyncTicker"\n')
     wait_for(lambda: d.child("asy")["status"].get("fields", {}).get("n", 0) >= 10, 20, what="async ticks")

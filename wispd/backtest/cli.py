@@ -76,7 +76,8 @@ def _parity(journals: dict[str, Path], out: Path, doc: dict, ns: argparse.Namesp
     result: dict = {"accounts": {}, "identical": True}  # type: ignore[type-arg]
     for account, journal in journals.items():
         names = [n for n, s in doc["strategies"].items() if s["account"] == account]
-        cmp = parity.compare(journal, out / f"journal-{account}.sqlite", names, t_from, t_to, parity.ends(journal))
+        cmp = parity.compare(journal, out / f"journal-{account}.sqlite", names, t_from, t_to, parity.ends(journal),
+                             Path(doc["data"]) if doc.get("data") else None)
         result["accounts"][account] = cmp
         result["identical"] &= cmp["identical"]
     (out / "parity.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

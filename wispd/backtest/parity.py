@@ -50,9 +50,12 @@ def session_window(journal: Path) -> tuple[int, int] | None:
 
 
 def starts(journal: Path) -> dict[str, int]:
-    """When each strategy's first decision of the session was taken (us): the ``ts`` its first signal carries
-    (its own clock when it built it), a hair earlier. Replayed, each strategy starts then, so a strategy on
-    timers (``ctx.every``) ticks at the instants the live one did, not at the window's start."""
+    """When each strategy's first decision of the session was taken (us), a hair earlier: the ``woke`` its
+    first signal carries (when its loop woke to take that decision: for a strategy on ``ctx.every``, when
+    its schedule began), else its ``ts`` (when it built the signal; signals from before ``woke`` existed).
+    Replayed, each strategy starts then, so a strategy on timers ticks at the instants the live one did, not
+    at the window's start, and decides on the books it had. (Under load, building a signal took 16 ms
+    after the tick: started at ``ts``, the replay saw a book that arrived in between and quoted off it.)"""
     import orjson
 
     out: dict[str, int] = {}
@@ -60,10 +63,11 @@ def starts(journal: Path) -> dict[str, int]:
         if row["strategy"] in out or row["payload"] is None:
             continue
         try:
-            ts = orjson.loads(row["payload"]).get("ts")
+            payload = orjson.loads(row["payload"])
+            ts = payload.get("woke", payload.get("ts"))
         except (orjson.JSONDecodeError, AttributeError):
             continue
-        if isinstance(ts, int | float):
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
             out[row["strategy"]] = int(ts * 1000) - START_LEAD_US
     return out
 
@@ -113,8 +117,44 @@ def _diff(kind: str, live: list[dict[str, Any]], replay: list[dict[str, Any]], f
     return out
 
 
+# A live decision taken while a book was in flight (published by the ingestor, not yet written by the
+# recorder, or written just before the decision and maybe not yet applied by the strategy) could have been
+# taken on either book: the recording cannot say which the live strategy had.
+IN_FLIGHT_LAG_MS = 5.0  # how much later than the recorder the live strategy may apply a frame (under load)
+
+
+def in_flight(data: Path, live: Path, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The book of the order's market that was in flight when the live decision behind ``row`` was taken
+    (its signal's ``woke``, else ``ts``), if one was: then the two sides may have decided on different
+    books through no fault of the code (the recorder and the strategy receive each frame at their own
+    instants; under load they differ by milliseconds). None when the decision was clear of every book."""
+    import orjson
+
+    from wispd.data import store
+
+    sig = _rows(live, "SELECT payload FROM signals WHERE strategy=? AND signal_id=?", (row["strategy"], row["signal_id"]))
+    try:
+        payload = orjson.loads(sig[0]["payload"]) if sig and sig[0]["payload"] else {}
+        decided = float(payload.get("woke", payload.get("ts")))
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+        return None
+    topic = f"md.{row['exchange']}.{row['market']}.{row['symbol']}.book".encode()
+    window_us = 1_000_000
+    for rec in store.replay(data, int(decided * 1000) - window_us, int(decided * 1000) + window_us, {topic}):
+        try:
+            env = orjson.loads(rec.data[len(topic) + 1:])
+            published = float(env["ts_ingest"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        recorded = rec.recv_us / 1000
+        if published <= decided <= recorded + IN_FLIGHT_LAG_MS:
+            return {"seq": env.get("seq"), "decided_ms": decided, "published_ms_before": round(decided - published, 3),
+                    "recorded_ms_after": round(recorded - decided, 3)}
+    return None
+
+
 def compare(live: Path, replay: Path, strategies: list[str], t_from_us: int, t_to_us: int,
-            stops: dict[str, int] | None = None) -> dict[str, Any]:
+            stops: dict[str, int] | None = None, data: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"live_journal": str(live), "backtest_journal": str(replay), "strategies": {}}
     identical = True
     for strategy in strategies:
@@ -124,6 +164,11 @@ def compare(live: Path, replay: Path, strategies: list[str], t_from_us: int, t_t
         doc = {"orders": _diff("orders", a["orders"], b["orders"], ORDER_FIELDS, "created_ms"),
                "fills": _diff("fills", a["fills"], b["fills"], FILL_FIELDS, "ts_ms")}
         doc["identical"] = doc["orders"]["first_divergence"] is None and doc["fills"]["first_divergence"] is None
+        first = doc["orders"]["first_divergence"]
+        if first is not None and data is not None and first["index"] < len(a["orders"]):
+            near = in_flight(data, live, a["orders"][first["index"]])
+            if near is not None:
+                first["in_flight"] = near
         identical &= doc["identical"]
         out["strategies"][strategy] = doc
     out["identical"] = identical
@@ -142,6 +187,12 @@ def text(doc: dict[str, Any]) -> list[str]:
             first = s[kind]["first_divergence"]
             if first:
                 lines.append(f"  first divergence in {kind} at #{first['index']}: {', '.join(first['fields'])}")
+                if first.get("in_flight"):
+                    near = first["in_flight"]
+                    lines.append(f"    the live decision was taken while book seq {near['seq']} was in flight (published "
+                                 f"{near['published_ms_before']} ms before it, recorded {near['recorded_ms_after']} ms "
+                                 "after): the recording cannot say which book the live strategy had, so this "
+                                 "divergence may be timing, not code")
                 for side in ("live", "backtest"):
                     if side in first:
                         lines.append(f"    {side:<8} {first[side]}")

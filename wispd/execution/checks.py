@@ -18,7 +18,7 @@ ZERO = Decimal(0)
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_AMOUNT = Decimal("1e18")  # no quantity, price or leverage of any market comes near this
-SIGNAL_KEYS = frozenset({"v", "id", "name", "strategy", "ts", "ttl_ms", "actions"})
+SIGNAL_KEYS = frozenset({"v", "id", "name", "strategy", "ts", "woke", "ttl_ms", "actions"})
 ACTION_KEYS = {
     "order": frozenset({"type", "side", "exchange", "market", "symbol", "qty", "price", "order_type", "tif",
                         "post_only", "reduce_only", "short", "leverage", "stop_loss", "stop_loss_limit",
@@ -88,6 +88,11 @@ def parse_signal(msg: dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts <= 0 or \
             isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= 3_600_000:
         raise Reject("bad_schema", "ts (ms since the epoch) and ttl_ms (1 to 3600000) are required")
+    woke = msg.get("woke")
+    if woke is not None and (isinstance(woke, bool) or not isinstance(woke, int | float) or not math.isfinite(woke)
+                             or not 0 < woke <= ts):
+        raise Reject("bad_schema", f"woke (ms since the epoch, when the decision was taken) must be a number "
+                                   f"greater than 0 and not after ts {ts}, got {_show(woke)}")
     actions = msg.get("actions")
     if not isinstance(actions, list) or not 1 <= len(actions) <= 20:
         raise Reject("bad_schema", "actions must be a list of 1 to 20 actions")

@@ -98,11 +98,13 @@ def main(child: ChildContext) -> int:
                 ready_sent = True
                 if not rt.wait_for_state():
                     return 0
+        rt.wake()
         strategy.on_start(ctx)
         if child.stopping:
             return 0
         if not ready_sent:
             child.ready(watched=len(rt.watched), strategy=cls.__name__)
+        rt.wake()  # run begins: a timer's schedule starts now (``woke`` on the first signal says when)
         if inspect.iscoroutinefunction(strategy.run):
             asyncio.run(_run_async(strategy, ctx, rt))
         else:

@@ -75,6 +75,10 @@ class Runtime:
         self.watched: set[tuple[str, str, str]] = set()
         self.kline_limits: dict[bytes, int] = {}
         self.emitted = 0
+        # when the strategy's loop last woke (a wait or sleep returned, run began): what it decides now, it
+        # decides on what it knew then. Each signal carries it (``woke``), so a replay of a timer-driven
+        # strategy can start it on the live one's schedule, not at its first signal's build time.
+        self.woke = clock.now()
         self._next_metrics = 0.0
         self._serviced = 0.0
         self._wake: tuple[frozenset[bytes], list[str]] = (frozenset(), [])  # backtest: the wake topics, named
@@ -168,8 +172,10 @@ class Runtime:
             end = clock.now() + timeout
             vt = self.vt
             if vt.local and vt._run_ahead(wake, end) and event.is_set():  # the common case, frame after frame
+                self.woke = clock.now()
                 return True
             vt.wait_for(event.is_set, end, self.stopping, wake, False)
+            self.woke = clock.now()
             return event.is_set()
         end = time.monotonic() + timeout
         while not event.is_set() and not self.child.stopping:
@@ -178,14 +184,19 @@ class Runtime:
                 break
             event.wait(min(left, 0.1))
             self.service()
+        self.woke = clock.now()
         return event.is_set()
+
+    def wake(self) -> None:
+        """The strategy's loop woke (see ``woke``)."""
+        self.woke = clock.now()
 
     # ------------------------------------------------------------------ signals
     def emit(self, sig: Signal | SignalBuilder) -> Handle:
         if isinstance(sig, SignalBuilder):
             sig = sig.build()
         handle = Handle(sig)
-        handle._idle, handle._idle_thread = self.service, threading.current_thread()
+        handle._idle, handle._idle_thread, handle._on_wake = self.service, threading.current_thread(), self.wake
         self.emitted += 1
         if self.vt is not None:
             vt = self.vt
@@ -196,13 +207,13 @@ class Runtime:
             handle._vwait = vwait
             self.receiver.track(handle)
             handle.sent = True
-            vt.signal(protocol.dumps(sig.wire(self.name)))
+            vt.signal(protocol.dumps(sig.wire(self.name, self.woke)))
             return handle
         if self.push is None:
             handle._resolve(Report("rejected", "no executor is configured for this strategy (set account)"))
             return handle
         self.receiver.track(handle)
-        self._send(handle, protocol.dumps(sig.wire(self.name)))
+        self._send(handle, protocol.dumps(sig.wire(self.name, self.woke)))
         return handle
 
     def _send(self, handle: Handle, frame: bytes) -> bool:
@@ -252,6 +263,7 @@ class StrategyContext:
         """Sleep, returning early (True) as soon as a stop is requested."""
         if self._rt.vt is not None:
             self._rt.vt.sleep_until(clock.now() + max(0.0, seconds), self._rt.stopping)
+            self._rt.wake()
             return self._rt.child.stopping
         end = time.monotonic() + max(0.0, seconds)
         while not self._rt.child.stopping:
@@ -260,6 +272,7 @@ class StrategyContext:
                 break
             self._rt.child.wait(min(left, 0.1))
             self._rt.service()
+        self._rt.wake()
         return self._rt.child.stopping
 
     def every(self, seconds: float) -> Iterator[int]:
@@ -287,6 +300,7 @@ class StrategyContext:
         while not self._rt.child.stopping and time.monotonic() < end:
             await asyncio.sleep(min(0.1, max(0.0, end - time.monotonic())))
             self._rt.service()
+        self._rt.wake()
         return self._rt.child.stopping
 
     async def aevery(self, seconds: float) -> AsyncIterator[int]:

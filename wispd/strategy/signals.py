@@ -151,10 +151,15 @@ class Signal:
         """When the signal's ttl runs out (monotonic seconds): after it, no executor acts on it."""
         return self.created + self.ttl
 
-    def wire(self, strategy: str) -> dict[str, Any]:
-        """The signal as it goes on the wire (``docs/protocol.md``)."""
-        return {"v": 1, "id": self.id, "name": self.name, "strategy": strategy, "ts": self.created * 1000,
-                "ttl_ms": int(self.ttl * 1000), "actions": [a.wire() for a in self.actions]}
+    def wire(self, strategy: str, woke: float | None = None) -> dict[str, Any]:
+        """The signal as it goes on the wire (``docs/protocol.md``). ``woke`` (seconds) is when the strategy's
+        loop last woke before emitting it: the instant its decision was taken in, which can be well before
+        ``ts`` (when it was built) if deciding took long; never after ``ts``."""
+        out = {"v": 1, "id": self.id, "name": self.name, "strategy": strategy, "ts": self.created * 1000,
+               "ttl_ms": int(self.ttl * 1000), "actions": [a.wire() for a in self.actions]}
+        if woke is not None:
+            out["woke"] = min(woke, self.created) * 1000
+        return out
 
 
 class SignalBuilder:
@@ -469,6 +474,7 @@ class Handle:
         self.exits: list[Report] = []
         self._idle: Callable[[], None] | None = None  # keeps the strategy's heartbeat going while it waits
         self._idle_thread: threading.Thread | None = None
+        self._on_wake: Callable[[], None] | None = None  # the strategy's loop wakes when a wait returns
         self._vwait: Callable[[float], bool] | None = None  # a backtest's wait in virtual time (True: stopping)
 
     def _resolve(self, report: Report) -> None:
@@ -533,6 +539,8 @@ class Handle:
             self._event.wait(min(left, 0.1))
             if self._idle is not None and threading.current_thread() is self._idle_thread:
                 self._idle()
+        if self._on_wake is not None and threading.current_thread() is self._idle_thread:
+            self._on_wake()
         return self._report if self._event.is_set() else None
 
     def result(self) -> Report | None:
