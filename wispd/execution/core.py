@@ -347,7 +347,10 @@ class ExecutionCore:
             self.reject(strategy, signal_id, Reject("journal_unavailable", "the journal cannot be written "
                                                     f"({self.journal.fault}); no new orders until it can"))
             return
-        if not self.journal.record_signal(strategy, signal_id, "received", "", msg):
+        # journaled as accepted at once (one statement, not an insert and an update): a refusal below rewrites
+        # it, and a signal that fails half-way is rolled back whole with its savepoint, so no other status of
+        # this row is ever committed
+        if not self.journal.record_signal(strategy, signal_id, "accepted", "", msg):
             self.reject(strategy, signal_id, Reject("duplicate", f"signal {signal_id} was already received"))
             return
         now = now_ms()
@@ -361,7 +364,6 @@ class ExecutionCore:
         except Reject as rej:
             return self._refuse(sig, rej)
         self._carry_out(plan)
-        self.journal.set_signal_status(strategy, signal_id, "accepted")
 
     def guarded_signal(self, msg: dict[str, Any] | None) -> Exception | None:
         """``signal`` under its own journal savepoint and exception guard: whatever one frame does, the
