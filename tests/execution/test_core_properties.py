@@ -226,6 +226,18 @@ class Account(RuleBasedStateMachine):
             assert funds.held[strategy].get(asset, ZERO) == funds.funded[strategy].get(asset, ZERO) + delta
 
     @invariant()
+    def every_signal_row_is_final_and_a_refused_one_placed_nothing(self):
+        """A journaled signal is accepted or rejected, never left at another status (its row is written
+        accepted and rewritten by a refusal in the same savepoint), and a rejected one has no order."""
+        db = self.h.journal.db
+        self.h.journal.orders()  # (flushes held updates)
+        statuses = dict(db.execute("SELECT status, COUNT(*) FROM signals GROUP BY status").fetchall())
+        assert set(statuses) <= {"accepted", "rejected"}, statuses
+        placed = db.execute("SELECT COUNT(*) FROM orders o JOIN signals s ON s.signal_id = o.signal_id AND "
+                            "s.strategy = o.strategy WHERE s.status = 'rejected'").fetchone()[0]
+        assert placed == 0, placed
+
+    @invariant()
     def nothing_is_sent_twice(self):
         assert all(n == 1 for n in self.sent.values()), [c for c, n in self.sent.items() if n > 1]
 
