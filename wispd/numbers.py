@@ -58,6 +58,28 @@ def _fixed(value: Decimal, n: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
+_SHOWN: dict[tuple[str, int], str] = {}  # journal strings as shown: the same few repeat report after report
+_SHOWN_MAX = 65536
+
+
+def shown(text: str | None, n: int) -> str | None:
+    """A number the journal keeps as text (``str(Decimal)``), shown at ``n`` places: what
+    ``_fixed(Decimal(text), n)`` gives, remembered (a report shows the same quantities, prices and fees
+    over and over; parsing and quantizing each was a tenth of a signal's report). None for no number."""
+    if not text or type(text) is not str:
+        return None
+    out = _SHOWN.get((text, n))
+    if out is None:
+        try:
+            out = _fixed(Decimal(text), n)
+        except InvalidOperation:
+            return None
+        if len(_SHOWN) >= _SHOWN_MAX:
+            _SHOWN.clear()
+        _SHOWN[(text, n)] = out
+    return out
+
+
 def qty(value: Decimal | None, step: Decimal | None = None) -> str | None:
     return None if value is None else _fixed(value, places(step))
 

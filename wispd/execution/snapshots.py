@@ -69,11 +69,12 @@ class Formats:
 
 def row_doc(f: Formats, row: dict[str, Any]) -> dict[str, Any]:
     """An order as reports show it: the journal row with its numbers at the market's precision."""
-    key = (row["exchange"], row["market"], row["symbol"])
+    r = f.core.rules.get((row["exchange"], row["market"], row["symbol"]))
+    step, tick = (r.step, r.tick) if r else (None, None)
+    q, p, get, shown = numbers.places(step), numbers.places(tick), row.get, numbers.shown
     doc = order_doc(row)
-    doc.update({"qty": f.qty(key, _dec(row.get("qty"))), "price": f.price(key, _dec(row.get("price"))),
-                "filled": f.qty(key, _dec(row.get("filled"))), "avg_price": f.price(key, _dec(row.get("avg_price"))),
-                "fees": f.money(key, _dec(row.get("fees")))})
+    doc.update({"qty": shown(get("qty"), q), "price": shown(get("price"), p), "filled": shown(get("filled"), q),
+                "avg_price": shown(get("avg_price"), p), "fees": shown(get("fees"), numbers.money_places(tick, step))})
     return doc
 
 
