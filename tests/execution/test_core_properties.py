@@ -78,7 +78,10 @@ class Account(RuleBasedStateMachine):
         self.h.journal.commit = committed
 
     def teardown(self) -> None:
+        import shutil
+
         self.h.close()
+        shutil.rmtree(self.dir, ignore_errors=True)  # one journal per example: 30 a run were left in /tmp
 
     # ------------------------------------------------------------------ actions
     def _known_ids(self) -> list[str]:
