@@ -130,6 +130,7 @@ def in_flight(data: Path, live: Path, row: dict[str, Any]) -> dict[str, Any] | N
     instants; under load they differ by milliseconds). None when the decision was clear of every book."""
     import orjson
 
+    from wispd import protocol
     from wispd.data import store
 
     sig = _rows(live, "SELECT payload FROM signals WHERE strategy=? AND signal_id=?", (row["strategy"], row["signal_id"]))
@@ -141,11 +142,11 @@ def in_flight(data: Path, live: Path, row: dict[str, Any]) -> dict[str, Any] | N
     topic = f"md.{row['exchange']}.{row['market']}.{row['symbol']}.book".encode()
     window_us = 1_000_000
     for rec in store.replay(data, int(decided * 1000) - window_us, int(decided * 1000) + window_us, {topic}):
-        try:
-            env = orjson.loads(rec.data[len(topic) + 1:])
-            published = float(env["ts_ingest"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        parsed = protocol.parse_md_frame(rec.data)
+        published = parsed[1].get("ts_ingest") if parsed is not None else None
+        if type(published) not in (int, float):
             continue
+        env = parsed[1]
         recorded = rec.recv_us / 1000
         if published <= decided <= recorded + IN_FLIGHT_LAG_MS:
             return {"seq": env.get("seq"), "decided_ms": decided, "published_ms_before": round(decided - published, 3),
