@@ -121,3 +121,7 @@ def test_the_exposition_is_what_prometheus_client_would_write(data: st.DataObjec
         else:
             series["c" if meta.type == "counter" else "g"][key] = data.draw(NUMBER)
     assert exposition.render(series) == _reference(series)
+    # The same label sets with new values (the next scrape: line prefixes are remembered, values never)
+    for kind in ("c", "g"):
+        series[kind] = {key: data.draw(NUMBER) for key in series[kind]}
+    assert exposition.render(series) == _reference(series)

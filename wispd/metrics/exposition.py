@@ -47,23 +47,26 @@ def render(series: Series) -> bytes:
     cumulative ``_bucket`` lines with ``_count`` and ``_sum``. Written here rather than through
     prometheus_client's generic collector: with 100 children that took most of a scrape's ~60 ms."""
     by_name: dict[str, list[str]] = {}
+    if len(_PREFIXES) > PREFIXES_MAX:  # children come and go (a reload): the label sets of the gone ones
+        _PREFIXES.clear()
     for kind, want in (("c", "counter"), ("g", "gauge")):
-        for (name, labels), value in series[kind].items():
+        for key, value in series[kind].items():
+            name = key[0]
             meta = CATALOGUE.get(name)
             if meta is not None and meta.type == want:
-                by_name.setdefault(name, []).append(f"{name}{_label_text(name, labels)} {floatToGoString(value)}\n")
+                by_name.setdefault(name, []).append(f"{_prefixes(key)}{floatToGoString(value)}\n")
     for (name, labels), (bounds, counts, total, _count) in series["h"].items():
         meta = CATALOGUE.get(name)
         if meta is None or meta.type != "histogram":
             continue
         lines = by_name.setdefault(name, [])
         acc = 0
-        for bound, n in zip([*map(str, bounds), "+Inf"], counts, strict=False):
+        prefixes = _histogram_prefixes(name, labels, tuple(bounds))
+        for prefix, n in zip(prefixes, counts, strict=False):
             acc += n
-            lines.append(f"{name}_bucket{_label_text(name, labels, bound)} {floatToGoString(acc)}\n")
-        plain = _label_text(name, labels)
-        lines.append(f"{name}_count{plain} {floatToGoString(acc)}\n")
-        lines.append(f"{name}_sum{plain} {floatToGoString(total)}\n")
+            lines.append(f"{prefix}{floatToGoString(acc)}\n")
+        lines.append(f"{prefixes[-2]}{floatToGoString(acc)}\n")
+        lines.append(f"{prefixes[-1]}{floatToGoString(total)}\n")
     out: list[str] = []
     for name, meta in CATALOGUE.items():
         lines = by_name.get(name)
@@ -76,6 +79,31 @@ def render(series: Series) -> bytes:
 
 
 TYPES = ("counter", "gauge", "histogram")
+# A line's name and labels, rendered once per label set rather than on every scrape: the label sets of 100
+# children stay the same scrape after scrape, and rendering them was half of a scrape's CPU (~5,500 lines
+# with 200 children). Only the value is formatted each time.
+_PREFIXES: dict[Any, Any] = {}
+PREFIXES_MAX = 200_000
+
+
+def _prefixes(key: tuple[str, tuple[tuple[str, str], ...]]) -> str:
+    """``name{labels} `` of a counter or gauge line."""
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        prefix = _PREFIXES[key] = f"{key[0]}{_label_text(key[0], key[1])} "
+    return prefix  # type: ignore[no-any-return]
+
+
+def _histogram_prefixes(name: str, labels: tuple[tuple[str, str], ...], bounds: tuple[float, ...]) -> list[str]:
+    """The ``_bucket`` line prefixes of a histogram (one per bound, then +Inf), then ``_count`` and ``_sum``."""
+    key = ("h", name, labels, bounds)
+    have = _PREFIXES.get(key)
+    if have is None:
+        plain = _label_text(name, labels)
+        have = _PREFIXES[key] = [f"{name}_bucket{_label_text(name, labels, bound)} "
+                                 for bound in [*map(str, bounds), "+Inf"]] + [f"{name}_count{plain} ",
+                                                                             f"{name}_sum{plain} "]
+    return have  # type: ignore[no-any-return]
 
 
 def _label_text(name: str, labels: tuple[tuple[str, str], ...], le: str | None = None) -> str:
