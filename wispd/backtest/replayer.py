@@ -47,6 +47,8 @@ AHEAD_MAX = 2000  # frames handed over ahead of time in one step (at most)
 AHEAD_MIN = 16
 REAL_TIMEOUT_S = 120.0  # real seconds a strategy may compute without waiting before it is called hung
 BATCH = 4096  # frames held for a sleeping strategy before they are handed over anyway
+PREFETCH = 4096  # records read and decoded ahead of the timeline while a strategy computes (at most)
+PREFETCH_STEP = 64  # ... this many at a time between looks at its socket
 EXIT_WORDS_S = 1.0  # how long a strategy that failed may take to be heard saying why (its exit came first)
 HELLO_S = 2.0  # a connection to the replay socket must say whose it is within this (strategies do at once)
 SETTLE_US = 10_000_000  # after the window: data read on for the signals and orders still in flight at its end
@@ -126,6 +128,14 @@ class Cursor:
     def pop(self) -> Record:
         self.n += 1
         return self.buf.popleft()
+
+    def prefetch(self) -> bool:
+        """Read a few more records into the look-ahead (False once it holds ``PREFETCH`` or the data is over).
+        Only reads: the timeline does not move, so what is replayed and when is the same with or without it."""
+        if self.done or len(self.buf) >= PREFETCH:
+            return False
+        self.peek(len(self.buf) + PREFETCH_STEP - 1)
+        return True
 
 
 class Replayer:
@@ -385,9 +395,15 @@ class Replayer:
             if parts is not None:
                 break
             conn = lane.conn
-            if conn is not None and not conn.closed and not end and conn.readable(0.05):
-                conn.fill()  # the common case: the answer is here within microseconds
-                continue
+            if conn is not None and not conn.closed and not end:
+                # While the strategy works on what it was handed, read and decode the records after it (the
+                # two processes would otherwise take turns: this is the replayer's share of the next batch)
+                cursor = getattr(self, "cursor", None)
+                while cursor is not None and not conn.readable(0) and cursor.prefetch():
+                    pass
+                if conn.readable(0.05):
+                    conn.fill()  # the common case: the answer is here within microseconds
+                    continue
             if not end:
                 end = time.monotonic() + REAL_TIMEOUT_S
             if self._exited(lane):
