@@ -97,6 +97,7 @@ class Result:
     records: int = 0
     gaps: int = 0
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # the replayer's own CPU (its process: reading, replaying, the accounts), not the strategies'
     lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)  # account -> journal path
     events_to_strategies: int = 0
@@ -700,7 +701,7 @@ class Replayer:
     def run(self) -> Result:
         from wispd.supervisor.launcher import Launcher
 
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         clock.install(clock.VirtualClock((self.t_from_us - self.warmup_us) / 1e6))
         data = self._data()
@@ -759,6 +760,7 @@ class Replayer:
                 (self.out_dir / name).unlink(missing_ok=True)
             clock.install(None)
         result = Result(self.out_dir, self.t_from_us, self.t_to_us, self.records, self.gaps, time.monotonic() - t0,
+                        cpu_s=time.process_time() - cpu0,
                         accounts={a: str(x.journal.path) for a, x in self.accounts.items()},
                         events_to_strategies=self.delivered, samples=self.samples)
         for lane in self.lanes.values():

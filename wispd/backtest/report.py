@@ -122,6 +122,7 @@ def build(result: Any, capital: dict[str, dict[str, float]], meta: dict[str, Any
     total.update(_stats(total_samples, total_cap))
     total["equity"] = total_samples
     return {"v": 1, **meta, "replayed_records": result.records, "gaps": result.gaps, "wall_seconds": result.wall_s,
+            "replayer_cpu_seconds": result.cpu_s,
             "events_to_strategies": result.events_to_strategies, "strategies": strategies, "total": total,
             "fills": rows["fills"]}
 
