@@ -66,7 +66,8 @@ class Link:
                 return None
             lengths.append((pos, n))
             pos += n
-        parts = [bytes(buf[a:a + n]) for a, n in lengths]
+        with memoryview(buf) as view:  # one copy per part (a bytearray slice would be a second)
+            parts = [bytes(view[a:a + n]) for a, n in lengths]
         del buf[:pos]
         return parts
 

@@ -38,3 +38,17 @@ def test_book_maths():
     assert b.vwap("buy", D("2")) == (101 + 102) / D(2)
     assert b.vwap("sell", D("3")) == (99 + 98 * 2) / D(3)
     assert b.vwap("buy", D("10")) is None
+
+
+def test_the_fast_book_constructor_builds_the_same_book():
+    """``OrderBook.of`` (the receiver's per-update constructor) fills every field the dataclass has, as the
+    dataclass would: a field added to OrderBook and not to ``of`` fails here."""
+    import dataclasses
+
+    ref = book()
+    args = [getattr(ref, f.name) for f in dataclasses.fields(OrderBook)]
+    fast = OrderBook.of(*args)
+    assert fast == ref and hash(fast) == hash(ref) and type(fast) is OrderBook
+    assert vars(fast) == vars(ref) and list(vars(fast)) == [f.name for f in dataclasses.fields(OrderBook)]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.seq = 2  # type: ignore[misc]

@@ -149,7 +149,7 @@ class MarketCache:
             raw = body.get(side)
             return Levels(raw if type(raw) is list else [])
 
-        book = OrderBook(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
+        book = OrderBook.of(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
         self._books[key] = book
         return book
 

@@ -169,6 +169,9 @@ class VirtualReceiver(Receiver):
                 self.report_frame(body)
 
 
+UNTIL_SLACK_US = 4  # |int(round(t * 1000, 3) * 1000) - t * 1e6| < 2 us for any epoch time t (with room to spare)
+
+
 class VirtualTime:
     """The strategy's waits in virtual time: each asks the replayer for the next step."""
 
@@ -205,8 +208,13 @@ class VirtualTime:
         if key != self._wake_key:  # the same wait, frame after frame: its topic set is built once
             self._wake_key, self._wake_names = key, {w.encode() for w in wake}
         wake_any, names = "*" in key, self._wake_names
-        until_us = None if until_s is None else int(round(until_s * 1000, 3) * 1000)  # as the replayer reads it
         local = self.local
+        # The timer's instant as the replayer reads it, exactly, only when a frame held here could reach it:
+        # the exact form (a float rounded to the microsecond) is within 2 us of until_s * 1e6, and rounding a
+        # float to 3 places was a twentieth of a replayed update's cost in this process
+        until_us = None
+        if until_s is not None and local and local[-1][0] >= until_s * 1e6 - UNTIL_SLACK_US:
+            until_us = int(round(until_s * 1000, 3) * 1000)
         while local:
             if until_us is not None and local[0][0] >= until_us:
                 return False
