@@ -17,6 +17,7 @@ class Level(NamedTuple):
     size: Decimal
 
 
+_tuple_new = tuple.__new__
 _POSITIVE: dict[str, Decimal] = {}  # wire string -> its value, for the strings that are valid and positive
 _POSITIVE_MAX = 1 << 16
 
@@ -58,7 +59,7 @@ class Levels(Sequence[Level]):
                 if sz is None:
                     sz = _positive(b)
                 if px is not None and sz is not None:
-                    done.append(Level(px, sz))
+                    done.append(_tuple_new(Level, (px, sz)))  # Level(px, sz) without its generated __new__
         self._pos = pos
 
     def __getitem__(self, i: Any) -> Any:

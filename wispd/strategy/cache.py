@@ -145,11 +145,9 @@ class MarketCache:
         if cached is not None and cached.seq == seq and cached.stale == stale:
             return cached
 
-        def levels(side: str) -> Levels:
-            raw = body.get(side)
-            return Levels(raw if type(raw) is list else [])
-
-        book = OrderBook.of(exchange, pair, levels("bids"), levels("asks"), ts, seq, stale)
+        bids, asks = body.get("bids"), body.get("asks")
+        book = OrderBook.of(exchange, pair, Levels(bids if type(bids) is list else []),
+                            Levels(asks if type(asks) is list else []), ts, seq, stale)
         self._books[key] = book
         return book
 
