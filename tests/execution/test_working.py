@@ -52,6 +52,7 @@ def test_indexes_match_a_full_scan_after_any_writes(ops):
         for symbol in ("X", "Y"):
             key = ("sim", "spot", f"{symbol}-USDT")
             assert orders.on_book(key) == [o for o in plain.values() if o.book_key == key]
+            assert orders.has_book(key) == any(o.book_key == key for o in plain.values())
         # nothing is kept for orders that are gone
         assert all(orders._by_strategy.values()) and all(orders._by_book.values()) and all(orders._by_parent.values())
 

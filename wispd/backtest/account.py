@@ -94,8 +94,7 @@ class Account:
         return key in self.followed
 
     def _working_on(self, key: MarketKey) -> bool:
-        orders = self.core.orders
-        return bool(orders) and any(o.book_key == key for o in orders.values())
+        return self.core.orders.has_book(key)
 
     def _materialize(self) -> None:
         """Apply the books kept raw (see ``market_frame``) before anything reads books or marks."""

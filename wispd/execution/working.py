@@ -45,6 +45,10 @@ class WorkingOrders(dict[str, WorkingOrder]):
         """The working orders of one market (exchange, market, symbol)."""
         return list(self._by_book.get(key, {}).values())
 
+    def has_book(self, key: BookKey) -> bool:
+        """Whether any order is working on one market (asked once per replayed frame in a backtest)."""
+        return key in self._by_book  # a group is removed with its last order
+
     # ------------------------------------------------------------------ writes
     def __setitem__(self, client_id: str, order: WorkingOrder) -> None:
         old = super().get(client_id)
