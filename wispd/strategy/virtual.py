@@ -169,7 +169,9 @@ class VirtualReceiver(Receiver):
                 self.report_frame(body)
 
 
-UNTIL_SLACK_US = 4  # |int(round(t * 1000, 3) * 1000) - t * 1e6| < 2 us for any epoch time t (with room to spare)
+# |int(round(t * 1000, 3) * 1000) - t * 1e6| stays below this for epoch times t up to the year 2286 (about 1.5 us
+# today; tests/strategy/test_virtual.py)
+UNTIL_SLACK_US = 4
 
 
 class VirtualTime:
@@ -210,8 +212,8 @@ class VirtualTime:
         wake_any, names = "*" in key, self._wake_names
         local = self.local
         # The timer's instant as the replayer reads it, exactly, only when a frame held here could reach it:
-        # the exact form (a float rounded to the microsecond) is within 2 us of until_s * 1e6, and rounding a
-        # float to 3 places was a twentieth of a replayed update's cost in this process
+        # the exact form (a float rounded to the microsecond) is within UNTIL_SLACK_US of until_s * 1e6, and
+        # rounding a float to 3 places was a twentieth of a replayed update's cost in this process
         until_us = None
         if until_s is not None and local and local[-1][0] >= until_s * 1e6 - UNTIL_SLACK_US:
             until_us = int(round(until_s * 1000, 3) * 1000)
