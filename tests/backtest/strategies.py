@@ -75,6 +75,30 @@ class Stepper(Strategy):
             buy = not buy
 
 
+class TwoBooks(Strategy):
+    """Wakes on one pair's books while watching a second, and trades both in turn: one strategy whose
+    run-ahead carries two markets its account follows (the replayer's short way to commit a hand-over
+    must keep the order in which the account first sees each market's book)."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "ETH-USDT"), "other": Param(str, "BTC-USDT"),
+              "every": Param(int, 7)}
+
+    def run(self, ctx):
+        ctx.spot.watch_pair(self.p.exchange, self.p.other)
+        n = 0
+        for book in ctx.spot.updates(self.p.exchange, self.p.pair, timeout=30):
+            if book is None or book.seq % self.p.every:
+                continue
+            n += 1
+            pair = self.p.pair if n % 2 else self.p.other
+            other = ctx.spot.order_book(self.p.exchange, self.p.other)
+            if other is None or other.best_bid is None:
+                continue
+            side = ctx.spot.signal("two").id(f"two-{book.seq}")
+            ctx.emit(side.buy(pair, self.p.exchange, D("0.01")) if n % 4 < 2 else
+                     side.sell(pair, self.p.exchange, D("0.01")))
+
+
 class Holder(Strategy):
     """Buys a perp position once and holds it (funding is what it earns or pays)."""
 

@@ -328,6 +328,28 @@ def test_running_ahead_gives_exactly_what_stepping_frame_by_frame_gives(short_tm
     assert lanes[0]["stepper"]["steps"] < lanes[1]["stepper"]["steps"]
 
 
+@pytest.mark.parametrize("alone", ["stepper", "two"])
+def test_a_strategy_alone_commits_its_run_ahead_the_short_way_with_the_same_result(short_tmp: Path, mark: str,
+                                                                                   sim_data: Path, alone: str):
+    """A strategy that no other shares its topics with has its run-ahead replayed the short way (only each
+    topic's newest frame is kept, ``Replayer._commit_ahead``): the journal is the one stepping frame by
+    frame gives, with one market and with two its account follows."""
+    cfg = project(short_tmp, section("stepper", "Stepper", 'exchange = "sim", pair = "ETH-USDT", every = 25',
+                                     usdt="10000") + section("two", "TwoBooks", usdt="10000"))
+    dumps, lanes = [], []
+    for flag in ([], ["--no-run-ahead"]):
+        out = short_tmp / f"run{len(dumps)}"
+        done = wispctl(mark, "backtest", "--config", str(cfg), "--data", str(sim_data), "--to", "2025-12-01T00:10",
+                       "--strategy", alone, "--out", str(out), *flag)
+        assert done.returncode == 0, done.stderr + done.stdout
+        dumps.append(dump(out / "journal-paper.sqlite"))
+        lanes.append(orjson.loads((out / "result.json").read_bytes())["lanes"][alone])
+    assert dumps[0] == dumps[1]
+    assert sum(1 for line in dumps[0] if line.startswith('INSERT INTO "fills"')) > 10
+    assert lanes[0]["short_frames"] > 0 and lanes[1]["short_frames"] == 0
+    assert lanes[0]["late_wakes"] == 0
+
+
 def test_order_latency_can_be_drawn_from_a_live_journals_acknowledgements(short_tmp: Path, mark: str, sim_data: Path):
     from wispd.execution.journal import Journal
 

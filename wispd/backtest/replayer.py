@@ -83,6 +83,7 @@ class Lane:
     stop_us: int | None = None  # when it is asked to stop, if before the window's end (parity: as live did)
     status: dict[str, Any] = field(default_factory=dict)
     ahead: list[int] = field(default_factory=list)  # ordinals of the frames handed over ahead of time
+    short_frames: int = 0  # frames of its run-aheads replayed the short way (``Replayer._commit_ahead``)
     ahead_steps: int = 0
     ahead_size: int = AHEAD_MIN
     bad_requests: int = 0
@@ -611,24 +612,35 @@ class Replayer:
         # Nothing that decides whether a frame matters or reaches this strategy changes during the scan
         # (no frame is replayed yet): decided once per topic, not once per frame.
         verdict: dict[bytes, int] = {}  # topic -> 0: skip it, 1: hand it over, 2: stop before it
-        i, n0, want, peek, pack = 0, self.cursor.n, lane.ahead_size, self.cursor.peek, RUN_AHEAD.pack
-        while len(ordinals) < want:
-            rec = peek(i)
-            if rec is None or rec.recv_us >= cut:
-                break
-            if rec.type == segments.T_FRAME:
-                data = rec.data
-                topic = data[:data.find(b" ")]
-                v = verdict.get(topic)
-                if v is None:
-                    v = verdict[topic] = 2 if self._matters(topic, lane) else 1 if lane in self._route(topic) else 0
-                if v == 2:
+        cursor = self.cursor
+        buf, n0, want, pack, frame_type = cursor.buf, cursor.n, lane.ahead_size, RUN_AHEAD.pack, segments.T_FRAME
+        i, scanning = 0, True
+        while scanning:
+            if i >= len(buf):
+                cursor.peek(i + PREFETCH_STEP - 1)
+                if i >= len(buf):
                     break
-                if v:
-                    frames.append(pack(rec.recv_us, len(data)))
-                    frames.append(data)
-                    ordinals.append(n0 + i)
-            i += 1
+            for rec in itertools.islice(buf, i, None):  # the look-ahead in place (indexing a deque walks it)
+                if rec.recv_us >= cut:
+                    scanning = False
+                    break
+                if rec.type == frame_type:
+                    data = rec.data
+                    topic = data[:data.find(b" ")]
+                    v = verdict.get(topic)
+                    if v is None:
+                        v = verdict[topic] = 2 if self._matters(topic, lane) else 1 if lane in self._route(topic) else 0
+                    if v == 2:
+                        scanning = False
+                        break
+                    if v:
+                        frames.append(pack(rec.recv_us, len(data)))
+                        frames.append(data)
+                        ordinals.append(n0 + i)
+                        if len(ordinals) >= want:
+                            scanning = False
+                            break
+                i += 1
         if len(ordinals) < 2:
             return None
         lane.ahead = ordinals
@@ -660,10 +672,34 @@ class Replayer:
                 return True
         return False
 
+    def _keepers(self, topic: bytes, lane: Lane) -> list[Account] | None:
+        """When replaying a frame of ``topic`` (during ``lane``'s commit) can only keep it: no other strategy
+        takes it, it is no candle (closed candles feed history) and every account following its market keeps
+        it as that market's raw book (a book, no working order there). Then those accounts, else None (it
+        needs the whole replay, ``_frame``)."""
+        if b".kline." in topic or any(other is not lane and other.state != "done" for other in self._route(topic)):
+            return None
+        info = self._channel(topic)
+        if info is None:
+            return []
+        key, channel = info
+        followers = [a for a in self.accounts.values() if a.follows(key)]
+        if followers and (channel != b"book" or any(a._working_on(key) for a in followers)):
+            return None
+        for acct in followers:
+            acct.key_of_book[topic] = key
+        return followers
+
     def _commit_ahead(self, lane: Lane, consumed: int) -> None:
         """Make the timeline catch up with a strategy that ran ahead: every record up to the last frame it
         applied is replayed (accounts, other strategies) as if stepped one by one; what it gave back is
-        handed over again in order later."""
+        handed over again in order later.
+
+        Most frames only need keeping: one no other strategy takes, of a market no account follows or a book
+        an account keeps raw (``Account.market_frame``: no working order there), leaves the newest frame of
+        its topic for snapshots (unless it is a stale notice) and the account's raw book. Those effects are
+        made in place, in order; every other record goes through ``_frame``, at its own instant, as stepping
+        would have (``tests/backtest``: the journals are the same with and without running ahead)."""
         held, lane.ahead = lane.ahead, []
         # Size the next hand-over by this one: all of it used, twice as many; stopped part-way (it acted), a
         # little more than it used (a strategy acting every 50 updates gets ~80, not thousands it gives back;
@@ -676,11 +712,40 @@ class Replayer:
         vc = clock.virtual()
         assert vc is not None
         given = set(held[:consumed])
-        while self.cursor.n <= last:
-            n = self.cursor.n
-            rec = self.cursor.pop()
+        cursor, latest = self.cursor, self.latest
+        buf, n0, frame_type, short, t_us = cursor.buf, cursor.n, segments.T_FRAME, 0, None
+        # topic -> the accounts whose raw book it is (None: it needs the whole replay). Only a whole replay
+        # can change who follows a market or has an order there, so this is forgotten after each one.
+        keep: dict[bytes, list[Account] | None] = {}
+        for n in range(n0, last + 1):
+            rec = buf.popleft()
+            if rec.type == frame_type:
+                data = rec.data
+                topic = data[:data.find(b" ")]
+                try:
+                    books = keep[topic]
+                except KeyError:
+                    books = keep[topic] = self._keepers(topic, lane)
+                if books is not None:
+                    for acct in books:
+                        acct.raw_books[acct.key_of_book[topic]] = data
+                    if b'"kind":"stale"' not in data:
+                        latest[topic] = data
+                    short += 1
+                    t_us = rec.recv_us
+                    continue
+            cursor.n = n + 1
+            self.records += short
+            lane.short_frames += short
+            short, t_us = 0, None
             vc.advance_to(rec.recv_us / 1e6)
             self._frame(rec, lane if n in given else None)
+            keep.clear()
+        cursor.n = last + 1
+        self.records += short
+        lane.short_frames += short
+        if t_us is not None:
+            vc.advance_to(t_us / 1e6)
 
     def _signal(self, lane: Lane, frame: Any, now_us: int) -> None:
         lane.signals += 1
@@ -766,6 +831,7 @@ class Replayer:
         for lane in self.lanes.values():
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
                                        "steps": lane.steps, "ahead_steps": lane.ahead_steps,
+                                       "short_frames": lane.short_frames,
                                        "bad_requests": lane.bad_requests,
                                        "late_wakes": lane.late_wakes, "account": lane.account, "ready": lane.ready,
                                        "status": lane.status}
