@@ -54,7 +54,6 @@ class Account:
         self._rules, self._latest_book = rules, latest_book
         self.followed: set[MarketKey] = set()
         self.raw_books: dict[MarketKey, bytes] = {}
-        self.key_of_book: dict[bytes, MarketKey] = {}  # a book topic -> its market (the replayer's short way)
         self.exchanges = list(args.get("exchanges") or {})
         capital = {k.upper(): Decimal(v) for k, v in (paper.get("balances") or {}).items()}
         self.sink = Sink(f"executor.{self.name}", deliver)

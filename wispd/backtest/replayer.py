@@ -672,23 +672,21 @@ class Replayer:
                 return True
         return False
 
-    def _keepers(self, topic: bytes, lane: Lane) -> list[Account] | None:
+    def _keepers(self, topic: bytes, lane: Lane) -> tuple[tuple[str, str, str] | None, list[Account]] | None:
         """When replaying a frame of ``topic`` (during ``lane``'s commit) can only keep it: no other strategy
         takes it, it is no candle (closed candles feed history) and every account following its market keeps
-        it as that market's raw book (a book, no working order there). Then those accounts, else None (it
-        needs the whole replay, ``_frame``)."""
+        it as that market's raw book (a book, no working order there). Then its market and those accounts,
+        else None (it needs the whole replay, ``_frame``)."""
         if b".kline." in topic or any(other is not lane and other.state != "done" for other in self._route(topic)):
             return None
         info = self._channel(topic)
         if info is None:
-            return []
+            return None, []
         key, channel = info
         followers = [a for a in self.accounts.values() if a.follows(key)]
         if followers and (channel != b"book" or any(a._working_on(key) for a in followers)):
             return None
-        for acct in followers:
-            acct.key_of_book[topic] = key
-        return followers
+        return key, followers
 
     def _commit_ahead(self, lane: Lane, consumed: int) -> None:
         """Make the timeline catch up with a strategy that ran ahead: every record up to the last frame it
@@ -716,19 +714,20 @@ class Replayer:
         buf, n0, frame_type, short, t_us = cursor.buf, cursor.n, segments.T_FRAME, 0, None
         # topic -> the accounts whose raw book it is (None: it needs the whole replay). Only a whole replay
         # can change who follows a market or has an order there, so this is forgotten after each one.
-        keep: dict[bytes, list[Account] | None] = {}
+        keep: dict[bytes, tuple[tuple[str, str, str] | None, list[Account]] | None] = {}
         for n in range(n0, last + 1):
             rec = buf.popleft()
             if rec.type == frame_type:
                 data = rec.data
                 topic = data[:data.find(b" ")]
                 try:
-                    books = keep[topic]
+                    how = keep[topic]
                 except KeyError:
-                    books = keep[topic] = self._keepers(topic, lane)
-                if books is not None:
+                    how = keep[topic] = self._keepers(topic, lane)
+                if how is not None:
+                    key, books = how
                     for acct in books:
-                        acct.raw_books[acct.key_of_book[topic]] = data
+                        acct.raw_books[key] = data  # type: ignore[index]
                     if b'"kind":"stale"' not in data:
                         latest[topic] = data
                     short += 1
