@@ -53,6 +53,7 @@ EXIT_WORDS_S = 1.0  # how long a strategy that failed may take to be heard sayin
 HELLO_S = 2.0  # a connection to the replay socket must say whose it is within this (strategies do at once)
 SETTLE_US = 10_000_000  # after the window: data read on for the signals and orders still in flight at its end
 EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
+STALE = b'"kind":"stale"'  # a stale notice: never a topic's newest frame for snapshots (_observe, _commit_ahead)
 
 
 @dataclass
@@ -268,7 +269,7 @@ class Replayer:
             return None
         frame = rec.data
         topic = frame[:frame.find(b" ")]
-        if b'"kind":"stale"' not in frame:
+        if STALE not in frame:
             self.latest[topic] = frame
         if b".kline." in topic and b'"closed":true' in frame:
             parsed = protocol.parse_md_frame(frame)
@@ -728,7 +729,7 @@ class Replayer:
                     key, books = how
                     for acct in books:
                         acct.raw_books[key] = data  # type: ignore[index]
-                    if b'"kind":"stale"' not in data:
+                    if STALE not in data:
                         latest[topic] = data
                     short += 1
                     t_us = rec.recv_us
