@@ -35,10 +35,12 @@ import orjson  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.execution.core_harness import Harness, order  # noqa: E402
 from wispd.execution import core as core_module  # noqa: E402
+from wispd.execution import journal as journal_module  # noqa: E402
 
 STAGES = ("decode the frame", "validate (parse_signal)", "dedupe row (signal journaled)", "plan (checks, risk, funds)",
           "carry out (intent rows, reservations)", "commit intents + fsync", "send: paper fill",
-          "apply the fill (ledger, positions, journal)", "commit fills (WAL)", "reports", "the rest")
+          "apply the fill (ledger, positions, journal)", "commit fills (WAL)", "reports", "WAL checkpoint (after the reports)",
+          "the rest")
 
 
 class Timers:
@@ -92,6 +94,19 @@ def run(n: int, per_pass: int, resting: int = 0) -> dict[str, float]:
             statements[0] += not sql.startswith(("SAVEPOINT", "RELEASE"))
 
         journal.db.set_trace_callback(count)  # what the clock cannot say on a noisy machine: the work done
+        pages = [0, journal_module.wal_frames(journal.path)]  # pages written to the WAL, across its rewinds
+        checkpoint = journal.checkpoint_if_due
+
+        def counted_checkpoint() -> bool:
+            frames = journal_module.wal_frames(journal.path)
+            done = checkpoint()
+            if done:  # rewound at the next write: what was in the WAL until now is counted here
+                pages[0] += frames - pages[1]
+                pages[1] = 0
+            return done
+
+        journal.checkpoint_if_due = counted_checkpoint  # type: ignore[method-assign]
+        t.wrap(journal, "checkpoint_if_due", "WAL checkpoint (after the reports)")
         t0 = time.perf_counter()
         for start in range(0, n, per_pass):
             for frame in frames[start:start + per_pass]:
@@ -103,6 +118,7 @@ def run(n: int, per_pass: int, resting: int = 0) -> dict[str, float]:
             h.settle()
         whole = time.perf_counter() - t0
         journal.db.set_trace_callback(None)
+        pages[0] += journal_module.wal_frames(journal.path) - pages[1]
         refused = [b for _, b in h.sink.reports if b["status"] == "rejected"]
         assert not refused, refused[0]  # timing refusals would flatter every figure
         h.close()
@@ -110,6 +126,7 @@ def run(n: int, per_pass: int, resting: int = 0) -> dict[str, float]:
     out["the rest"] = whole / n * 1e6 - sum(out.values())
     out["whole"] = whole / n * 1e6
     out["statements"] = statements[0] / n
+    out["pages"] = pages[0] / n
     return out
 
 
@@ -151,6 +168,8 @@ def main() -> None:
         rows.append(f"| {stage if stage != 'whole' else '**whole**'} | {one[stage]:.0f} | {burst[stage]:.0f} |")
     rows.append(f"| SQL statements per signal (BEGIN and COMMIT included) | {one['statements']:.2f} | "
                 f"{burst['statements']:.2f} |")
+    rows.append(f"| WAL pages per signal (4 KB each: written, fsynced, checkpointed) | {one['pages']:.2f} | "
+                f"{burst['pages']:.2f} |")
     text = "\n".join(rows) + (
         f"\n\nFloor in the same run, same file system: a bare WAL insert + commit {bare['commit']:.0f} us, "
         f"with the fsync {bare['commit + fsync']:.0f} us (median of {min(ns.signals, 1000)}). {ns.signals} "

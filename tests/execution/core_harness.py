@@ -102,8 +102,9 @@ class Harness:
         """kill -9: the process vanishes, whatever was not committed is lost; then a new executor starts."""
         self.journal.db.close()  # no COMMIT: SQLite drops the open transaction, as after a crash
         os.close(self.journal._lock_fd)
-        if self.journal._wal_fd is not None:  # the kernel closes every descriptor of a killed process
-            os.close(self.journal._wal_fd)
+        for fd in (self.journal._wal_fd, self.journal._shm_fd):  # the kernel closes every descriptor of a
+            if fd is not None:                                      # killed process
+                os.close(fd)
         self.open()
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 One thread, one poller. Per pass: read every queued signal (each under its own journal savepoint and
 exception guard), commit (every intent of the batch is durable before any order leaves), send; then
 market data (books, trades, marks: matching and triggers), the venue's news, a commit, and the reports
-of what was committed. A state report goes to each strategy every second and at once when it
+of what was committed; then, if due, a WAL checkpoint (no signal of the pass waits for it). A state report goes to each strategy every second and at once when it
 (re)subscribes: its positions, balances, working orders and allocation, before it decides anything.
 """
 
@@ -252,6 +252,7 @@ class Executor:
             self._send(0)
             self._commit()
             self._flush_reports()
+            self.journal.checkpoint_if_due()  # now, when this pass's signals have had their reports
             self.ctx.beat()
             now = time.monotonic()
             if now - last_state >= 1.0:

@@ -175,7 +175,8 @@ def metric_series(core: ExecutionCore, full: dict[str, Any], open_orders: int, b
 def settle(core: ExecutionCore) -> None:
     """The executor loop's order of work in one call, for what drives a paper core outside the executor
     process (a backtest's accounts, tests): commit (intents durable), send, commit what came back (fills can
-    fire triggers, whose orders are sent in turn), then the reports of what was committed."""
+    fire triggers, whose orders are sent in turn), then the reports of what was committed, then a WAL
+    checkpoint if one is due."""
     core.commit()
     for _ in range(10):
         if not core.outbox:
@@ -184,3 +185,4 @@ def settle(core: ExecutionCore) -> None:
         core.commit()
     formats = Formats(core)
     core.flush_reports(lambda row: row_doc(formats, row))
+    core.journal.checkpoint_if_due()
