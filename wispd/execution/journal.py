@@ -164,7 +164,7 @@ class Journal:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # a durable commit fsyncs the WAL itself (see above)
-        self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # (see CHECKPOINT_WRITES)
+        self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # (see CHECKPOINT_PAGES)
         if hold_commits:  # a held transaction stays in memory (up to 64 MB) instead of spilling pages mid-way
             self.db.execute("PRAGMA cache_size=-65536")
         self.db.executescript(SCHEMA)
@@ -220,8 +220,8 @@ class Journal:
             if col not in cols:
                 self.db.execute(f"ALTER TABLE fills ADD COLUMN {col} TEXT")
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills(trade_id) WHERE trade_id IS NOT NULL")
-        # Only orders that have one are indexed (paper orders and brackets' entries never do): an order's
-        # insert then touches two index pages fewer. Journals written before keep their rows; their full
+        # Only orders that have one are indexed (paper orders have no exchange id, and only a bracket's exit
+        # legs have a parent): an order's insert then touches two index pages fewer. Journals written before keep their rows; their full
         # indexes are replaced once.
         self.db.execute("DROP INDEX IF EXISTS orders_exchange_id")
         self.db.execute("CREATE INDEX IF NOT EXISTS orders_exchange_id_set ON orders(exchange_id)"
