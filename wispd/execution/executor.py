@@ -4,7 +4,8 @@ One thread, one poller. Per pass: read every queued signal (each under its own j
 exception guard), commit (every intent of the batch is durable before any order leaves), send; then
 market data (books, trades, marks: matching and triggers), the venue's news, a commit, and the reports
 of what was committed; then, if due, a WAL checkpoint (no signal of the pass waits for it). A state report
-goes to each strategy every second and at once when it (re)subscribes: its positions, balances, working orders and allocation, before it decides anything.
+goes to each strategy every second and at once when it (re)subscribes: its positions, balances, working
+orders and allocation, before it decides anything.
 """
 
 from __future__ import annotations
