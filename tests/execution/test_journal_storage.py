@@ -3,12 +3,22 @@ WAL is copied back into the database file (between passes, not inside a signal's
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.execution.core_harness import Harness, order
 from wispd.execution import journal as journal_module
 from wispd.execution.journal import BACKSTOP_PAGES, Journal, wal_frames
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The journal's tables and indexes as wispd wrote them before the small tables went WITHOUT ROWID, fills
 # lost AUTOINCREMENT and the orders' optional columns got partial indexes: such files are in users' state
@@ -108,4 +118,67 @@ def test_a_checkpoint_waits_for_a_full_wal_and_never_runs_inside_a_transaction(t
     j.meta("c", "1")
     j.commit(durable=False)
     assert wal_frames(j.path) < 3  # rewound: the new commit's pages only
+    j.close()
+
+
+WRITER = r"""
+import os, sys
+from decimal import Decimal
+from pathlib import Path
+from wispd.execution import journal as jm
+jm.CHECKPOINT_PAGES = 8  # a checkpoint every few commits: most kills land near or inside one
+j = jm.Journal(Path(sys.argv[1]))
+out = int(sys.argv[2])
+for i in range(1, 1_000_000):
+    j.record_signal("s", f"sig{i:07d}", "accepted", "", {"i": i, "pad": "x" * 400})
+    j.save_balance("USDT", Decimal(i))
+    j.commit(durable=i % 3 == 0)
+    j.checkpoint_if_due()
+    os.write(out, f"{i}\n".encode())  # committed: from here on it must survive anything
+"""
+
+
+@settings(max_examples=6, deadline=None)
+@given(after=st.integers(5, 400), extra_ms=st.integers(0, 30))
+def test_kill_9_at_any_instant_of_commits_and_checkpoints_loses_no_committed_row(tmp_path_factory, after, extra_ms):
+    """A writer commits and checkpoints as fast as it can (a checkpoint every few commits) and is killed with
+    SIGKILL at a random instant, often inside a checkpoint: every commit it had finished is in the journal
+    when it is opened again, the file is whole, and the journal trades on (the lock died with its holder)."""
+    tmp = tmp_path_factory.mktemp("kill9")
+    path = tmp / "journal.sqlite"
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w)], pass_fds=(w,), start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(w)
+    done: list[int] = []
+    buf = b""
+    try:
+        deadline = time.monotonic() + 60
+        while (not done or done[-1] < after) and time.monotonic() < deadline:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            done += [int(x) for x in lines]
+        time.sleep(extra_ms / 1000)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    while chunk := os.read(r, 65536):  # what it finished before it died
+        buf += chunk
+    os.close(r)
+    done += [int(x) for x in buf.split(b"\n") if x]
+    assert done and done[-1] >= after, "the writer never got going"
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ids = {row[0] for row in db.execute("SELECT signal_id FROM signals")}
+        balance = int(db.execute("SELECT amount FROM balances WHERE asset='USDT'").fetchone()[0])
+    finally:
+        db.close()
+    assert {f"sig{i:07d}" for i in done} <= ids  # nothing it had committed is lost
+    assert balance >= done[-1]  # (a commit it had not reported yet may be there too)
+    j = Journal(path)  # and it opens and writes on
+    assert j.record_signal("s", "after", "accepted", "", {}) and j.commit() >= 0
     j.close()
