@@ -147,7 +147,7 @@ def floor(n: int) -> dict[str, float]:
                 db.execute("INSERT INTO t VALUES (?, ?)", (f"{i}-{sync}", b"x" * 200))
                 db.execute("COMMIT")
                 if sync:
-                    os.fsync(wal)
+                    os.fdatasync(wal)  # as the journal syncs
                 out.append((time.perf_counter() - t0) * 1e6)
         os.close(wal)
         db.close()

@@ -47,7 +47,7 @@ def _executor(pull_ep: str, pub_ep: str, path: str, ready) -> None:
             break
         msg = orjson.loads(frame)
         os.write(fd, frame + b"\n")
-        os.fsync(fd)  # the intent, durable before the order would leave
+        os.fdatasync(fd)  # the intent, durable before the order would leave (as the journal syncs)
         pub.send(b"exec.bench " + orjson.dumps({"id": msg["id"], "t": msg["t"], "status": "filled"}))
 
 

@@ -343,7 +343,12 @@ class Journal:
 
     def _sync(self) -> float:
         """fsync the WAL file: every commit so far is then on disk. A failed fsync is a journal fault (the
-        executor halts the account: nothing leaves whose intent may not be on disk)."""
+        executor halts the account: nothing leaves whose intent may not be on disk).
+
+        ``fdatasync``, as SQLite itself syncs on Linux: the data and what is needed to read it back (the
+        file's size when it grew), without the modification time, whose inode update was an extra journal
+        write of the file system on every sync (this machine, 48 KB written then synced: p90 230-240 against
+        309-331 us)."""
         t0 = time.perf_counter()
         wal = f"{self.path}-wal"
         try:
@@ -352,7 +357,7 @@ class Journal:
                 self._wal_fd = None
             if self._wal_fd is None:
                 self._wal_fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
-            os.fsync(self._wal_fd)
+            os.fdatasync(self._wal_fd)
         except FileNotFoundError:  # no WAL yet: nothing was ever committed to one
             pass
         except OSError as exc:
