@@ -16,14 +16,13 @@ import os
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import PRODUCTION  # noqa: E402
+from bench import PRODUCTION, scratch_dir  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon, wait_for  # noqa: E402
 
@@ -34,7 +33,7 @@ def main() -> None:
     ap.add_argument("--backoff", type=float, default=0.1)
     ap.add_argument("--write")
     ns = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    tmp = Path(scratch_dir())
     marks = tmp / "first-book.txt"
     body = f"""
 [exchanges.sim]

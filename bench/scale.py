@@ -20,7 +20,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -30,7 +29,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import PRODUCTION  # noqa: E402
+from bench import PRODUCTION, scratch_dir  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import BIN, Daemon, wait_for  # noqa: E402
 
@@ -107,7 +106,7 @@ def bare_lag(n: int, seconds: float, rate: float = 10.0) -> tuple[float, float]:
     import orjson
     import zmq
 
-    tmp = tempfile.mkdtemp(prefix="wb-", dir="/tmp")
+    tmp = scratch_dir()
     endpoint = f"ipc://{tmp}/md"
     zctx = zmq.Context()
     pub = zctx.socket(zmq.PUB)
@@ -145,7 +144,7 @@ def bare_lag(n: int, seconds: float, rate: float = 10.0) -> tuple[float, float]:
 
 
 def run(n: int, seconds: float) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    tmp = Path(scratch_dir())
     body = ('[exchanges.sim]\ndriver = "sim"\npairs = ["BTC-USDT"]\n[exchanges.sim.sim]\nupdate_hz = 10.0\n'
             'prices = { BTC-USDT = 60000.0 }\n[executors.paper]\nexchanges = ["sim"]\n')
     body += "".join(f'[strategies.s{i}]\nmodule = "bench.strategies"\nclass = "WatchOne"\n' for i in range(n))

@@ -15,7 +15,6 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import PRODUCTION  # noqa: E402
+from bench import PRODUCTION, scratch_dir  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon  # noqa: E402
 from wispd.fdwait import readable as fd_readable  # noqa: E402
@@ -222,7 +221,7 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=5000)
     ap.add_argument("--write")
     ns = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    tmp = Path(scratch_dir())
     mpctx = mp.get_context("fork")
     ready = mpctx.Queue()
     bare_ep = (f"ipc://{tmp}/bare.pull", f"ipc://{tmp}/bare.pub")

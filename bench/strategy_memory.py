@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import PRODUCTION  # noqa: E402
+from bench import PRODUCTION, scratch_dir  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon  # noqa: E402
 
@@ -44,7 +43,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--write")
     ns = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    tmp = Path(scratch_dir())
     d = Daemon(tmp, BODY, uuid.uuid4().hex, **PRODUCTION)
     d.start()
     try:

@@ -16,14 +16,13 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import PRODUCTION  # noqa: E402
+from bench import PRODUCTION, scratch_dir  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.helpers import Daemon, wait_for  # noqa: E402
 
@@ -82,7 +81,7 @@ def bare(seconds: float) -> list[float]:
     import orjson
     import zmq
 
-    tmp = tempfile.mkdtemp(prefix="wb-", dir="/tmp")  # the same file system as the wispd run's journal
+    tmp = scratch_dir()  # the same file system as the wispd run's journal
     md, pull, rep = (f"ipc://{tmp}/{n}" for n in ("md", "pull", "rep"))
     mpctx = mp.get_context("fork")
     ready, results = mpctx.Queue(), mpctx.Queue()
@@ -118,7 +117,7 @@ def bare(seconds: float) -> list[float]:
 
 
 def wispd(seconds: float) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    tmp = Path(scratch_dir())
     samples = int(seconds * RATE / EVERY)
     body = f"""
 [exchanges.sim]
