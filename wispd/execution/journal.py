@@ -221,8 +221,8 @@ class Journal:
                 self.db.execute(f"ALTER TABLE fills ADD COLUMN {col} TEXT")
         self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS fills_trade ON fills(trade_id) WHERE trade_id IS NOT NULL")
         # Only orders that have one are indexed (paper orders have no exchange id, and only a bracket's exit
-        # legs have a parent): an order's insert then touches two index pages fewer. Journals written before keep their rows; their full
-        # indexes are replaced once.
+        # legs have a parent): an order's insert then touches two index pages fewer. Journals written before
+        # keep their rows; their full indexes are replaced once.
         self.db.execute("DROP INDEX IF EXISTS orders_exchange_id")
         self.db.execute("CREATE INDEX IF NOT EXISTS orders_exchange_id_set ON orders(exchange_id)"
                         " WHERE exchange_id IS NOT NULL")
