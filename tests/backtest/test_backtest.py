@@ -347,6 +347,7 @@ def test_a_strategy_alone_commits_its_run_ahead_the_short_way_with_the_same_resu
     assert dumps[0] == dumps[1]
     assert sum(1 for line in dumps[0] if line.startswith('INSERT INTO "fills"')) > 10
     assert lanes[0]["short_frames"] > 0 and lanes[1]["short_frames"] == 0
+    assert lanes[0]["speculated_steps"] > 0 and lanes[1]["speculated_steps"] == 0  # scanned while it computed
     assert lanes[0]["late_wakes"] == 0
 
 

@@ -18,6 +18,7 @@ virtual time has reached its receive time; snapshots and history answer from wha
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import hmac
 import itertools
@@ -56,6 +57,40 @@ EV_SIGNAL, EV_REPORT, EV_TICK, EV_PERIODIC = 0, 1, 2, 3
 STALE = b'"kind":"stale"'  # a stale notice: never a topic's newest frame for snapshots (_observe, _commit_ahead)
 
 
+class Batch:
+    """Frames scanned for a run ahead (``Replayer._scan``), in order: what is handed over (all of it, or the
+    part ``prefix`` keeps), and what decides whether a batch scanned ahead of its time still holds when its
+    moment comes (``Replayer._speculated_prefix``)."""
+
+    __slots__ = ("start", "blob", "ordinals", "times", "offsets", "verdict", "first_other")
+
+    def __init__(self, start: int, blob: bytes, ordinals: list[int], times: list[int], offsets: list[int],
+                 verdict: dict[bytes, int], first_other: int) -> None:
+        self.start = start  # the ordinal its scan began at: it says nothing of the records before
+        self.blob, self.ordinals, self.times, self.offsets = blob, ordinals, times, offsets  # offsets: len + 1
+        self.verdict = verdict  # every topic the scan met -> 0: skipped, 1: handed over, 2: stopped before it
+        self.first_other = first_other  # the first record it met that is no frame (gap, meta, history), or NEVER
+
+    @property
+    def last_us(self) -> int:
+        return self.times[-1]
+
+    def prefix(self, start: int, cut_us: int, want: int) -> Batch | None:
+        """Its frames from ordinal ``start`` on, before ``cut_us``, at most ``want`` (None when fewer than two)."""
+        a = bisect.bisect_left(self.ordinals, start)
+        b = min(bisect.bisect_left(self.times, cut_us, a), a + want)
+        if b - a < 2:
+            return None
+        if a == 0 and b == len(self.ordinals):
+            return self
+        base = self.offsets[a]
+        return Batch(self.start, self.blob[base:self.offsets[b]], self.ordinals[a:b], self.times[a:b],
+                     [o - base for o in self.offsets[a:b + 1]], self.verdict, self.first_other)
+
+
+NEVER = 1 << 62
+
+
 @dataclass
 class Lane:
     """One strategy process and what the replayer knows of its wait."""
@@ -87,6 +122,11 @@ class Lane:
     short_frames: int = 0  # frames of its run-aheads replayed the short way (``Replayer._commit_ahead``)
     ahead_steps: int = 0
     ahead_size: int = AHEAD_MIN
+    batch: Batch | None = None  # the run ahead it holds now (its ordinals are ``ahead``)
+    speculated: Batch | None = None  # the one after it, scanned while it computes (``Replayer._speculate``)
+    tried: bool = False  # ... scanning it was tried for the batch it holds
+    speculated_steps: int = 0  # run-aheads scanned while it computed (handed over the moment it asked: hits)
+    speculated_hits: int = 0
     bad_requests: int = 0
     late_wakes: int = 0  # woken (or started) after the instant it asked for: a replay defect, counted and logged
 
@@ -398,6 +438,9 @@ class Replayer:
             if parts is not None:
                 break
             conn = lane.conn
+            if conn is not None and not conn.closed and not end and not lane.tried and lane.batch is not None:
+                self._speculate(lane)  # the batch after the one it works on (see "speculating")
+                continue
             if conn is not None and not conn.closed and not end:
                 # While the strategy works on what it was handed, read and decode the records after it (the
                 # two processes would otherwise take turns: this is the replayer's share of the next batch)
@@ -530,8 +573,11 @@ class Replayer:
     def _handle(self, lane: Lane, msg: dict[str, Any]) -> bool:
         """One request of ``lane``; True once it waits (idle)."""
         op = msg.get("op")
+        if op == "idle" and self._hand_speculated(lane, msg):
+            return False
         if lane.ahead:
             self._commit_ahead(lane, _count(msg.get("consumed"), 0))
+        lane.batch = None
         now_us = int(clock.now() * 1e6)
         for frame in _list(msg.get("signals")):  # emitted before this request, at this instant: carried out first
             self._signal(lane, frame, now_us)
@@ -556,12 +602,7 @@ class Replayer:
         elif op == "flush":  # not answered: it only carried signals (a strategy's last ones, on its way out)
             pass
         elif op == "idle":
-            until = msg.get("until")
-            lane.until_us = int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None
-            wake = [w for w in _list(msg.get("wake")) if isinstance(w, str)]
-            lane.wake_any = "*" in wake
-            lane.wake = frozenset(w.encode() for w in wake if w != "*")
-            lane.reports = bool(msg.get("reports"))
+            lane.until_us, lane.wake_any, lane.wake, lane.reports = _wait(msg)
             lane.buffered_wake = any(lane.wake_any or f[1:f.find(b" ")] in lane.wake
                                      for f in lane.buffer if f[:1] == b"m")
             if self._ready_to_wake(lane, now_us) or (lane.until_us is None and not lane.wake_any and
@@ -589,33 +630,66 @@ class Replayer:
         return self.run_ahead and not lane.reports and bool(lane.wake or lane.wake_any)
 
     def _ahead(self, lane: Lane, now_us: int) -> bytes | None:
-        """The coming frames for ``lane``, to apply one by one at their own instants up to the one that ends
-        its wait (packed; None when fewer than two). The data stops before anything that could matter to the
-        order of events: the next timer or report, another strategy's wake (or one due now), a frame of a
-        market where an account has a working order, the window's end. The strategy itself stops at its own
-        timer and gives back what it did not apply; an emit gives back the rest."""
+        """The coming frames for ``lane`` (``_scan``, or the batch scanned while it computed, if it holds),
+        handed over: packed, or None when fewer than two."""
+        cut = self._cut(lane, now_us, lane.until_us)
+        if cut is None:
+            return None
+        batch = self._speculated_prefix(lane, self.cursor.n, cut, lane.ahead_size)
+        if batch is None:
+            batch = self._scan(lane, self.cursor.n, cut, lane.ahead_size)
+            if batch is None:
+                return None
+        else:
+            lane.speculated_steps += 1
+        self._hand(lane, batch)
+        return batch.blob
+
+    def _hand(self, lane: Lane, batch: Batch) -> None:
+        lane.ahead, lane.batch, lane.tried = batch.ordinals, batch, False
+        lane.ahead_steps += 1
+        self.delivered += len(batch.ordinals)
+
+    def _cut(self, lane: Lane, now_us: int, until_us: int | None) -> int | None:
+        """Where a run ahead of ``lane`` must stop: the next timer or report, another strategy's wake, start
+        or stop, the window's end (None: another strategy is due now, and is stepped first)."""
         cut = self.t_to_us
         if self.heap:
             cut = min(cut, self.heap[0][0])
         for other in self.lanes.values():
             if other is not lane and other.state == "idle" and self._ready_to_wake(other, now_us):
-                return None  # another strategy is due now: it is stepped first, at this instant
+                return None
             if other.state == "idle" and other.until_us is not None and other is not lane:
                 cut = min(cut, other.until_us)
             elif other.state == "new":  # a strategy starting later (parity) starts on time
                 cut = min(cut, other.start_us)
             if other.stop_us is not None and other.state != "done":  # ... and one stopping earlier stops on time
                 cut = min(cut, other.stop_us)
-        if lane.until_us is not None:
-            cut = min(cut, lane.until_us)
+        if until_us is not None:
+            cut = min(cut, until_us)
+        return cut
+
+    def _verdict(self, topic: bytes, lane: Lane) -> int:
+        """0: a frame of ``topic`` is skipped by ``lane``'s run ahead, 1: handed over, 2: the run stops before it."""
+        return 2 if self._matters(topic, lane) else 1 if lane in self._route(topic) else 0
+
+    def _scan(self, lane: Lane, start: int, cut: int, want: int) -> Batch | None:
+        """The frames for ``lane`` from the record with ordinal ``start`` on, before ``cut`` (``_cut``), at
+        most ``want``, to apply one by one at their own instants up to the one that ends its wait (None when
+        fewer than two). It stops before a frame that could matter to the order of events: one of a market
+        where an account has a working order, or one another waiting strategy wakes on. The strategy itself
+        stops at its own timer and gives back what it did not apply; an emit gives back the rest. A scan
+        changes nothing (``_speculate`` relies on it)."""
         frames: list[bytes] = []
         ordinals: list[int] = []
+        times: list[int] = []
+        offsets = [0]
         # Nothing that decides whether a frame matters or reaches this strategy changes during the scan
         # (no frame is replayed yet): decided once per topic, not once per frame.
-        verdict: dict[bytes, int] = {}  # topic -> 0: skip it, 1: hand it over, 2: stop before it
+        verdict: dict[bytes, int] = {}
         cursor = self.cursor
-        buf, n0, want, pack, frame_type = cursor.buf, cursor.n, lane.ahead_size, RUN_AHEAD.pack, segments.T_FRAME
-        i, scanning = 0, True
+        buf, n0, pack, frame_type, size = cursor.buf, cursor.n, RUN_AHEAD.pack, segments.T_FRAME, RUN_AHEAD.size
+        i, scanning, first_other, end = start - n0, True, NEVER, 0
         while scanning:
             if i >= len(buf):
                 cursor.peek(i + PREFETCH_STEP - 1)
@@ -630,7 +704,7 @@ class Replayer:
                     topic = data[:data.find(b" ")]
                     v = verdict.get(topic)
                     if v is None:
-                        v = verdict[topic] = 2 if self._matters(topic, lane) else 1 if lane in self._route(topic) else 0
+                        v = verdict[topic] = self._verdict(topic, lane)
                     if v == 2:
                         scanning = False
                         break
@@ -638,16 +712,84 @@ class Replayer:
                         frames.append(pack(rec.recv_us, len(data)))
                         frames.append(data)
                         ordinals.append(n0 + i)
+                        times.append(rec.recv_us)
+                        end += size + len(data)
+                        offsets.append(end)
                         if len(ordinals) >= want:
                             scanning = False
                             break
+                elif first_other == NEVER:
+                    first_other = n0 + i
                 i += 1
         if len(ordinals) < 2:
             return None
-        lane.ahead = ordinals
-        lane.ahead_steps += 1
-        self.delivered += len(ordinals)
-        return b"".join(frames)
+        return Batch(start, b"".join(frames), ordinals, times, offsets, verdict, first_other)
+
+    # ------------------------------------------------------------------ speculating
+    # A strategy running ahead frame after frame (``updates``) asks for the next batch only once it applied
+    # the one it holds; scanning that batch only then made the two processes take turns. So while it
+    # computes, the replayer scans the batch after the one it holds (``_speculate``), past any cut (the next
+    # second's state report, say: where it will stop is only known then). When its moment comes, what of it
+    # is a prefix of what ``_scan`` would give then is handed over (``_speculated_prefix``): a scan changes
+    # nothing and reads only the data, the cut and each topic's verdict, so it is such a prefix when it began
+    # no later, is taken before the cut of that moment and every topic's verdict, taken again then, is the
+    # one it had. When the strategy asks having applied all it held, said nothing and waits on the same data,
+    # and committing that moves nothing a scan reads (only frames an account or a snapshot merely keeps,
+    # ``_commits_short``), the next batch is handed over at once and the last committed while the strategy
+    # works on it (``_hand_speculated``). The same frames reach the strategy at the same instants
+    # (tests/backtest compare the journals); only who waits for whom changes.
+    def _speculate(self, lane: Lane) -> None:
+        batch, lane.tried = lane.batch, True
+        if batch is None or not self._may_run_ahead(lane):
+            return
+        after, spec = batch.ordinals[-1] + 1, lane.speculated
+        want = max(AHEAD_MIN, min(AHEAD_MAX, 2 * len(batch.ordinals)))  # its size once this one is all used
+        if spec is not None and spec.start <= after and \
+                len(spec.ordinals) - bisect.bisect_left(spec.ordinals, after) >= want:
+            return  # the rest of the last one still covers what comes next
+        lane.speculated = self._scan(lane, after, self.t_to_us, want)
+
+    def _speculated_prefix(self, lane: Lane, start: int, cut: int, want: int) -> Batch | None:
+        spec = lane.speculated
+        if spec is None or spec.start > start or any(self._verdict(t, lane) != v for t, v in spec.verdict.items()):
+            return None
+        return spec.prefix(start, cut, want)
+
+    def _commits_short(self, lane: Lane, batch: Batch, last: int) -> bool:
+        """Committing ``lane``'s run ahead up to ordinal ``last`` only keeps frames (``_keepers``)."""
+        return batch.first_other > last and all(self._keepers(t, lane) is not None for t in batch.verdict)
+
+    def _hand_speculated(self, lane: Lane, msg: dict[str, Any]) -> bool:
+        """Hand over the batch scanned while ``lane`` computed, if it holds (see above); True if it was."""
+        batch = lane.batch
+        if batch is None or lane.speculated is None or lane.buffer or msg.get("signals") or \
+                msg.get("dropped") != 0 or msg.get("consumed") != len(batch.ordinals):
+            return False
+        until_us, wake_any, wake, reports = _wait(msg)
+        last = batch.ordinals[-1]
+        if (wake_any, wake, reports) != (lane.wake_any, lane.wake, lane.reports) or \
+                not self._commits_short(lane, batch, last):
+            return False
+        vc = clock.virtual()
+        assert vc is not None
+        now_s = max(vc.t, batch.last_us / 1e6)  # the instant once it is committed, as _handle reads it
+        now_us = int(now_s * 1e6)
+        if until_us is not None and until_us <= now_us:
+            return False  # its timer is due: it is stepped, not run ahead
+        cut = self._cut(lane, now_us, until_us)
+        size = max(AHEAD_MIN, min(AHEAD_MAX, 2 * len(batch.ordinals)))  # its run-ahead size then (_commit_ahead)
+        nxt = None if cut is None else self._speculated_prefix(lane, last + 1, cut, size)
+        if nxt is None:
+            return False
+        lane.until_us, lane.wake_any, lane.wake, lane.reports = until_us, wake_any, wake, reports
+        lane.steps += 1
+        lane.speculated_steps += 1
+        lane.speculated_hits += 1
+        self._send(lane, [orjson.dumps({"t": round(now_s * 1000, 3), "stop": False, "ahead": True}), nxt.blob])
+        lane.state = "running"
+        self._commit_ahead(lane, len(batch.ordinals))
+        self._hand(lane, nxt)
+        return True
 
     def _channel(self, topic: bytes) -> tuple[tuple[str, str, str], bytes] | None:
         """A market-data topic's market key and channel, parsed once (None for what is not md.EX.MKT.SYM.CH)."""
@@ -710,6 +852,10 @@ class Replayer:
         last = held[min(consumed, len(held)) - 1]
         vc = clock.virtual()
         assert vc is not None
+        batch = lane.batch
+        if batch is not None and batch.ordinals is held and self._commits_short(lane, batch, last):
+            self._commit_short(lane, last, vc)
+            return
         given = set(held[:consumed])
         cursor, latest = self.cursor, self.latest
         buf, n0, frame_type, short, t_us = cursor.buf, cursor.n, segments.T_FRAME, 0, None
@@ -746,6 +892,46 @@ class Replayer:
         lane.short_frames += short
         if t_us is not None:
             vc.advance_to(t_us / 1e6)
+
+    def _commit_short(self, lane: Lane, last: int, vc: clock.VirtualClock) -> None:
+        """``_commit_ahead`` when every record up to ``last`` is a frame that is only kept: what stays of them
+        is each topic's newest frame (the accounts' raw book) and newest frame that is no stale notice (for
+        snapshots), so only those are looked for, from the end; with several topics, the raw books are kept
+        in the order the frames first came (an account applies them in that order)."""
+        cursor, latest = self.cursor, self.latest
+        buf, k = cursor.buf, last + 1 - cursor.n
+        newest: dict[bytes, bytes] = {}
+        fresh: dict[bytes, bytes] = {}
+        topics = len(lane.batch.verdict) if lane.batch is not None else 0
+        for rec in itertools.islice(reversed(buf), len(buf) - k, None):
+            data = rec.data
+            topic = data[:data.find(b" ")]
+            if topic not in newest:
+                newest[topic] = data
+            if topic not in fresh and STALE not in data:
+                fresh[topic] = data
+                if len(fresh) == topics:
+                    break
+        t_us = buf[k - 1].recv_us
+        if len(newest) > 1:
+            first: dict[bytes, None] = {}
+            for rec in itertools.islice(buf, k):
+                first.setdefault(rec.data[:rec.data.find(b" ")])
+                if len(first) == len(newest):
+                    break
+            newest = {topic: newest[topic] for topic in first}
+        for topic, data in newest.items():
+            key, books = self._keepers(topic, lane)  # type: ignore[misc]
+            for acct in books:
+                acct.raw_books[key] = data  # type: ignore[index]
+        for topic, data in fresh.items():
+            latest[topic] = data
+        for _ in range(k):
+            buf.popleft()
+        cursor.n = last + 1
+        self.records += k
+        lane.short_frames += k
+        vc.advance_to(t_us / 1e6)
 
     def _signal(self, lane: Lane, frame: Any, now_us: int) -> None:
         lane.signals += 1
@@ -832,6 +1018,7 @@ class Replayer:
             result.lanes[lane.name] = {"exit_code": lane.exit_code, "error": lane.error, "signals": lane.signals,
                                        "steps": lane.steps, "ahead_steps": lane.ahead_steps,
                                        "short_frames": lane.short_frames,
+                                       "speculated_steps": lane.speculated_steps, "speculated_hits": lane.speculated_hits,
                                        "bad_requests": lane.bad_requests,
                                        "late_wakes": lane.late_wakes, "account": lane.account, "ready": lane.ready,
                                        "status": lane.status}
@@ -894,6 +1081,14 @@ class Replayer:
             acct.settle()
         self.next_sample_us = 0
         self._sample()  # the final state, whatever the sampling period
+
+
+def _wait(msg: dict[str, Any]) -> tuple[int | None, bool, frozenset[bytes], bool]:
+    """An ``idle`` request's wait: until (us, or None), on any frame, on these topics, on reports."""
+    until = msg.get("until")
+    wake = [w for w in _list(msg.get("wake")) if isinstance(w, str)]
+    return (int(until * 1000) if isinstance(until, int | float) and math.isfinite(until) else None, "*" in wake,
+            frozenset(w.encode() for w in wake if w != "*"), bool(msg.get("reports")))
 
 
 def _count(value: Any, default: int) -> int:
