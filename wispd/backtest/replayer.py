@@ -89,6 +89,7 @@ class Batch:
 
 
 NEVER = 1 << 62
+Keepers = dict[bytes, tuple[tuple[str, str, str] | None, list[Account]]]  # topic -> its market, the accounts keeping it
 
 
 @dataclass
@@ -755,9 +756,18 @@ class Replayer:
             return None
         return spec.prefix(start, cut, want)
 
-    def _commits_short(self, lane: Lane, batch: Batch, last: int) -> bool:
-        """Committing ``lane``'s run ahead up to ordinal ``last`` only keeps frames (``_keepers``)."""
-        return batch.first_other > last and all(self._keepers(t, lane) is not None for t in batch.verdict)
+    def _commits_short(self, lane: Lane, batch: Batch, last: int) -> Keepers | None:
+        """When committing ``lane``'s run ahead up to ordinal ``last`` only keeps frames, what keeps each
+        topic's (``_keepers``); else None."""
+        if batch.first_other <= last:
+            return None
+        out = {}
+        for topic in batch.verdict:
+            how = self._keepers(topic, lane)
+            if how is None:
+                return None
+            out[topic] = how
+        return out
 
     def _hand_speculated(self, lane: Lane, msg: dict[str, Any]) -> bool:
         """Hand over the batch scanned while ``lane`` computed, if it holds (see above); True if it was."""
@@ -768,7 +778,7 @@ class Replayer:
         until_us, wake_any, wake, reports = _wait(msg)
         last = batch.ordinals[-1]
         if (wake_any, wake, reports) != (lane.wake_any, lane.wake, lane.reports) or \
-                not self._commits_short(lane, batch, last):
+                self._commits_short(lane, batch, last) is None:
             return False
         vc = clock.virtual()
         assert vc is not None
@@ -853,8 +863,9 @@ class Replayer:
         vc = clock.virtual()
         assert vc is not None
         batch = lane.batch
-        if batch is not None and batch.ordinals is held and self._commits_short(lane, batch, last):
-            self._commit_short(lane, last, vc)
+        keepers = self._commits_short(lane, batch, last) if batch is not None and batch.ordinals is held else None
+        if keepers is not None:
+            self._commit_short(lane, last, vc, keepers)
             return
         given = set(held[:consumed])
         cursor, latest = self.cursor, self.latest
@@ -893,17 +904,19 @@ class Replayer:
         if t_us is not None:
             vc.advance_to(t_us / 1e6)
 
-    def _commit_short(self, lane: Lane, last: int, vc: clock.VirtualClock) -> None:
+    def _commit_short(self, lane: Lane, last: int, vc: clock.VirtualClock, keepers: Keepers) -> None:
         """``_commit_ahead`` when every record up to ``last`` is a frame that is only kept: what stays of them
         is each topic's newest frame (the accounts' raw book) and newest frame that is no stale notice (for
         snapshots), so only those are looked for, from the end; with several topics, the raw books are kept
         in the order the frames first came (an account applies them in that order)."""
         cursor, latest = self.cursor, self.latest
         buf, k = cursor.buf, last + 1 - cursor.n
+        popleft = buf.popleft
+        done = [popleft() for _ in range(k)]
         newest: dict[bytes, bytes] = {}
         fresh: dict[bytes, bytes] = {}
-        topics = len(lane.batch.verdict) if lane.batch is not None else 0
-        for rec in itertools.islice(reversed(buf), len(buf) - k, None):
+        topics = len(keepers)
+        for rec in reversed(done):
             data = rec.data
             topic = data[:data.find(b" ")]
             if topic not in newest:
@@ -912,22 +925,20 @@ class Replayer:
                 fresh[topic] = data
                 if len(fresh) == topics:
                     break
-        t_us = buf[k - 1].recv_us
+        t_us = done[-1].recv_us
         if len(newest) > 1:
             first: dict[bytes, None] = {}
-            for rec in itertools.islice(buf, k):
+            for rec in done:
                 first.setdefault(rec.data[:rec.data.find(b" ")])
                 if len(first) == len(newest):
                     break
             newest = {topic: newest[topic] for topic in first}
         for topic, data in newest.items():
-            key, books = self._keepers(topic, lane)  # type: ignore[misc]
+            key, books = keepers[topic]
             for acct in books:
                 acct.raw_books[key] = data  # type: ignore[index]
         for topic, data in fresh.items():
             latest[topic] = data
-        for _ in range(k):
-            buf.popleft()
         cursor.n = last + 1
         self.records += k
         lane.short_frames += k
