@@ -87,6 +87,22 @@ class Batch:
         return Batch(self.start, self.blob[base:self.offsets[b]], self.ordinals[a:b], self.times[a:b],
                      [o - base for o in self.offsets[a:b + 1]], self.verdict, self.first_other)
 
+    def then(self, after: Batch) -> Batch | None:
+        """This scan followed by ``after`` (one that began no later than the record after this one's last
+        frame), as one: None if they disagree on a topic's verdict (something changed between them)."""
+        if after.start > self.ordinals[-1] + 1:
+            return None
+        a = bisect.bisect_right(after.ordinals, self.ordinals[-1])
+        verdict = dict(self.verdict)
+        for topic, v in after.verdict.items():
+            if verdict.setdefault(topic, v) != v:
+                return None
+        end = self.offsets[-1]
+        base = after.offsets[a]
+        return Batch(self.start, self.blob + after.blob[base:], self.ordinals + after.ordinals[a:],
+                     self.times + after.times[a:], self.offsets + [end + o - base for o in after.offsets[a + 1:]],
+                     verdict, min(self.first_other, after.first_other))
+
 
 NEVER = 1 << 62
 Keepers = dict[bytes, tuple[tuple[str, str, str] | None, list[Account]]]  # topic -> its market, the accounts keeping it
@@ -124,6 +140,7 @@ class Lane:
     ahead_steps: int = 0
     ahead_size: int = AHEAD_MIN
     batch: Batch | None = None  # the run ahead it holds now (its ordinals are ``ahead``)
+    rest: Batch | None = None  # the last one, when it gave part of it back (handed over again from here)
     speculated: Batch | None = None  # the one after it, scanned while it computes (``Replayer._speculate``)
     tried: bool = False  # ... scanning it was tried for the batch it holds
     speculated_steps: int = 0  # run-aheads scanned while it computed (handed over the moment it asked: hits)
@@ -647,7 +664,7 @@ class Replayer:
         return batch.blob
 
     def _hand(self, lane: Lane, batch: Batch) -> None:
-        lane.ahead, lane.batch, lane.tried = batch.ordinals, batch, False
+        lane.ahead, lane.batch, lane.rest, lane.tried = batch.ordinals, batch, None, False
         lane.ahead_steps += 1
         self.delivered += len(batch.ordinals)
 
@@ -751,7 +768,11 @@ class Replayer:
         lane.speculated = self._scan(lane, after, self.t_to_us, want)
 
     def _speculated_prefix(self, lane: Lane, start: int, cut: int, want: int) -> Batch | None:
-        spec = lane.speculated
+        """What was scanned ahead for ``lane`` from ``start`` on, if it holds (see above): the frames it gave
+        back of its last run ahead (an emit), followed by the scan made while it computed."""
+        spec, rest = lane.speculated, lane.rest
+        if rest is not None and rest.ordinals[-1] >= start:
+            spec = rest if spec is None else rest.then(spec) or rest
         if spec is None or spec.start > start or any(self._verdict(t, lane) != v for t, v in spec.verdict.items()):
             return None
         return spec.prefix(start, cut, want)
@@ -852,6 +873,8 @@ class Replayer:
         made in place, in order; every other record goes through ``_frame``, at its own instant, as stepping
         would have (``tests/backtest``: the journals are the same with and without running ahead)."""
         held, lane.ahead = lane.ahead, []
+        if lane.batch is not None and lane.batch.ordinals is held and consumed < len(held):
+            lane.rest = lane.batch  # what it gives back is handed over again from its scan (_speculated_prefix)
         # Size the next hand-over by this one: all of it used, twice as many; stopped part-way (it acted), a
         # little more than it used (a strategy acting every 50 updates gets ~80, not thousands it gives back;
         # what it gives back is scanned again)
