@@ -86,3 +86,21 @@ def test_a_large_message_between_processes_and_the_peer_going_away():
     a.close()
     assert b.recv(1.0) is None and b.closed
     b.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.sampled_from([0, 1, 7, 4096, 300_000]), min_size=1, max_size=framing.SENDMSG_MAX + 40))
+def test_a_gathered_send_of_any_parts_arrives_whole(sizes: list[int]):
+    """Sends gather the parts (no join); whatever the socket's buffer takes at a time, with empty parts,
+    parts larger than the buffer and more parts than one gather holds, the message arrives as sent."""
+    parts = [bytes([n % 251]) * n for n in sizes]
+    a, b = _pair()
+    sender = threading.Thread(target=a.send, args=(parts,))
+    sender.start()
+    got = None
+    while got is None:
+        got = b.recv(1.0)
+    sender.join()
+    assert got == parts
+    a.close()
+    b.close()

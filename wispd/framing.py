@@ -20,6 +20,7 @@ from wispd.fdwait import readable
 U32 = struct.Struct(">I")
 MAX_PARTS = 1 << 16  # a step holds at most a few thousand frames
 MAX_PART = 64 << 20  # a run-ahead blob is ~1 MB; nothing legitimate comes near this
+SENDMSG_MAX = 512  # parts of a message gathered by one sendmsg (the system's limit is 1024 buffers)
 READ = 256 << 10  # bytes read at once: more than a Unix socket's buffer holds (~208 KB by default)
 
 
@@ -47,7 +48,17 @@ class Link:
         for p in parts:
             out.append(U32.pack(len(p)))
             out.append(p)
-        self.sock.sendall(b"".join(out))
+        # Gathered, not joined: a step carries a run-ahead of up to a megabyte, and joining it was a copy
+        # the kernel makes anyway. A blocking sendmsg sends what the socket's buffer takes; the rest follows.
+        bufs: list[bytes | memoryview] = out
+        i = 0
+        while i < len(bufs):
+            n = self.sock.sendmsg(bufs[i:i + SENDMSG_MAX])
+            while i < len(bufs) and len(bufs[i]) <= n:  # (an empty part is passed over here too)
+                n -= len(bufs[i])
+                i += 1
+            if n:
+                bufs[i] = memoryview(bufs[i])[n:]
 
     def take(self) -> list[bytes] | None:
         """A whole message from what was read so far, or None if none is complete yet."""
