@@ -62,10 +62,30 @@ class Levels(Sequence[Level]):
                     done.append(_tuple_new(Level, (px, sz)))  # Level(px, sz) without its generated __new__
         self._pos = pos
 
+    def _first(self) -> Level | None:
+        """The top level when it is well formed and both its strings were seen before (the common case, on
+        every update of a strategy reading the top of book: ``_upto``'s general walk cost twice this); None
+        otherwise, and ``_upto`` decides."""
+        raw = self._raw
+        if raw:
+            lv = raw[0]
+            if type(lv) is list and len(lv) >= 2:
+                a, b = lv[0], lv[1]
+                if type(a) is str and type(b) is str:
+                    px, sz = _POSITIVE.get(a), _POSITIVE.get(b)
+                    if px is not None and sz is not None:
+                        level = _tuple_new(Level, (px, sz))
+                        self._done.append(level)
+                        self._pos = 1
+                        return level
+        return None
+
     def __getitem__(self, i: Any) -> Any:
         done = self._done
         if type(i) is int and i >= 0:
             if i >= len(done):  # the common case (the top of book, read again) skips this
+                if i == 0 and (level := self._first()) is not None:
+                    return level
                 self._upto(i)
             return done[i]
         return tuple(self)[i]
