@@ -245,3 +245,28 @@ def test_a_child_in_backoff_at_shutdown_is_logged_as_what_happened(daemon):
     reason = stopped[-1]["reason"]
     assert reason.startswith("wispd shutting down: no process was running (its pending restart cancelled; "
                              "last exit: exit 70: RuntimeError"), reason
+
+
+def test_a_command_line_parses_the_same_with_its_verb_alone_as_with_every_verb():
+    """wispctl builds its parser with only the verb a command line runs (``verb_of``): for every verb, with
+    the global options before it in either form, that gives what the parser with every verb gives, and a
+    line whose verb is not plain to see (help, a value that looks like a verb) gets the full parser."""
+    from wispd.cli.ctl import build_parser, verb_of
+    from wispd.control import verbs
+
+    def outcome(parser, line):
+        try:
+            return vars(parser.parse_args(line))
+        except SystemExit as exc:  # a verb whose arguments are required: the same refusal either way
+            return exc.code
+
+    full = build_parser()
+    for name in verbs.NAMES:
+        for line in ([name], ["--config", "/tmp/x.toml", name], ["--config=/tmp/x.toml", "--timeout", "3", name],
+                     ["--socket", "/tmp/s.sock", name, "--help"]):
+            assert verb_of(line) == name, line
+            if "--help" not in line:
+                assert outcome(build_parser(verb_of(line)), line) == outcome(full, line), line
+    assert verb_of(["--help"]) is None and verb_of([]) is None and verb_of(["--version", "status"]) is None
+    assert verb_of(["--socket", "status"]) is None  # "status" is the socket's path there
+    assert verb_of(["nope"]) is None

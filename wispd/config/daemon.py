@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from wispd.config.model import DaemonConfig, Limits
+from wispd.config.paths import control_endpoint, directories
+from wispd.config.paths import resolve as _resolve
 from wispd.config.schema import (
     ConfigIssue,
     Field,
@@ -64,24 +66,6 @@ SPEC = Table(
 )
 
 
-def _default_dir(env: str, xdg: str, xdg_fallback: str, leaf: str) -> Path:
-    if os.environ.get(env):
-        return Path(os.environ[env].split(":")[0])
-    base = os.environ.get(xdg)
-    if base:
-        return Path(base) / "wispd"
-    if xdg == "XDG_RUNTIME_DIR":
-        return Path(f"/tmp/wispd-{os.getuid()}")
-    return Path.home() / xdg_fallback / "wispd" / leaf if leaf else Path.home() / xdg_fallback / "wispd"
-
-
-def _resolve(base: Path, value: str | None) -> Path | None:
-    if not value:
-        return None
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else (base / path).resolve()
-
-
 def _dir_problem(path: Path) -> str | None:
     """None if we can create or write this directory; else what is wrong with it."""
     if path.exists():
@@ -96,24 +80,6 @@ def _dir_problem(path: Path) -> str | None:
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"a directory that can be created (no write access to {parent})"
     return None
-
-
-def directories(raw: dict[str, Any], config_path: Path) -> tuple[Path, Path, Path]:
-    """run_dir, state_dir, log_dir as the daemon will use them (no check that they are usable)."""
-    base = config_path.parent
-    run_dir = _resolve(base, raw.get("run_dir")) or _default_dir("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR", "", "")
-    state_dir = _resolve(base, raw.get("state_dir")) or _default_dir(
-        "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state", "")
-    log_dir = _resolve(base, raw.get("log_dir")) or (
-        Path(os.environ["LOGS_DIRECTORY"].split(":")[0]) if os.environ.get("LOGS_DIRECTORY") else state_dir / "log")
-    return run_dir, state_dir, log_dir
-
-
-def control_endpoint(raw: dict[str, Any], config_path: Path) -> str:
-    """Where the daemon of this config answers wispctl: all a client needs to know of the config."""
-    run_dir = directories(raw, config_path)[0]
-    value = raw.get("control_endpoint")
-    return value if isinstance(value, str) and value else f"ipc://{run_dir}/control.sock"
 
 
 def is_loopback(host: str) -> bool:

@@ -6,8 +6,6 @@ Nothing starts until the whole file is valid: a config error exits 78 (EX_CONFIG
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +16,8 @@ from wispd.config import processes as processes_section
 from wispd.config import recorders as recorders_section
 from wispd.config import strategies as strategies_section
 from wispd.config.model import ChildSpec, Config, DaemonConfig
-from wispd.config.schema import ConfigError, ConfigIssue, Table, ipc_endpoint, validate
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (the brief keeps tomli for it)
-    import tomli as tomllib
+from wispd.config.paths import default_config_path, read_toml
+from wispd.config.schema import ConfigError, ConfigIssue, Table, validate
 
 EX_CONFIG = 78
 
@@ -43,32 +37,6 @@ def root_spec() -> Table:
     for key, spec, _ in _PLANES:
         fields[key] = spec
     return Table(fields)
-
-
-def default_config_path() -> Path:
-    """--config wins; then $WISPD_CONFIG; then ./config/wispd.toml; then /etc/wispd/wispd.toml."""
-    if os.environ.get("WISPD_CONFIG"):
-        return Path(os.environ["WISPD_CONFIG"])
-    local = Path("config/wispd.toml")
-    if local.exists():
-        return local
-    return Path("/etc/wispd/wispd.toml")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    file = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(file, "(file)", file, "an existing config file (not found)")]) from None
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(file, "(file)", file, f"a readable config file ({exc.strerror})")]) from None
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError([ConfigIssue(file, "(file)", file, "UTF-8 text")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigIssue(file, "(syntax)", str(exc), "valid TOML")]) from None
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -115,46 +83,3 @@ def _tcp_issues(file: str, daemon: DaemonConfig, children: list[ChildSpec], warn
             if not daemon_section.is_loopback(host):
                 warnings.append(f"{file}: {where} = {endpoint!r} listens beyond this host (CURVE-protected)")
     return out
-
-
-@dataclass(frozen=True)
-class Paths:
-    """What wispctl needs of a config when the daemon is not running: where things are, the child names."""
-
-    config_path: Path
-    run_dir: Path
-    state_dir: Path
-    log_dir: Path
-    children: tuple[str, ...]
-    accounts: tuple[str, ...]
-
-
-def load_paths(path: str | Path | None = None) -> Paths:
-    """Directories and child names from the file alone (no validation of the rest, no secrets read)."""
-    config_path = Path(path) if path else default_config_path()
-    config_path = config_path.expanduser().absolute()
-    raw = read_toml(config_path)
-    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
-    run_dir, state_dir, log_dir = daemon_section.directories(section, config_path)
-
-    def names(key: str) -> list[str]:
-        value = raw.get(key)
-        return list(value) if isinstance(value, dict) else []
-
-    children = [f"ingestor.{n}" for n in names("exchanges")] + [f"executor.{n}" for n in names("executors")]
-    children += names("strategies") + names("recorders") + names("processes")
-    return Paths(config_path, run_dir, state_dir, log_dir, tuple(children), tuple(names("executors")))
-
-
-def load_control_endpoint(path: str | Path | None = None) -> str:
-    """The control endpoint of a config, from its ``[daemon]`` section alone: wispctl never needs the rest
-    (strategies, secrets, a writable state directory) to reach a running daemon."""
-    config_path = Path(path) if path else default_config_path()
-    config_path = config_path.expanduser().absolute()
-    raw = read_toml(config_path)
-    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
-    endpoint = daemon_section.control_endpoint(section, config_path)
-    problem = ipc_endpoint(endpoint)
-    if problem:
-        raise ConfigError([ConfigIssue(str(config_path), "daemon.control_endpoint", endpoint, problem)])
-    return endpoint

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_local(ns: argparse.Namespace) -> int:
-    from wispd.config.loader import default_config_path
+    from wispd.config.paths import default_config_path
     from wispd.scaffold.project import ScaffoldError, add_strategy
 
     config = Path(ns.config) if ns.config else default_config_path()

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_local(ns: argparse.Namespace) -> int:
     from wispd.config import ConfigError
-    from wispd.config.loader import load_paths
+    from wispd.config.paths import load_paths
     from wispd.execution.history import fills, parse_since
 
     try:

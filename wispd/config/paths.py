@@ -1,0 +1,122 @@
+"""Where a config says things are, read from the file alone: what wispctl needs to reach a daemon (its
+control socket) or to look at its files when it is down. Kept apart from the full loader so a wispctl
+command imports a TOML reader and a few path rules, not every section's schema and builder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wispd.config.schema import ConfigError, ConfigIssue, ipc_endpoint
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python < 3.11 (the brief keeps tomli for it)
+    import tomli as tomllib
+
+
+def _default_dir(env: str, xdg: str, xdg_fallback: str, leaf: str) -> Path:
+    if os.environ.get(env):
+        return Path(os.environ[env].split(":")[0])
+    base = os.environ.get(xdg)
+    if base:
+        return Path(base) / "wispd"
+    if xdg == "XDG_RUNTIME_DIR":
+        return Path(f"/tmp/wispd-{os.getuid()}")
+    return Path.home() / xdg_fallback / "wispd" / leaf if leaf else Path.home() / xdg_fallback / "wispd"
+
+
+def resolve(base: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def directories(raw: dict[str, Any], config_path: Path) -> tuple[Path, Path, Path]:
+    """run_dir, state_dir, log_dir as the daemon will use them (no check that they are usable)."""
+    base = config_path.parent
+    run_dir = resolve(base, raw.get("run_dir")) or _default_dir("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR", "", "")
+    state_dir = resolve(base, raw.get("state_dir")) or _default_dir(
+        "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state", "")
+    log_dir = resolve(base, raw.get("log_dir")) or (
+        Path(os.environ["LOGS_DIRECTORY"].split(":")[0]) if os.environ.get("LOGS_DIRECTORY") else state_dir / "log")
+    return run_dir, state_dir, log_dir
+
+
+def control_endpoint(raw: dict[str, Any], config_path: Path) -> str:
+    """Where the daemon of this config answers wispctl: all a client needs to know of the config."""
+    run_dir = directories(raw, config_path)[0]
+    value = raw.get("control_endpoint")
+    return value if isinstance(value, str) and value else f"ipc://{run_dir}/control.sock"
+
+
+def default_config_path() -> Path:
+    """--config wins; then $WISPD_CONFIG; then ./config/wispd.toml; then /etc/wispd/wispd.toml."""
+    if os.environ.get("WISPD_CONFIG"):
+        return Path(os.environ["WISPD_CONFIG"])
+    local = Path("config/wispd.toml")
+    if local.exists():
+        return local
+    return Path("/etc/wispd/wispd.toml")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, "(file)", file, "an existing config file (not found)")]) from None
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(file, "(file)", file, f"a readable config file ({exc.strerror})")]) from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(file, "(file)", file, "UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigIssue(file, "(syntax)", str(exc), "valid TOML")]) from None
+
+
+@dataclass(frozen=True)
+class Paths:
+    """What wispctl needs of a config when the daemon is not running: where things are, the child names."""
+
+    config_path: Path
+    run_dir: Path
+    state_dir: Path
+    log_dir: Path
+    children: tuple[str, ...]
+    accounts: tuple[str, ...]
+
+
+def load_paths(path: str | Path | None = None) -> Paths:
+    """Directories and child names from the file alone (no validation of the rest, no secrets read)."""
+    config_path = Path(path) if path else default_config_path()
+    config_path = config_path.expanduser().absolute()
+    raw = read_toml(config_path)
+    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
+    run_dir, state_dir, log_dir = directories(section, config_path)
+
+    def names(key: str) -> list[str]:
+        value = raw.get(key)
+        return list(value) if isinstance(value, dict) else []
+
+    children = [f"ingestor.{n}" for n in names("exchanges")] + [f"executor.{n}" for n in names("executors")]
+    children += names("strategies") + names("recorders") + names("processes")
+    return Paths(config_path, run_dir, state_dir, log_dir, tuple(children), tuple(names("executors")))
+
+
+def load_control_endpoint(path: str | Path | None = None) -> str:
+    """The control endpoint of a config, from its ``[daemon]`` section alone: wispctl never needs the rest
+    (strategies, secrets, a writable state directory) to reach a running daemon."""
+    config_path = Path(path) if path else default_config_path()
+    config_path = config_path.expanduser().absolute()
+    raw = read_toml(config_path)
+    section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
+    endpoint = control_endpoint(section, config_path)
+    problem = ipc_endpoint(endpoint)
+    if problem:
+        raise ConfigError([ConfigIssue(str(config_path), "daemon.control_endpoint", endpoint, problem)])
+    return endpoint
