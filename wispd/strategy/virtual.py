@@ -184,6 +184,8 @@ class VirtualTime:
         self.given_back = 0  # ... and handed back unapplied (an emit ends a run ahead)
         self._wake_key: tuple[str, ...] = ()
         self._wake_names: set[bytes] = set()
+        self._wake_any = False
+        self._wake_list: list[str] | None = None
         link.before = self._before
         counter = itertools.count(1)
         # The same run makes the same signal ids (and so the same client order ids).
@@ -206,10 +208,13 @@ class VirtualTime:
         that ends the wait (True) — exactly what a step per frame would have done, without the round trips.
         It stops before a frame past its own timer (False): that wait is the replayer's to end."""
         vc = clock.virtual()
-        key = tuple(wake)
-        if key != self._wake_key:  # the same wait, frame after frame: its topic set is built once
-            self._wake_key, self._wake_names = key, {w.encode() for w in wake}
-        wake_any, names = "*" in key, self._wake_names
+        if wake is not self._wake_list:  # the same wait, frame after frame, is the same list (Runtime._wake)
+            key = tuple(wake)
+            if key != self._wake_key:  # ... and its topic set is built once
+                self._wake_key, self._wake_names = key, {w.encode() for w in wake}
+                self._wake_any = "*" in key
+            self._wake_list = wake
+        wake_any, names = self._wake_any, self._wake_names
         local = self.local
         # The timer's instant as the replayer reads it, exactly, only when a frame held here could reach it:
         # the exact form (a float rounded to the microsecond) is within UNTIL_SLACK_US of until_s * 1e6, and
@@ -222,8 +227,8 @@ class VirtualTime:
                 return False
             t_us, frame = local.popleft()
             self.consumed += 1
-            if vc is not None:
-                vc.advance_to(t_us / 1e6)
+            if vc is not None and t_us / 1e6 > vc.t:  # VirtualClock.advance_to, inlined (once per update)
+                vc.t = t_us / 1e6
             self.receiver.ingest(frame, None)
             if wake_any or frame[:frame.find(b" ")] in names:
                 return True
