@@ -320,8 +320,10 @@ def main() -> None:
                  f"on every update and sends a market order every {EVERY} updates (the comparison the goal is about), "
                  "and the same without orders, to show what the order path costs. CPU per event: each process's own "
                  "CPU time over the events replayed (the strategy's includes its start-up, the replayer's includes "
-                 "the executor core and paper engine of its account); the two take turns more than they overlap, "
-                 "so the wall time per event is close to their sum. Goals (issue 13): >= 2x NautilusTrader and "
+                 "the executor core and paper engine of its account). Without orders the two overlap (the replayer "
+                 "scans the next batch while the strategy works on this one), so the wall time per event is about the "
+                 "strategy's; each order is a round trip in which they take turns (the account's work on the order "
+                 "and the strategy's on its report are serial). Goals (issue 13): >= 2x NautilusTrader and "
                  ">= 100k events/s with the strategy in its own process."]
         replace_section(Path(ns.write), "backtest", "\n".join(rows), "python bench/backtest.py " + " ".join(sys.argv[1:]))
 
