@@ -140,3 +140,51 @@ class Garbler(Strategy):
         answer()
         for _ in ctx.every(10):
             pass
+
+
+class Witness(Strategy):
+    """Writes down every book it is woken with (its sequence number, staleness and the clock then) and
+    trades every ``every`` of them: two backtests that hand it the data in different batches must leave the
+    same record and the same journal."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "BTC-USDT"), "every": Param(int, 97),
+              "out": Param(str, "")}
+
+    def run(self, ctx):
+        self.record, n, buy = [], 0, True
+        for book in ctx.spot.updates(self.p.exchange, self.p.pair, timeout=2):
+            if book is None:
+                self.record.append(["none", ctx.now()])
+                continue
+            self.record.append([book.seq, book.stale, ctx.now()])
+            n += 1
+            if n % self.p.every == 0:
+                side = ctx.spot.signal("w")
+                ctx.emit(side.buy(self.p.pair, self.p.exchange, D("0.01")) if buy else
+                         side.sell(self.p.pair, self.p.exchange, D("0.01")))
+                buy = not buy
+
+    def on_stop(self, ctx):
+        if self.p.out:
+            with open(self.p.out, "wb") as fh:
+                fh.write(orjson.dumps(getattr(self, "record", [])))
+
+
+class Napper(Strategy):
+    """Wakes on a timer and writes down the newest book of its pair each time (a timer that cuts another
+    strategy's run-ahead)."""
+
+    params = {"exchange": Param(str, "sim"), "pair": Param(str, "ETH-USDT"), "period": Param(float, 0.37),
+              "out": Param(str, "")}
+
+    def run(self, ctx):
+        ctx.spot.watch_pair(self.p.exchange, self.p.pair)
+        self.record = []
+        for _ in ctx.every(self.p.period):
+            book = ctx.spot.order_book(self.p.exchange, self.p.pair)
+            self.record.append([None if book is None else book.seq, ctx.now()])
+
+    def on_stop(self, ctx):
+        if self.p.out:
+            with open(self.p.out, "wb") as fh:
+                fh.write(orjson.dumps(getattr(self, "record", [])))

@@ -170,7 +170,10 @@ class VirtualReceiver(Receiver):
 
 
 # |int(round(t * 1000, 3) * 1000) - t * 1e6| stays below this for epoch times t up to the year 2286 (about 1.5 us
-# today; tests/strategy/test_virtual.py)
+# today; tests/strategy/test_virtual.py). The replayer reads a timer that way, to the microsecond and rounded
+# down, and wakes the strategy at that microsecond: a wait is over once the clock is within this of its end (a
+# timer off the microsecond grid, ``every(0.37)``, was asked for again and again at the same instant: the
+# backtest never moved on).
 UNTIL_SLACK_US = 4
 
 
@@ -193,7 +196,7 @@ class VirtualTime:
 
     def start(self) -> None:
         reply = self.link.request("hello")
-        clock.install(clock.VirtualClock(float(reply["t"]) / 1000))
+        clock.install(clock.VirtualClock(_instant(reply["t"])))
 
     def _before(self) -> dict[str, Any]:
         """Every request first says how many run-ahead frames were applied; frames not yet applied are given
@@ -253,25 +256,27 @@ class VirtualTime:
             if lead:  # a step (what woke it) with the frames after it: the wait is checked before those
                 self.receiver.apply(parts[1:1 + lead])
             if vc is not None:
-                vc.advance_to(float(head["t"]) / 1000)
+                vc.advance_to(_instant(head["t"]))
             if not lead:
                 self._run_ahead(wake, until_s)
             return False
         self.receiver.apply(parts[1:])
         if vc is not None:
-            vc.advance_to(float(head["t"]) / 1000)
+            vc.advance_to(_instant(head["t"]))
         if head.get("stop"):
             self.link.stop = True
             self.on_stop()
         return bool(head.get("stop"))
 
     def sleep_until(self, end_s: float, stopping: Callable[[], bool]) -> None:
-        while not stopping() and clock.now() < end_s:
+        due = end_s - UNTIL_SLACK_US / 1e6
+        while not stopping() and clock.now() < due:
             self.step(end_s)
 
     def wait_for(self, done: Callable[[], bool], end_s: float | None, stopping: Callable[[], bool],
                  wake: list[str], reports: bool) -> None:
-        while not done() and not stopping() and (end_s is None or clock.now() < end_s):
+        due = None if end_s is None else end_s - UNTIL_SLACK_US / 1e6
+        while not done() and not stopping() and (due is None or clock.now() < due):
             self.step(end_s, wake, reports)
 
     def signal(self, frame: bytes) -> None:
@@ -280,6 +285,13 @@ class VirtualTime:
         self.given_back += len(self.local)
         self.local.clear()
         self.link.signals.append(frame.decode())
+
+
+def _instant(t_ms: Any) -> float:
+    """A replayer's instant (ms, to the microsecond) as this process's clock reads it: the same float as a
+    frame's receive time gives (``t_us / 1e6``, ``_run_ahead``), so a strategy stepped to an instant and one
+    run ahead to it read the same clock (a signal's ``ts`` is written from it into the journal)."""
+    return round(float(t_ms) * 1000) / 1e6
 
 
 def topic_names(keys: set[bytes]) -> list[str]:
