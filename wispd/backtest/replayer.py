@@ -765,7 +765,7 @@ class Replayer:
         if batch is None or not self._may_run_ahead(lane):
             return
         after, spec = batch.ordinals[-1] + 1, lane.speculated
-        want = max(AHEAD_MIN, min(AHEAD_MAX, 2 * len(batch.ordinals)))  # its size once this one is all used
+        want = _ahead_size(len(batch.ordinals), len(batch.ordinals))  # its size once this one is all used
         if spec is not None and spec.start <= after and \
                 len(spec.ordinals) - bisect.bisect_left(spec.ordinals, after) >= want:
             return  # the rest of the last one still covers what comes next
@@ -812,7 +812,7 @@ class Replayer:
         if until_us is not None and until_us <= now_us:
             return False  # its timer is due: it is stepped, not run ahead
         cut = self._cut(lane, now_us, until_us)
-        size = max(AHEAD_MIN, min(AHEAD_MAX, 2 * len(batch.ordinals)))  # its run-ahead size then (_commit_ahead)
+        size = _ahead_size(len(batch.ordinals), len(batch.ordinals))  # its run-ahead size once committed
         nxt = None if cut is None else self._speculated_prefix(lane, last + 1, cut, size)
         if nxt is None:
             return False
@@ -879,11 +879,7 @@ class Replayer:
         held, lane.ahead = lane.ahead, []
         if lane.batch is not None and lane.batch.ordinals is held and consumed < len(held):
             lane.rest = lane.batch  # what it gives back is handed over again from its scan (_speculated_prefix)
-        # Size the next hand-over by this one: all of it used, twice as many; stopped part-way (it acted), a
-        # little more than it used (a strategy acting every 50 updates gets ~80, not thousands it gives back;
-        # what it gives back is scanned again)
-        grow = 2 * consumed if consumed >= len(held) else consumed + consumed // 4 + AHEAD_MIN
-        lane.ahead_size = max(AHEAD_MIN, min(AHEAD_MAX, grow))
+        lane.ahead_size = _ahead_size(consumed, len(held))
         if consumed <= 0:
             return
         last = held[min(consumed, len(held)) - 1]
@@ -1120,6 +1116,14 @@ class Replayer:
             acct.settle()
         self.next_sample_us = 0
         self._sample()  # the final state, whatever the sampling period
+
+
+def _ahead_size(consumed: int, held: int) -> int:
+    """The next hand-over's size, by how much of the last one was used: all of it, twice as many; stopped
+    part-way (it acted), a little more than it used (a strategy acting every 50 updates gets ~80, not
+    thousands it gives back)."""
+    grow = 2 * consumed if consumed >= held else consumed + consumed // 4 + AHEAD_MIN
+    return max(AHEAD_MIN, min(AHEAD_MAX, grow))
 
 
 def _wait(msg: dict[str, Any]) -> tuple[int | None, bool, frozenset[bytes], bool]:
