@@ -13,7 +13,7 @@ _WHERE = {
     "EX_CONFIG": "wispd.config.loader", "load_config": "wispd.config.loader",
     "ChildSpec": "wispd.config.model", "Config": "wispd.config.model", "DaemonConfig": "wispd.config.model",
     "Limits": "wispd.config.model", "RestartPolicy": "wispd.config.model",
-    "ConfigError": "wispd.config.schema", "ConfigIssue": "wispd.config.schema",
+    "ConfigError": "wispd.config.issues", "ConfigIssue": "wispd.config.issues",
 }
 
 __all__ = [

@@ -5,11 +5,10 @@ command imports a TOML reader and a few path rules, not every section's schema a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from wispd.config.schema import ConfigError, ConfigIssue, ipc_endpoint
+from wispd.config.issues import ConfigError, ConfigIssue
 
 try:
     import tomllib
@@ -53,6 +52,24 @@ def control_endpoint(raw: dict[str, Any], config_path: Path) -> str:
     return value if isinstance(value, str) and value else f"ipc://{run_dir}/control.sock"
 
 
+def ipc_path(value: str) -> str | None:
+    """What is wrong with an ``ipc://`` endpoint's path (None: nothing): it must be absolute and fit a
+    unix socket address."""
+    path = value[len("ipc://"):]
+    if not path.startswith("/"):
+        return "an ipc:// endpoint with an absolute path (ipc:///run/wispd/x.sock) or tcp://host:port"
+    if len(path.encode()) > 107:
+        return "an ipc:// path shorter than 108 bytes (the kernel's limit for unix socket paths)"
+    return None
+
+
+def ipc_endpoint(value: str) -> str | None:
+    """The control endpoint's rule: ipc:// only (file modes protect it; tcp would not be)."""
+    if not value.startswith("ipc://"):
+        return "an ipc:// endpoint (the control socket is protected by file modes; tcp is not allowed)"
+    return ipc_path(value)
+
+
 def default_config_path() -> Path:
     """--config wins; then $WISPD_CONFIG; then ./config/wispd.toml; then /etc/wispd/wispd.toml."""
     if os.environ.get("WISPD_CONFIG"):
@@ -79,8 +96,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([ConfigIssue(file, "(syntax)", str(exc), "valid TOML")]) from None
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """What wispctl needs of a config when the daemon is not running: where things are, the child names."""
 
     config_path: Path

@@ -13,41 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wispd.config.issues import ConfigError, ConfigIssue  # noqa: F401 - re-exported
+from wispd.config.paths import ipc_endpoint, ipc_path  # noqa: F401 - re-exported
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passphrase|private_?key|token)($|_)", re.I)
-
-
-@dataclass
-class ConfigIssue:
-    """One validation problem, rendered as ``file: key.path = value: expected ...``."""
-
-    file: str
-    path: str
-    value: Any
-    expected: str
-    missing: bool = False
-
-    def __str__(self) -> str:
-        if self.missing:
-            return f"{self.file}: {self.path}: missing required key (expected {self.expected})"
-        return f"{self.file}: {self.path} = {_show(self.value)}: expected {self.expected}"
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value).replace("'", '"')
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    if isinstance(value, str):
-        text = '"' + value.replace('"', '\\"') + '"'
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-class ConfigError(Exception):
-    """Raised with every issue found; ``wispd run`` prints them all and exits 78."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
 
 
 Check = Callable[[Any], str | None]  # returns None when fine, else what was expected
@@ -221,22 +191,11 @@ _TCP = re.compile(r"^tcp://(\*|[A-Za-z0-9_.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$")
 def endpoint(value: str) -> str | None:
     """A ZeroMQ endpoint we accept: ``ipc:///absolute/path`` or ``tcp://host:port``."""
     if value.startswith("ipc://"):
-        path = value[len("ipc://"):]
-        if not path.startswith("/"):
-            return "an ipc:// endpoint with an absolute path (ipc:///run/wispd/x.sock) or tcp://host:port"
-        if len(path.encode()) > 107:
-            return "an ipc:// path shorter than 108 bytes (the kernel's limit for unix socket paths)"
-        return None
+        return ipc_path(value)
     match = _TCP.match(value)
     if match and 0 < int(match.group(2)) < 65536:
         return None
     return "a ZeroMQ endpoint: ipc:///absolute/path or tcp://host:port with port 1-65535"
-
-
-def ipc_endpoint(value: str) -> str | None:
-    if not value.startswith("ipc://"):
-        return "an ipc:// endpoint (the control socket is protected by file modes; tcp is not allowed)"
-    return endpoint(value)
 
 
 def host_port(value: str) -> str | None:
