@@ -152,3 +152,19 @@ def link_abuser(ctx):  # noqa: ANN001, ANN201
     while not ctx.wait(0.2):
         pass
     return 0
+
+
+def control_caller(ctx):  # noqa: ANN001, ANN201
+    """Asks the daemon's control socket for ``status`` from inside a child's session, as a strategy that
+    shells out to wispctl would, and writes what it was told to ``out``."""
+    from wispd.control.client import Unreachable, call
+
+    ctx.ready()
+    try:
+        reply = call(ctx.args["endpoint"], "status", {}, timeout=5.0)
+        _write(ctx.args["out"], f"answered {reply.get('ok')}")
+    except Unreachable as exc:
+        _write(ctx.args["out"], f"unreachable denied={exc.denied} {exc}")
+    while not ctx.wait(0.2):
+        pass
+    return 0

@@ -26,6 +26,14 @@ from typing import Any
 import orjson
 
 from wispd import clock
+from wispd.control.envelope import (  # noqa: F401 - re-exported
+    ERR_BAD_REQUEST,
+    ERR_CONFIG,
+    ERR_FAILED,
+    ERR_SHUTTING_DOWN,
+    ERR_UNKNOWN_NAME,
+    control_request,
+)
 
 SCHEMA_VERSION = 1
 
@@ -328,16 +336,8 @@ def parse_link_message(frame: bytes) -> dict[str, Any] | None:
 # wispctl (DEALER) -> supervisor control ROUTER. Request: {"id", "verb", "args"}.
 # Reply: {"id", "ok": bool, "result": {...}} or {"id", "ok": false, "error": str, "code": str}.
 
-ERR_UNKNOWN_NAME = "unknown_name"
-ERR_BAD_REQUEST = "bad_request"
-ERR_FAILED = "failed"
-ERR_CONFIG = "config_error"
-ERR_SHUTTING_DOWN = "shutting_down"
-
-
-def control_request(verb: str, args: dict[str, Any] | None = None) -> tuple[str, bytes]:
-    rid = uuid.uuid4().hex
-    return rid, dumps({"id": rid, "verb": verb, "args": args or {}})
+# The client's half (the request, the error codes) is in wispd.control.envelope, which wispctl imports alone;
+# it is re-exported here with every other frame.
 
 
 def parse_control_request(frame: bytes) -> dict[str, Any] | None:

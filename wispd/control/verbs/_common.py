@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wispd import protocol
+from wispd.control import envelope
 
 if TYPE_CHECKING:
     from wispd.supervisor.child import Child
@@ -54,7 +54,7 @@ def resolve(sup: Supervisor, args: dict[str, Any], respond: Callable[..., None])
     name = args.get("name")
     child = sup.children.get(name) if isinstance(name, str) else None
     if child is None:
-        respond(False, {"known": sorted(sup.children)}, protocol.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
+        respond(False, {"known": sorted(sup.children)}, envelope.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
         return None
     return [child]
 
@@ -69,14 +69,14 @@ def run_op(sup: Supervisor, args: dict[str, Any], respond: Callable[..., None], 
         if all(ok for ok, _ in results.values()):
             respond(True, doc)
         else:
-            respond(False, doc, protocol.ERR_FAILED, f"{verb} failed for "
+            respond(False, doc, envelope.ERR_FAILED, f"{verb} failed for "
                     + ", ".join(n for n, (ok, _) in results.items() if not ok))
 
     sup.submit(children, verb, done)
 
 
 def render_results(reply: dict[str, Any], ns: argparse.Namespace) -> int:
-    if reply.get("code") == protocol.ERR_UNKNOWN_NAME:
+    if reply.get("code") == envelope.ERR_UNKNOWN_NAME:
         print(f"error: {reply.get('error')}", file=sys.stderr)
         return EXIT_UNKNOWN
     results = (reply.get("result") or {}).get("results") or {}

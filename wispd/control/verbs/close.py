@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from wispd import protocol
+from wispd.control import envelope
 from wispd.control.verbs import halt
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN, add_target
 
@@ -36,7 +36,7 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
+        return EXIT_UNKNOWN if reply.get("code") == envelope.ERR_UNKNOWN_NAME else EXIT_ERROR
     result = reply["result"]
     who = result.get("strategy") or "every strategy"
     print(f"closing the positions of {who} on {len(result['executors'])} executor(s): "

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from wispd import protocol
+from wispd.control import envelope
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN
 
 NAME = "halt"
@@ -41,7 +41,7 @@ def strategy_arg(sup: Any, args: dict[str, Any], respond: Any) -> tuple[bool, st
     child = sup.children.get(name) if isinstance(name, str) else None
     if child is None or child.kind != "strategy":
         respond(False, {"known": sorted(n for n, c in sup.children.items() if c.kind == "strategy")},
-                protocol.ERR_UNKNOWN_NAME, f"no such strategy: {name!r}")
+                envelope.ERR_UNKNOWN_NAME, f"no such strategy: {name!r}")
         return False, None
     return True, name
 
@@ -58,7 +58,7 @@ def answer(respond: Any, verb: str, strategy: str | None, reached: list[str], un
     if unsaved is None:
         respond(True, {"executors": reached, "strategy": strategy, "saved": True})
     else:
-        respond(False, {"executors": reached, "strategy": strategy, "saved": False}, protocol.ERR_FAILED,
+        respond(False, {"executors": reached, "strategy": strategy, "saved": False}, envelope.ERR_FAILED,
                 f"trading {NAME_PAST[verb]} in memory on {len(reached)} executor(s), but it could not be saved "
                 f"({unsaved}): it will NOT survive a restart of wispd until it can be written")
 
@@ -66,7 +66,7 @@ def answer(respond: Any, verb: str, strategy: str | None, reached: list[str], un
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
+        return EXIT_UNKNOWN if reply.get("code") == envelope.ERR_UNKNOWN_NAME else EXIT_ERROR
     result = reply["result"]
     reached = result["executors"]
     what = f"for {result['strategy']}" if result.get("strategy") else "on every executor"

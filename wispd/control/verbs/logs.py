@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from wispd import protocol
+from wispd.control import envelope
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN
 from wispd.logs import log_path
 
@@ -41,7 +41,7 @@ def request(ns: argparse.Namespace) -> dict[str, Any]:
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
     name = args.get("name")
     if name != "wispd" and name not in sup.children:
-        respond(False, {"known": sorted(sup.children)}, protocol.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
+        respond(False, {"known": sorted(sup.children)}, envelope.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
         return
     respond(True, {"log_dir": str(sup.daemon.log_dir)})
 
@@ -112,7 +112,7 @@ def show(path: Path, ns: argparse.Namespace) -> int:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
+        return EXIT_UNKNOWN if reply.get("code") == envelope.ERR_UNKNOWN_NAME else EXIT_ERROR
     return show(log_path(Path(reply["result"]["log_dir"]), ns.name), ns)
 
 

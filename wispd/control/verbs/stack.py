@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from wispd import protocol
+from wispd.control import envelope
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_OK, EXIT_UNKNOWN
 
 NAME = "stack"
@@ -32,7 +32,7 @@ def request(ns: argparse.Namespace) -> dict[str, Any]:
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
     child = sup.children.get(args.get("name"))
     if child is None:
-        respond(False, {"known": sorted(sup.children)}, protocol.ERR_UNKNOWN_NAME,
+        respond(False, {"known": sorted(sup.children)}, envelope.ERR_UNKNOWN_NAME,
                 f"no such child: {args.get('name')!r}")
         return
     pid = child.pid
@@ -41,13 +41,13 @@ def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
         respond(True, {"name": child.name, "pid": pid, "stacks": text})
 
     if not child.state.alive or not sup.stacks.ask(child, time.monotonic(), done):
-        respond(False, {}, protocol.ERR_FAILED, f"{child.name} is {child.state.value}: no process to ask")
+        respond(False, {}, envelope.ERR_FAILED, f"{child.name} is {child.state.value}: no process to ask")
 
 
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
+        return EXIT_UNKNOWN if reply.get("code") == envelope.ERR_UNKNOWN_NAME else EXIT_ERROR
     result = reply.get("result") or {}
     print(f"{result.get('name')} (pid {result.get('pid')}):")
     print(result.get("stacks", ""))

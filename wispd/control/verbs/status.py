@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from wispd import protocol
+from wispd.control import envelope
 from wispd.control.verbs._common import EXIT_ERROR, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN, print_json
 
 NAME = "status"
@@ -34,7 +34,7 @@ def request(ns: argparse.Namespace) -> dict[str, Any]:
 def handle(sup: Any, args: dict[str, Any], respond: Any) -> None:
     name = args.get("name")
     if name is not None and name not in sup.children:
-        respond(False, {"known": sorted(sup.children)}, protocol.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
+        respond(False, {"known": sorted(sup.children)}, envelope.ERR_UNKNOWN_NAME, f"no such child: {name!r}")
         return
     respond(True, sup.status_doc([name] if name else None, history=bool(name) or args.get("history") is True))
 
@@ -73,7 +73,7 @@ def format_line(c: dict[str, Any]) -> str:
 def render(reply: dict[str, Any], ns: argparse.Namespace) -> int:
     if not reply.get("ok"):
         print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_UNKNOWN if reply.get("code") == protocol.ERR_UNKNOWN_NAME else EXIT_ERROR
+        return EXIT_UNKNOWN if reply.get("code") == envelope.ERR_UNKNOWN_NAME else EXIT_ERROR
     doc = reply["result"]
     if ns.json:
         print_json(doc)
