@@ -5,6 +5,7 @@ command imports a TOML reader and a few path rules, not every section's schema a
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -80,7 +81,9 @@ def default_config_path() -> Path:
     return Path("/etc/wispd/wispd.toml")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, only_daemon: bool = False) -> dict[str, Any]:
+    """The parsed file; with ``only_daemon``, a document holding at least its root keys and its ``[daemon]``
+    table (see ``daemon_part``), which is all wispctl needs to find a daemon."""
     file = str(path)
     try:
         data = path.read_bytes()
@@ -89,11 +92,47 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([ConfigIssue(file, "(file)", file, f"a readable config file ({exc.strerror})")]) from None
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError([ConfigIssue(file, "(file)", file, "UTF-8 text")]) from None
+    if only_daemon:
+        part = daemon_part(text)
+        if part is not None:
+            try:
+                return tomllib.loads(part)
+            except tomllib.TOMLDecodeError:
+                pass  # the whole file's parse says where the problem is
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigIssue(file, "(syntax)", str(exc), "valid TOML")]) from None
+
+
+# A line that can only be a table header outside a multi-line value: [name] or [[name]], then a comment.
+_HEADER = re.compile(r"^[ \t]*(\[\[?)[ \t]*([^\[\]#,=]*?)[ \t]*\]\]?[ \t]*(?:#.*)?$", re.M)
+
+
+def daemon_part(text: str) -> str | None:
+    """The root keys and the ``[daemon]`` table (with its sub-tables) of a config's text, cut out without parsing the rest (the
+    strategy sections are most of a big config, and parsing them was the largest part of a wispctl command
+    with 100 strategies), or None when the cut cannot be trusted and the whole file must be parsed.
+
+    The cut is at table headers. A header-like line can also sit inside a multi-line string (then None: any
+    triple quote means a whole parse) or inside a multi-line array; a cut there leaves the part that holds it
+    unterminated, so its parse fails and the caller parses the whole file. Two ``daemon`` headers, or an array
+    of them: None (the whole parse refuses such a file)."""
+    if '"""' in text or "'''" in text:
+        return None
+    headers = list(_HEADER.finditer(text))
+    names = [re.sub(r"[\"'\s]", "", m.group(2)) for m in headers]
+    tops = [i for i, name in enumerate(names) if name == "daemon"]
+    if len(tops) > 1 or any(headers[i].group(1) == "[[" for i in tops):
+        return None
+    part = text[:headers[0].start()] if headers else text
+    for i, name in enumerate(names):  # [daemon] and its sub-tables ([daemon.metrics])
+        if name == "daemon" or name.startswith("daemon."):
+            part += "\n" + text[headers[i].start():headers[i + 1].start() if i + 1 < len(headers) else len(text)]
+    return part
 
 
 class Paths(NamedTuple):
@@ -129,7 +168,7 @@ def load_control_endpoint(path: str | Path | None = None) -> str:
     (strategies, secrets, a writable state directory) to reach a running daemon."""
     config_path = Path(path) if path else default_config_path()
     config_path = config_path.expanduser().absolute()
-    raw = read_toml(config_path)
+    raw = read_toml(config_path, only_daemon=True)
     section = raw.get("daemon") if isinstance(raw.get("daemon"), dict) else {}
     endpoint = control_endpoint(section, config_path)
     problem = ipc_endpoint(endpoint)
