@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wispd import __version__
@@ -33,10 +34,30 @@ def verb_of(argv: list[str]) -> str | None:
     return None
 
 
+def terminal_width() -> int:
+    """What ``shutil.get_terminal_size`` would say ($COLUMNS, the terminal, else 80), without importing shutil:
+    argparse's help formatter imports it (and with it zlib, bz2 and lzma) on every ``add_argument``, which was
+    a tenth of a command's run time."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=terminal_width() - 2)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """wispctl's parser; with ``only``, that verb alone (a subparser per verb was a tenth of a command's
     run time, and a command line whose verb is plain to see parses with its own)."""
-    parser = argparse.ArgumentParser(prog="wispctl", description="Control a running wispd.")
+    parser = argparse.ArgumentParser(prog="wispctl", description="Control a running wispd.", formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"wispctl {__version__}")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", help="wispd.toml of the daemon to talk to")
@@ -45,7 +66,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
     for name in verbs.NAMES if only is None else (only,):
         module = verbs.load(name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=formatter)
         module.add_arguments(p)
     return parser
 
