@@ -177,13 +177,16 @@ def run(n: int, seconds: float) -> dict:
 
         ctl = [str(BIN / "wispctl"), "--config", str(d.config), "status"]
         timed(ctl + ["--json"])  # writes the bytecode once
-        status_ms, json_ms, sizes, bare_ms = [], [], [], []
+        bare = [sys.executable, str(Path(__file__).resolve().parent / "bare_status.py"), "--config", str(d.config),
+                "status"]
+        status_ms, json_ms, sizes, bare_ms, stdlib_ms = [], [], [], [], []
         for _ in range(9):
             status_ms.append(timed(ctl)[0])
             ms, size = timed(ctl + ["--json"])
             json_ms.append(ms)
             sizes.append(size)
             bare_ms.append(timed([sys.executable, "-c", "pass"])[0])
+            stdlib_ms.append(timed(bare)[0])
         from wispd.control.client import call
 
         rtt = []
@@ -203,6 +206,7 @@ def run(n: int, seconds: float) -> dict:
         d.kill()
     return {"n": n, "start_s": started, "cpu": cpu, "status_ms": statistics.median(status_ms),
             "json_ms": statistics.median(json_ms), "python_ms": statistics.median(bare_ms),
+            "stdlib_ms": statistics.median(stdlib_ms),
             "rtt_ms": statistics.median(rtt), "lag_p50": lag[0], "lag_p99": lag[1],
             "status_kb": statistics.median(sizes) / 1024, "scrape_ms": statistics.median(scrape_ms),
             "uss_mb": statistics.median(uss) / 1048576 if uss else 0.0}
@@ -221,16 +225,18 @@ def main() -> None:
     for r in rows:
         print(f"{r['n']} strategies: all running in {r['start_s']:.1f} s, supervisor {r['cpu'] * 100:.1f} % of a "
               f"core, status {r['status_ms']:.0f} ms, --json {r['json_ms']:.0f} ms ({r['status_kb']:.0f} KB; "
-              f"floor: python -c pass {r['python_ms']:.0f} ms + the request {r['rtt_ms']:.1f} ms), scrape {r['scrape_ms']:.0f} "
+              f"floor: python -c pass {r['python_ms']:.0f} ms + the request {r['rtt_ms']:.1f} ms; a bare stdlib "
+              f"client {r['stdlib_ms']:.0f} ms), scrape {r['scrape_ms']:.0f} "
               f"ms, md lag p50 <= {r['lag_p50']:g} ms p99 <= {r['lag_p99']:g} ms (bare floor p50 {r['floor_p50']:.2f} ms p99 "
               f"{r['floor_p99']:.2f} ms), USS/strategy {r['uss_mb']:.1f} MB", flush=True)
     if ns.write:
         table = ["| strategies | all RUNNING after | supervisor CPU | `wispctl status` / `--json` (whole command) "
-                 "| floor: `python -c pass` + the request | size (--json) | /metrics scrape | md lag p50 / p99 | bare floor: "
-                 "md lag p50 / p99 | USS per strategy |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                 "| floor: `python -c pass` + the request | bare stdlib client (bench/bare_status.py) | size (--json) | /metrics scrape | md lag p50 / p99 | bare floor: "
+                 "md lag p50 / p99 | USS per strategy |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         table += [f"| {r['n']} | {r['start_s']:.1f} s | **{r['cpu'] * 100:.1f} %** of a core | **{r['status_ms']:.0f}** / "
                   f"{r['json_ms']:.0f} ms | {r['python_ms']:.0f} + {r['rtt_ms']:.1f} ms "
-                  f"({(r['status_ms'] / (r['python_ms'] + r['rtt_ms'])):.2f}x) | {r['status_kb']:.0f} KB | **{r['scrape_ms']:.0f} ms** | "
+                  f"({(r['status_ms'] / (r['python_ms'] + r['rtt_ms'])):.2f}x) | {r['stdlib_ms']:.0f} ms "
+                  f"({r['status_ms'] / r['stdlib_ms']:.2f}x) | {r['status_kb']:.0f} KB | **{r['scrape_ms']:.0f} ms** | "
                   f"<= {r['lag_p50']:g} / **<= {r['lag_p99']:g} ms** | "
                   f"{r['floor_p50']:.1f} / {r['floor_p99']:.1f} ms | {r['uss_mb']:.1f} MB |" for r in rows]
         table += ["", "Goals: supervisor <= 5 % of a core with 100 idle strategies, status <= 50 ms, scrape <= 50 ms. "
